@@ -1,0 +1,99 @@
+// The registrar's config file (SPEC.md, "Config"), as a valibot schema with the defaults applied on parse.
+import * as v from 'valibot';
+import { AgentRow, Tier, Visibility } from '../protocol/index.ts';
+
+const HttpUrl = v.pipe(v.string(), v.url(), v.check((url) => /^https?:\/\//i.test(url), 'Invalid URL: must start with http:// or https://'));
+const Ms = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+export const WakeRecipe = v.variant('type', [
+  v.object({
+    type: v.literal('http'),
+    url: HttpUrl,
+    method: v.optional(v.picklist(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']), 'POST'),
+    headers: v.optional(v.record(v.string(), v.string())),
+    body: v.optional(v.unknown()),
+    maxWaitSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 60),
+  }),
+  v.object({
+    type: v.literal('command'),
+    command: v.pipe(v.string(), v.minLength(1)),
+    args: v.optional(v.array(v.string()), []),
+    maxWaitSeconds: v.optional(v.pipe(v.number(), v.minValue(0)), 60),
+  }),
+]);
+export type WakeRecipe = v.InferOutput<typeof WakeRecipe>;
+
+export const ProviderConfig = v.object({
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /')),
+  type: v.picklist(['openai', 'ollama', 'anthropic', 'demo']),
+  baseUrl: v.optional(HttpUrl),
+  model: v.pipe(v.string(), v.minLength(1)),
+  apiKey: v.optional(v.string()),
+  publish: v.optional(v.boolean(), true),
+  publishName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'))),
+  poolName: v.optional(v.pipe(v.string(), v.minLength(1))),
+  tier: v.optional(Tier),
+  description: v.optional(v.string()),
+  visibility: v.optional(Visibility, 'private'),
+  maxConcurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)), 4),
+  /** Demo provider only: delay between streamed tokens. */
+  tokenDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+  wake: v.optional(WakeRecipe),
+});
+export type ProviderConfig = v.InferOutput<typeof ProviderConfig>;
+
+export const Timing = v.object({
+  heartbeatMs: v.optional(Ms, 30_000),
+  backoffBaseMs: v.optional(Ms, 5_000),
+  backoffCapMs: v.optional(Ms, 60_000),
+  wakePollMs: v.optional(Ms, 1_500),
+  wakeHttpTimeoutMs: v.optional(Ms, 30_000),
+  resultDeadlineMs: v.optional(Ms, 60_000),
+  streamIdleMs: v.optional(Ms, 45_000),
+  drainMs: v.optional(Ms, 30_000),
+  /** How often an unavailable provider is probed again. */
+  reprobeMs: v.optional(Ms, 30_000),
+  /** Per-request timeout of the hub calls (register, heartbeat, result). */
+  requestTimeoutMs: v.optional(Ms, 10_000),
+  /** Upstream silence tolerated mid-stream before the task fails. */
+  upstreamIdleMs: v.optional(Ms, 300_000),
+});
+export type Timing = v.InferOutput<typeof Timing>;
+
+export const Config = v.pipe(
+  v.object({
+    hub: v.object({ url: HttpUrl, token: v.pipe(v.string(), v.minLength(1, 'Invalid token: must not be empty')) }),
+    providers: v.optional(v.array(ProviderConfig), []),
+    agents: v.optional(v.array(AgentRow), []),
+    timing: v.optional(Timing, {}),
+    stateDir: v.optional(v.string()),
+    status: v.optional(
+      v.object({
+        port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 4849),
+        host: v.optional(v.string(), '127.0.0.1'),
+        enabled: v.optional(v.boolean(), true),
+      }),
+      {},
+    ),
+  }),
+  v.forward(
+    v.check(
+      (config) => config.providers.every((p) => p.type === 'demo' || p.baseUrl !== undefined),
+      'Invalid baseUrl: required for every provider but type "demo"',
+    ),
+    ['providers'],
+  ),
+  v.forward(
+    v.check((config) => {
+      const names = config.providers.filter((p) => p.publish).map((p) => p.publishName ?? p.name);
+      return new Set(names).size === names.length;
+    }, 'Invalid providers: two published providers share a wire name (name or publishName)'),
+    ['providers'],
+  ),
+);
+export type Config = v.InferOutput<typeof Config>;
+
+/** The name a provider is published under on the hub. */
+export function wireName(provider: ProviderConfig): string {
+  return provider.publishName ?? provider.name;
+}

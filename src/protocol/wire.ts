@@ -1,0 +1,121 @@
+// The registrar ⇄ hub wire of SPEC.md: every request, answer and frame, as valibot schemas.
+import * as v from 'valibot';
+import { ChatCompletion, InferRequest } from './openai.ts';
+
+export const Visibility = v.picklist(['public', 'private']);
+export type Visibility = v.InferOutput<typeof Visibility>;
+export const Tier = v.picklist(['fast', 'heavy']);
+export const ProviderStatus = v.picklist(['active', 'hibernating', 'unavailable']);
+export type ProviderStatus = v.InferOutput<typeof ProviderStatus>;
+
+const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'));
+
+export const ProviderRow = v.object({
+  name: Name,
+  type: v.pipe(v.string(), v.minLength(1)),
+  model: v.pipe(v.string(), v.minLength(1)),
+  tier: v.optional(Tier),
+  description: v.optional(v.string()),
+  poolName: v.optional(Name),
+  visibility: v.optional(Visibility, 'private'),
+  initialStatus: v.picklist(['active', 'hibernating']),
+});
+export type ProviderRow = v.InferOutput<typeof ProviderRow>;
+
+export const AgentRow = v.object({
+  name: Name,
+  llmName: Name,
+  description: v.optional(v.string()),
+  systemPrompt: v.optional(v.string()),
+  project: v.optional(v.string()),
+  defaultParams: v.optional(v.record(v.string(), v.unknown())),
+  extras: v.optional(v.record(v.string(), v.unknown())),
+  visibility: v.optional(Visibility, 'private'),
+});
+export type AgentRow = v.InferOutput<typeof AgentRow>;
+
+export const SessionId = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
+
+export const RegisterRequest = v.object({
+  providers: v.pipe(v.array(ProviderRow), v.minLength(1)),
+  providerSessionId: v.optional(SessionId),
+  agents: v.optional(v.array(AgentRow)),
+});
+export type RegisterRequest = v.InferOutput<typeof RegisterRequest>;
+
+export const RegisterResponse = v.looseObject({ providerSessionId: SessionId });
+export type RegisterResponse = v.InferOutput<typeof RegisterResponse>;
+
+export const HeartbeatRequest = v.object({
+  providerSessionId: SessionId,
+  providers: v.optional(v.array(v.object({ name: Name, status: ProviderStatus }))),
+});
+export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequest>;
+
+/** Task ids travel in URL paths: anything that could escape a path segment is refused at the edge. */
+export const TaskId = v.pipe(v.string(), v.minLength(1), v.maxLength(200), v.regex(/^[A-Za-z0-9._:\-]+$/, 'Invalid taskId'), v.check((id) => id !== '.' && id !== '..', 'Invalid taskId'));
+
+export const InferFrame = v.object({
+  kind: v.literal('infer'),
+  taskId: TaskId,
+  llmName: Name,
+  streaming: v.boolean(),
+  request: InferRequest,
+});
+export type InferFrame = v.InferOutput<typeof InferFrame>;
+
+export const WakeFrame = v.object({ kind: v.literal('wake'), taskId: TaskId, llmName: Name });
+export type WakeFrame = v.InferOutput<typeof WakeFrame>;
+
+export const CancelFrame = v.object({ kind: v.literal('cancel'), taskId: TaskId });
+export type CancelFrame = v.InferOutput<typeof CancelFrame>;
+
+export const TaskFrame = v.variant('kind', [InferFrame, WakeFrame, CancelFrame]);
+export type TaskFrame = v.InferOutput<typeof TaskFrame>;
+/** A frame that asks for work (and so for exactly one final result). */
+export type WorkFrame = InferFrame | WakeFrame;
+
+export const WakeResultBody = v.object({ ok: v.literal(true), ms: v.number() });
+
+export const ResultChunk = v.object({
+  data: v.string(),
+  seq: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  done: v.optional(v.literal(true)),
+});
+export type ResultChunk = v.InferOutput<typeof ResultChunk>;
+
+export const TaskResult = v.union([
+  v.strictObject({ status: v.literal(200), body: v.union([ChatCompletion, WakeResultBody, v.record(v.string(), v.unknown())]) }),
+  v.strictObject({ error: v.pipe(v.string(), v.maxLength(10_000)) }),
+  v.strictObject({ chunk: ResultChunk }),
+]);
+export type TaskResult =
+  | { status: 200; body: Record<string, unknown> }
+  | { error: string }
+  | { chunk: ResultChunk };
+
+/** A result that ends its task (everything but a chunk that is not `done`). */
+export function isFinalResult(result: TaskResult): boolean {
+  return !('chunk' in result) || result.chunk.done === true;
+}
+
+export const DONE = '[DONE]';
+
+export const paths = {
+  register: '/api/v1/llms/_provider-register',
+  heartbeat: '/api/v1/llms/_provider-heartbeat',
+  stream: '/api/v1/llms/_provider-stream',
+  result: (taskId: string) => `/api/v1/llms/_provider-task/${encodeURIComponent(taskId)}/result`,
+} as const;
+
+export const SESSION_HEADER = 'x-mcpctl-provider-session';
+
+/** Hard limits that keep memory bounded whatever the peer sends. */
+export const limits = {
+  /** Largest task frame (one SSE event's data) the registrar accepts. */
+  maxFrameBytes: 4 * 1024 * 1024,
+  /** Largest JSON body the hub accepts on its endpoints. */
+  maxBodyBytes: 8 * 1024 * 1024,
+  /** Tasks that may wait in one provider's queue. */
+  maxQueuedPerProvider: 1000,
+} as const;
