@@ -1,0 +1,33 @@
+// Structured logs (pino): pretty on a terminal, JSON lines otherwise; secrets are redacted wherever they hide.
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+const REDACT = [
+  'token',
+  'apiKey',
+  'authorization',
+  '*.token',
+  '*.apiKey',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+  'hub.token',
+  'config.hub.token',
+];
+
+export function createLogger(options: { level?: string; pretty?: boolean; name?: string } = {}): Logger {
+  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  const pretty = options.pretty ?? (process.stdout.isTTY === true);
+  return pino({
+    name: options.name,
+    level,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  });
+}
+
+/** A logger that writes nothing: for tests and benchmarks that look at behaviour, not at log lines. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
