@@ -1,0 +1,22 @@
+// What the actors need from the daemon: the hub client, the providers by wire name, timings, the logger.
+import type { Timing } from '../src/config/schema.ts';
+import type { ProviderConfig } from '../src/config/schema.ts';
+import type { HubClient } from '../src/hub-client.ts';
+import type { Logger } from '../src/log.ts';
+import type { AgentRow } from '../src/protocol/index.ts';
+import type { LlmProvider } from '../src/providers/types.ts';
+
+export interface PublishedProvider {
+  wireName: string;
+  config: ProviderConfig;
+  provider: LlmProvider;
+}
+
+export interface ActorDeps {
+  hub: HubClient;
+  /** Published providers by wire name. */
+  providers: Map<string, PublishedProvider>;
+  agents: AgentRow[];
+  timing: Timing;
+  logger: Logger;
+}

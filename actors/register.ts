@@ -1,0 +1,73 @@
+// Register every published provider (and the agents pinned to them) with the hub: SPEC.md §1.
+import { fromPromise } from 'xstate';
+import type { RegisterFailure, RegisterInput, RegisterOutput } from '../machines/session.ts';
+import { RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
+import type { ActorDeps, PublishedProvider } from './deps.ts';
+
+/** `hibernating` when a wake recipe could bring it up and it does not answer right now (SPEC.md §1). */
+async function initialStatus(published: PublishedProvider, signal: AbortSignal): Promise<ProviderRow['initialStatus']> {
+  if (!published.config.wake) return 'active';
+  return (await published.provider.isAvailable(signal)) ? 'active' : 'hibernating';
+}
+
+export async function registerBody(deps: ActorDeps, sessionId: string | undefined, signal: AbortSignal): Promise<RegisterRequest> {
+  const providers = await Promise.all(
+    [...deps.providers.values()].map(async (published): Promise<ProviderRow> => {
+      const { config } = published;
+      return {
+        name: published.wireName,
+        type: config.type,
+        model: config.model,
+        tier: config.tier,
+        description: config.description,
+        poolName: config.poolName,
+        visibility: config.visibility,
+        initialStatus: await initialStatus(published, signal),
+      };
+    }),
+  );
+  return {
+    providers,
+    ...(sessionId ? { providerSessionId: sessionId } : {}),
+    ...(deps.agents.length > 0 ? { agents: deps.agents } : {}),
+  };
+}
+
+class RegisterError extends Error implements RegisterFailure {
+  override readonly name = 'RegisterError';
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+function refusal(status: number, body: unknown): RegisterError {
+  const detail = (body as { error?: { message?: string } | string } | undefined)?.error;
+  const said = typeof detail === 'string' ? detail : detail?.message;
+  const hint =
+    status === 401 ? 'the hub refused the token: check hub.token (or LLM_REGISTRAR_HUB_TOKEN)'
+    : status === 409 ? 'a provider name is held by another live session on the hub: change publishName, or stop the other registrar'
+    : status === 400 ? 'the hub refused the register body'
+    : `the hub answered ${status}`;
+  return new RegisterError(said ? `${hint} (${said})` : hint, status);
+}
+
+export function registerActor(deps: ActorDeps) {
+  return fromPromise<RegisterOutput, RegisterInput>(async ({ input, signal }) => {
+    const body = await registerBody(deps, input.sessionId, signal);
+    let answer: { status: number; body: unknown };
+    try {
+      answer = await deps.hub.register(body, signal);
+    } catch (error) {
+      throw new RegisterError((error as Error).message);
+    }
+    if (answer.status !== 201 && answer.status !== 200) throw refusal(answer.status, answer.body);
+    const parsed = parseWith(RegisterResponse, answer.body);
+    if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
+    deps.hub.sessionId = parsed.value.providerSessionId;
+    deps.logger.info({ sessionId: parsed.value.providerSessionId, providers: body.providers.map((p) => p.name) }, 'registered with the hub');
+    return { sessionId: parsed.value.providerSessionId };
+  });
+}

@@ -1,0 +1,47 @@
+// Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive.
+import { fromPromise } from 'xstate';
+import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
+import { completionEnvelope, DONE, type InferFrame } from '../src/protocol/index.ts';
+import { ChunkPoster } from './chunk-poster.ts';
+import type { ActorDeps, PublishedProvider } from './deps.ts';
+
+async function complete(published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
+  const completion = await published.provider.complete(frame.request, signal);
+  const body = completionEnvelope({
+    id: `chatcmpl-${frame.taskId}`,
+    model: frame.request.model ?? published.config.model,
+    content: completion.content,
+    finishReason: completion.finishReason,
+    usage: completion.usage,
+  });
+  return { result: { status: 200, body } };
+}
+
+async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
+  const poster = new ChunkPoster((result) => deps.hub.postResult(frame.taskId, result, signal), {
+    id: `chatcmpl-${frame.taskId}`,
+    model: frame.request.model ?? published.config.model,
+    created: Math.floor(Date.now() / 1000),
+  });
+  try {
+    for await (const piece of published.provider.stream(frame.request, signal)) poster.push(piece);
+  } catch (error) {
+    await poster.settle();
+    throw error;
+  }
+  await poster.finish();
+  return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+}
+
+export function runInferenceActor(deps: ActorDeps) {
+  return fromPromise<RunTaskOutput, RunTaskInput>(async ({ input, signal }) => {
+    const { frame } = input;
+    if (frame.kind === 'wake') {
+      // The provider machine starts a wake task only once the provider is up: the wake is done.
+      return { result: { status: 200, body: { ok: true, ms: Date.now() - input.receivedAt } } };
+    }
+    const published = deps.providers.get(frame.llmName);
+    if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
+    return frame.streaming ? stream(deps, published, frame, signal) : complete(published, frame, signal);
+  });
+}

@@ -1,0 +1,98 @@
+// The one long SSE stream of task frames (SPEC.md §3), through eventsource-client.
+// The library never shows the HTTP status and reconnects on its own every 2 s: our fetch wrapper looks at the
+// status first, and every disconnect closes the client, so the session machine alone decides when to reconnect.
+import { createEventSource, type EventSourceClient, type FetchLike } from 'eventsource-client';
+import { fromCallback, type EventObject } from 'xstate';
+import type { StreamEvent, TaskStreamInput } from '../machines/session.ts';
+import { describeNetworkError } from '../src/hub-client.ts';
+import { TaskFrame, TaskId, limits, parseJson, parseWith } from '../src/protocol/index.ts';
+import type { ActorDeps } from './deps.ts';
+import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
+
+/** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
+const STOP = { status: 204, body: null, url: '', redirected: false } as const;
+
+export function parseTaskFrame(data: string): StreamEvent {
+  const json = parseJson(data);
+  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data) };
+  const frame = parseWith(TaskFrame, json.value);
+  if (frame.ok) return { type: 'stream.task', frame: frame.value };
+  const taskId = (json.value as { taskId?: unknown } | null)?.taskId;
+  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined };
+}
+
+/** The task id of a frame that is not JSON, when its start still shows one. */
+function taskIdIn(data: string): string | undefined {
+  const match = /"taskId"\s*:\s*"([^"\\]{1,200})"/.exec(data.slice(0, 4096));
+  return match && parseWith(TaskId, match[1]).ok ? match[1] : undefined;
+}
+
+export function taskStreamActor(deps: ActorDeps) {
+  return fromCallback<EventObject, TaskStreamInput>(({ input, sendBack }) => {
+    let client: EventSourceClient | undefined;
+    let ended = false;
+    const end = (event?: StreamEvent) => {
+      if (ended) return;
+      ended = true;
+      client?.close();
+      if (event) sendBack(event);
+    };
+
+    const idleThrottleMs = Math.max(1, Math.floor(deps.timing.streamIdleMs / 10));
+    let lastActivity = 0;
+    const noteActivity = () => {
+      const now = Date.now();
+      if (now - lastActivity < idleThrottleMs) return;
+      lastActivity = now;
+      sendBack({ type: 'stream.activity' });
+    };
+
+    const fetchWithStatus: FetchLike = async (url, init) => {
+      let response: Response;
+      try {
+        response = await fetch(url, init as RequestInit);
+      } catch (error) {
+        if (!ended) end({ type: 'stream.failed', error: `task stream: hub unreachable: ${describeNetworkError(error)}` });
+        return STOP;
+      }
+      if (response.status === 404) {
+        await response.body?.cancel();
+        end({ type: 'stream.sessionLost' });
+        return STOP;
+      }
+      if (response.status !== 200 || !response.body) {
+        await response.body?.cancel();
+        deps.logger.warn({ status: response.status }, 'task stream refused');
+        end({ type: 'stream.failed', error: `task stream: the hub answered ${response.status}` });
+        return STOP;
+      }
+      sendBack({ type: 'stream.opened' });
+      noteActivity();
+      const guarded = response.body.pipeThrough(frameGuard({ maxFrameBytes: limits.maxFrameBytes, onBytes: noteActivity }));
+      return { status: 200, body: guarded as NonNullable<Response['body']>, url: response.url, redirected: response.redirected };
+    };
+
+    client = createEventSource({
+      url: deps.hub.streamUrl(),
+      headers: deps.hub.streamHeaders(input.sessionId),
+      fetch: fetchWithStatus,
+      onMessage: (message) => {
+        if (message.event === OVERSIZED_EVENT) {
+          const event: StreamEvent = { type: 'stream.badFrame', error: `frame larger than ${limits.maxFrameBytes} bytes`, taskId: taskIdIn(message.data) };
+          deps.logger.error({ taskId: event.taskId, maxFrameBytes: limits.maxFrameBytes }, 'task frame too large: dropped');
+          sendBack(event);
+          return;
+        }
+        if (message.event !== 'task') {
+          deps.logger.warn({ event: message.event }, 'ignored a stream event that is not a task');
+          return;
+        }
+        const event = parseTaskFrame(message.data);
+        if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
+        sendBack(event);
+      },
+      onDisconnect: () => end({ type: 'stream.failed', error: 'the hub closed the task stream' }),
+    });
+    return () => end();
+  });
+}

@@ -1,0 +1,65 @@
+// Carry out a provider's wake recipe (SPEC.md, "wake http recipe" / "wake command recipe"); the provider
+// machine then polls readiness.
+import { spawn } from 'node:child_process';
+import ky from 'ky';
+import { fromPromise } from 'xstate';
+import type { WakeInput } from '../machines/provider.ts';
+import type { WakeRecipe } from '../src/config/schema.ts';
+import { describeNetworkError } from '../src/hub-client.ts';
+import type { ActorDeps } from './deps.ts';
+
+async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  let response: Response;
+  try {
+    response = await ky(recipe.url, {
+      method: recipe.method,
+      headers: recipe.headers,
+      ...(recipe.body === undefined ? {} : typeof recipe.body === 'string' ? { body: recipe.body } : { json: recipe.body }),
+      timeout: timeoutMs,
+      retry: 0,
+      throwHttpErrors: false,
+      signal,
+    });
+  } catch (error) {
+    throw new Error(`wake request to ${recipe.url} failed: ${describeNetworkError(error)}`);
+  }
+  await response.body?.cancel();
+  if (!response.ok) throw new Error(`wake request to ${recipe.url} answered ${response.status}`);
+}
+
+function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(recipe.command, recipe.args, { shell: false, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-500);
+    });
+    const onAbort = () => {
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (error) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(new Error(`wake command '${recipe.command}' could not start: ${error.message}`));
+    });
+    child.on('exit', (code, killedBy) => {
+      signal.removeEventListener('abort', onAbort);
+      if (code === 0) resolve();
+      else {
+        const how = killedBy ? `was killed by ${killedBy}` : `exited with code ${code}`;
+        reject(new Error(`wake command '${recipe.command}' ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`));
+      }
+    });
+  });
+}
+
+export function wakeRecipeActor(deps: ActorDeps) {
+  return fromPromise<void, WakeInput>(async ({ input, signal }) => {
+    const recipe = deps.providers.get(input.name)?.config.wake;
+    if (!recipe) throw new Error(`provider '${input.name}' has no wake recipe`);
+    deps.logger.info({ provider: input.name, recipe: recipe.type }, 'waking provider');
+    if (recipe.type === 'http') await wakeByHttp(recipe, deps.timing.wakeHttpTimeoutMs, signal);
+    else await wakeByCommand(recipe, signal);
+  });
+}

@@ -1,0 +1,232 @@
+// One published provider: whether its upstream answers, how it is woken, and which of its tasks may run.
+// probing → active | hibernating | unavailable; hibernating → waking → active | hibernating (SPEC.md, "Wake").
+import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
+import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
+import { promisePlaceholder } from './placeholder.ts';
+import { taskMachine, type TaskActorRef, type TaskSettled } from './task.ts';
+
+export interface ProviderInput {
+  /** The wire name: what frames and the hub call this provider. */
+  name: string;
+  /** Where the upstream is, for error messages: `openai at http://127.0.0.1:8000/v1`. */
+  upstream: string;
+  hasWake: boolean;
+  maxConcurrency: number;
+  maxQueue: number;
+  wakePollMs: number;
+  wakeMaxWaitMs: number;
+  reprobeMs: number;
+}
+
+export interface ProbeInput {
+  name: string;
+}
+export interface WakeInput {
+  name: string;
+}
+
+export type ProviderEvent =
+  | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
+  | { type: 'task.cancel'; taskId: string }
+  /** Shutdown deadline: answer every task still here with this error. */
+  | { type: 'task.abortAll'; error: string }
+  | TaskSettled;
+
+/** Where a provider stands: its wire status, or a passing phase on the way to one. */
+export type ProviderPhase = ProviderStatus | 'probing' | 'waking';
+
+/** What the provider tells the supervisor. */
+export type ProviderNotice =
+  | { type: 'provider.status'; name: string; status: ProviderPhase; error?: string }
+  | { type: 'provider.wakePolled'; name: string }
+  | TaskSettled;
+
+interface ProviderContext extends ProviderInput {
+  tasks: Record<string, TaskActorRef>;
+  /** Ids of tasks waiting for a slot, oldest first. */
+  queue: string[];
+  running: string[];
+  lastError?: string;
+  wakeStartedAt?: number;
+  lastWakeMs?: number;
+}
+
+const unreachable = (context: ProviderContext) => `provider '${context.name}' is not reachable (${context.upstream})`;
+const failUnreachable = [
+  { type: 'recordError', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
+  { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
+] as const;
+
+export const providerMachine = setup({
+  types: {
+    input: {} as ProviderInput,
+    context: {} as ProviderContext,
+    events: {} as ProviderEvent,
+  },
+  actors: {
+    task: taskMachine,
+    probe: promisePlaceholder<boolean, ProbeInput>('probe'),
+    wakeRecipe: promisePlaceholder<void, WakeInput>('wakeRecipe'),
+  },
+  delays: {
+    wakePoll: ({ context }) => context.wakePollMs,
+    wakeMaxWait: ({ context }) => context.wakeMaxWaitMs,
+    reprobe: ({ context }) => context.reprobeMs,
+  },
+  guards: {
+    upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
+    hasWake: ({ context }) => context.hasWake,
+    hasQueued: ({ context }) => context.queue.length > 0,
+    upstreamUnreachable: ({ event }) => (event as TaskSettled).upstreamUnreachable === true,
+  },
+  actions: {
+    reportStatus: sendParent(({ context }, params: { status: ProviderPhase }) => ({
+      type: 'provider.status',
+      name: context.name,
+      status: params.status,
+      error: context.lastError,
+    })),
+    /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
+    accept: assign(({ context, event, spawn }) => {
+      const { frame, receivedAt } = event as Extract<ProviderEvent, { type: 'task.received' }>;
+      const error =
+        frame.kind === 'wake' && !context.hasWake
+          ? `provider '${context.name}' has no wake recipe`
+          : context.queue.length >= context.maxQueue
+            ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
+            : undefined;
+      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error } });
+      return {
+        tasks: { ...context.tasks, [frame.taskId]: ref },
+        queue: error === undefined ? [...context.queue, frame.taskId] : context.queue,
+      };
+    }),
+    /** Start queued tasks, oldest first, while slots are free. */
+    startQueued: enqueueActions(({ context, enqueue }) => {
+      const free = context.maxConcurrency - context.running.length;
+      if (free <= 0 || context.queue.length === 0) return;
+      const starting = context.queue.slice(0, free);
+      for (const id of starting) enqueue.sendTo(context.tasks[id], { type: 'task.start' });
+      enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting] });
+    }),
+    failQueued: enqueueActions(({ context, enqueue }, params: { error: string }) => {
+      for (const id of context.queue) enqueue.sendTo(context.tasks[id], { type: 'task.fail', error: params.error });
+      enqueue.assign({ queue: [] });
+    }),
+    abortAll: enqueueActions(({ context, enqueue, event }) => {
+      const { error } = event as Extract<ProviderEvent, { type: 'task.abortAll' }>;
+      for (const ref of Object.values(context.tasks)) enqueue.sendTo(ref, { type: 'task.fail', error });
+      enqueue.assign({ queue: [] });
+    }),
+    forwardCancel: enqueueActions(({ context, enqueue, event }) => {
+      const { taskId } = event as Extract<ProviderEvent, { type: 'task.cancel' }>;
+      const ref = context.tasks[taskId];
+      if (ref) enqueue.sendTo(ref, { type: 'task.cancel' });
+    }),
+    /** A task ended: free its slot, drop its actor, tell the supervisor. */
+    release: enqueueActions(({ context, enqueue, event }) => {
+      const settled = event as TaskSettled;
+      const { [settled.taskId]: _gone, ...tasks } = context.tasks;
+      enqueue.assign({
+        tasks,
+        queue: context.queue.filter((id) => id !== settled.taskId),
+        running: context.running.filter((id) => id !== settled.taskId),
+      });
+      enqueue(stopChild(settled.taskId));
+      enqueue.sendParent(settled);
+    }),
+    startWakeClock: assign({ wakeStartedAt: () => Date.now() }),
+    recordWake: assign({ lastWakeMs: ({ context }) => Date.now() - (context.wakeStartedAt ?? Date.now()), lastError: undefined }),
+    recordError: assign((_, params: { error: string }) => ({ lastError: params.error })),
+    notePolled: sendParent(({ context }) => ({ type: 'provider.wakePolled', name: context.name })),
+  },
+}).createMachine({
+  id: 'provider',
+  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [] }),
+  initial: 'probing',
+  on: {
+    'task.received': { actions: 'accept' },
+    'task.cancel': { actions: 'forwardCancel' },
+    'task.abortAll': { actions: 'abortAll' },
+    'task.settled': { actions: 'release' },
+  },
+  states: {
+    probing: {
+      entry: { type: 'reportStatus', params: { status: 'probing' } },
+      invoke: {
+        id: 'probe',
+        src: 'probe',
+        input: ({ context }) => ({ name: context.name }),
+        onDone: [
+          { guard: 'upstreamAnswered', target: 'active' },
+          { guard: 'hasWake', target: 'hibernating' },
+          { target: 'unavailable', actions: failUnreachable },
+        ],
+        onError: [{ guard: 'hasWake', target: 'hibernating' }, { target: 'unavailable', actions: failUnreachable }],
+      },
+    },
+    active: {
+      entry: [{ type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
+      on: {
+        'task.received': { actions: ['accept', 'startQueued'] },
+        'task.settled': [
+          { guard: 'upstreamUnreachable', target: 'probing', actions: 'release' },
+          { actions: ['release', 'startQueued'] },
+        ],
+      },
+    },
+    hibernating: {
+      entry: { type: 'reportStatus', params: { status: 'hibernating' } },
+      always: { guard: 'hasQueued', target: 'waking' },
+      on: { 'task.received': { actions: 'accept', target: 'waking' } },
+    },
+    waking: {
+      entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakeClock'],
+      after: {
+        wakeMaxWait: {
+          target: 'hibernating',
+          actions: [
+            { type: 'recordError', params: ({ context }) => ({ error: `provider '${context.name}' did not become ready within ${context.wakeMaxWaitMs} ms of its wake` }) },
+            { type: 'failQueued', params: ({ context }) => ({ error: context.lastError ?? 'wake timed out' }) },
+          ],
+        },
+      },
+      initial: 'starting',
+      states: {
+        starting: {
+          invoke: {
+            id: 'wakeRecipe',
+            src: 'wakeRecipe',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: 'polling',
+            onError: {
+              target: '#provider.hibernating',
+              actions: [
+                { type: 'recordError', params: ({ context, event }) => ({ error: `wake of provider '${context.name}' failed: ${(event.error as Error)?.message ?? String(event.error)}` }) },
+                { type: 'failQueued', params: ({ context }) => ({ error: context.lastError ?? 'wake failed' }) },
+              ],
+            },
+          },
+        },
+        polling: {
+          entry: 'notePolled',
+          invoke: {
+            id: 'readiness',
+            src: 'probe',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: [{ guard: 'upstreamAnswered', target: '#provider.active', actions: 'recordWake' }, { target: 'waiting' }],
+            onError: 'waiting',
+          },
+        },
+        waiting: { after: { wakePoll: 'polling' } },
+      },
+    },
+    unavailable: {
+      entry: { type: 'reportStatus', params: { status: 'unavailable' } },
+      after: { reprobe: 'probing' },
+      on: { 'task.received': { actions: 'accept', target: 'probing' } },
+    },
+  },
+});
+
+export type ProviderActorRef = ActorRefFrom<typeof providerMachine>;

@@ -1,0 +1,242 @@
+// The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining; stopped.
+// It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time").
+import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
+import type { TaskFrame } from '../src/protocol/index.ts';
+import { backoffDelay } from './backoff.ts';
+import { callbackPlaceholder, promisePlaceholder } from './placeholder.ts';
+
+export interface SessionTiming {
+  heartbeatMs: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  streamIdleMs: number;
+}
+
+export interface SessionInput {
+  sessionId?: string;
+  timing: SessionTiming;
+  /** Source of jitter; tests pin it. */
+  random?: () => number;
+}
+
+export interface RegisterInput {
+  sessionId?: string;
+}
+export interface RegisterOutput {
+  sessionId: string;
+}
+/** How the register actor fails: `status` is the hub's answer, absent when the hub could not be reached. */
+export interface RegisterFailure {
+  message: string;
+  status?: number;
+}
+export interface HeartbeatInput {
+  sessionId: string;
+  intervalMs: number;
+}
+export interface TaskStreamInput {
+  sessionId: string;
+}
+
+export type HeartbeatEvent =
+  | { type: 'heartbeat.ok' }
+  | { type: 'heartbeat.failed'; error: string }
+  | { type: 'heartbeat.sessionLost' };
+
+export type StreamEvent =
+  | { type: 'stream.opened' }
+  /** Bytes arrived (a frame or a keep-alive comment): the stream is alive. */
+  | { type: 'stream.activity' }
+  | { type: 'stream.task'; frame: TaskFrame }
+  /** A frame that failed to parse; `taskId` when one could still be read from it. */
+  | { type: 'stream.badFrame'; error: string; taskId?: string }
+  | { type: 'stream.sessionLost' }
+  | { type: 'stream.failed'; error: string };
+
+export type SessionEvent =
+  | HeartbeatEvent
+  | StreamEvent
+  /** Someone needs the hub to hear from us now (a wake poll). */
+  | { type: 'session.heartbeatNow' }
+  | { type: 'session.drain' }
+  | { type: 'session.stop' };
+
+/** What the session tells the supervisor. */
+export type SessionNotice =
+  | { type: 'session.registered'; sessionId: string }
+  | { type: 'session.retrying'; delayMs: number; attempt: number; error: string }
+  | Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
+
+interface SessionContext {
+  sessionId?: string;
+  timing: SessionTiming;
+  random: () => number;
+  /** Failures since the last stream that opened (or the last register that succeeded). */
+  attempt: number;
+  retryDelayMs: number;
+  lastError?: string;
+  /** The hub refused us (401/409): retry at the backoff cap, and say so loudly. */
+  refused: boolean;
+}
+
+function describe(error: unknown): string {
+  if (typeof error === 'object' && error !== null && 'message' in error) return String((error as RegisterFailure).message);
+  return String(error);
+}
+
+export const sessionMachine = setup({
+  types: {
+    input: {} as SessionInput,
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+  },
+  actors: {
+    register: promisePlaceholder<RegisterOutput, RegisterInput>('register'),
+    heartbeat: callbackPlaceholder<{ type: 'heartbeat.now' }, HeartbeatInput>('heartbeat'),
+    taskStream: callbackPlaceholder<EventObject, TaskStreamInput>('taskStream'),
+  },
+  delays: {
+    retry: ({ context }) => context.retryDelayMs,
+    streamIdle: ({ context }) => context.timing.streamIdleMs,
+  },
+  guards: {
+    hasSession: ({ context }) => context.sessionId !== undefined,
+  },
+  actions: {
+    /** Count the failure and pick the delay before the next try; a refusal waits the full cap. */
+    scheduleRetry: assign(({ context }, params: { error: string; refused?: boolean }) => {
+      const refused = params.refused ?? false;
+      const policy = { baseMs: context.timing.backoffBaseMs, capMs: context.timing.backoffCapMs };
+      return {
+        lastError: params.error,
+        refused,
+        retryDelayMs: refused ? context.timing.backoffCapMs : backoffDelay(context.attempt, policy, context.random()),
+        attempt: context.attempt + 1,
+      };
+    }),
+    announceRetry: sendParent(({ context }) => ({
+      type: 'session.retrying',
+      delayMs: context.retryDelayMs,
+      attempt: context.attempt,
+      error: context.lastError ?? '',
+    })),
+    forwardToSupervisor: sendParent(({ event }) => event),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({
+    sessionId: input.sessionId,
+    timing: input.timing,
+    random: input.random ?? Math.random,
+    attempt: 0,
+    retryDelayMs: 0,
+    refused: false,
+  }),
+  initial: 'registering',
+  on: {
+    'session.drain': '.draining',
+    'session.stop': '.stopped',
+  },
+  states: {
+    registering: {
+      invoke: {
+        id: 'register',
+        src: 'register',
+        input: ({ context }) => ({ sessionId: context.sessionId }),
+        onDone: {
+          target: 'connected',
+          actions: [
+            assign({ sessionId: ({ event }) => event.output.sessionId, lastError: undefined, refused: false }),
+            sendParent(({ event }) => ({ type: 'session.registered', sessionId: event.output.sessionId })),
+          ],
+        },
+        onError: {
+          target: 'retrying',
+          actions: {
+            type: 'scheduleRetry',
+            params: ({ event }) => {
+              const status = (event.error as RegisterFailure | undefined)?.status;
+              return { error: describe(event.error), refused: status === 401 || status === 409 };
+            },
+          },
+        },
+      },
+    },
+    retrying: {
+      entry: 'announceRetry',
+      after: { retry: 'registering' },
+    },
+    connected: {
+      invoke: {
+        id: 'heartbeat',
+        src: 'heartbeat',
+        input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
+      },
+      on: {
+        'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
+        'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
+        'session.heartbeatNow': { actions: sendTo('heartbeat', { type: 'heartbeat.now' }) },
+      },
+      initial: 'streaming',
+      states: {
+        streaming: {
+          invoke: {
+            id: 'taskStream',
+            src: 'taskStream',
+            input: ({ context }) => ({ sessionId: context.sessionId! }),
+          },
+          on: {
+            'stream.task': { actions: 'forwardToSupervisor' },
+            'stream.badFrame': { actions: 'forwardToSupervisor' },
+            'stream.sessionLost': { target: '#session.registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
+            'stream.failed': {
+              target: 'backoff',
+              actions: { type: 'scheduleRetry', params: ({ event }) => ({ error: event.error }) },
+            },
+          },
+          initial: 'connecting',
+          states: {
+            connecting: {
+              on: { 'stream.opened': { target: 'open', actions: assign({ attempt: 0, lastError: undefined }) } },
+            },
+            open: {
+              // Every byte re-enters `open`, restarting the idle watchdog; silence past it means a zombie stream.
+              on: { 'stream.activity': { target: 'open', reenter: true } },
+              after: {
+                streamIdle: {
+                  target: '#session.connected.backoff',
+                  actions: {
+                    type: 'scheduleRetry',
+                    params: ({ context }) => ({ error: `the task stream was silent for ${context.timing.streamIdleMs} ms` }),
+                  },
+                },
+              },
+            },
+          },
+        },
+        backoff: {
+          entry: 'announceRetry',
+          after: { retry: 'streaming' },
+        },
+      },
+    },
+    draining: {
+      // No more tasks are taken; heartbeats go on so the hub keeps the session while running tasks finish.
+      initial: 'checking',
+      states: {
+        checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
+        heartbeating: {
+          invoke: {
+            id: 'heartbeat',
+            src: 'heartbeat',
+            input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
+          },
+        },
+        idle: {},
+      },
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;

@@ -1,0 +1,172 @@
+// The root: one session, one provider machine per published provider; routes task frames by wire name and
+// keeps the facts that survive a restart (session id, provider statuses, tasks in flight).
+import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom } from 'xstate';
+import type { WorkFrame } from '../src/protocol/index.ts';
+import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
+import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
+import { taskMachine, type TaskSettled } from './task.ts';
+
+export interface SupervisorInput {
+  session: SessionInput;
+  providers: Omit<ProviderInput, 'maxQueue'>[];
+  maxQueue: number;
+  drainMs: number;
+  /** After the drain deadline, how long the error results of what was left may take before we stop anyway. */
+  forceGraceMs: number;
+  /** Tasks that were in flight when the daemon last died: each is answered `registrar restarted`. */
+  restartedTasks: { taskId: string; llmName: string }[];
+  /** How many finished task ids to remember, so a frame re-sent by the hub is not run twice. */
+  rememberTasks?: number;
+}
+
+export type SupervisorEvent =
+  | SessionNotice
+  | ProviderNotice
+  /** SIGTERM/SIGINT: the first drains, a second one forces. */
+  | { type: 'daemon.drain' };
+
+export interface SupervisorContext {
+  session: ActorRefFrom<typeof sessionMachine>;
+  sessionId?: string;
+  providerNames: string[];
+  providers: Record<string, ProviderActorRef>;
+  providerStatus: Record<string, ProviderPhase>;
+  /** Work frames taken and not yet answered: taskId → wire name of the target (or '' when it had none). */
+  inFlight: Record<string, string>;
+  /** Ids of recently finished tasks, oldest first. */
+  recent: string[];
+  rememberTasks: number;
+  maxQueue: number;
+  drainMs: number;
+  forceGraceMs: number;
+}
+
+const providerId = (name: string) => `provider:${name}`;
+
+export const supervisorMachine = setup({
+  types: {
+    input: {} as SupervisorInput,
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+  },
+  actors: { session: sessionMachine, provider: providerMachine, task: taskMachine },
+  delays: {
+    drainDeadline: ({ context }) => context.drainMs,
+    forceGrace: ({ context }) => context.forceGraceMs,
+  },
+  guards: {
+    nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0,
+  },
+  actions: {
+    /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
+    route: enqueueActions(({ context, enqueue, event }) => {
+      const { frame } = event as Extract<SessionNotice, { type: 'stream.task' }>;
+      if (frame.kind === 'cancel') {
+        for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
+        return;
+      }
+      if (frame.taskId in context.inFlight || context.recent.includes(frame.taskId)) return;
+      enqueue.assign({ inFlight: { ...context.inFlight, [frame.taskId]: frame.llmName } });
+      const provider = context.providers[frame.llmName];
+      if (provider) {
+        enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt: Date.now() });
+      } else {
+        enqueue.spawnChild('task', {
+          id: frame.taskId,
+          input: { frame, receivedAt: Date.now(), error: `provider '${frame.llmName}' not registered locally` },
+        });
+      }
+    }),
+    /** A frame that failed its schema but names a task: answer it so its caller is not left waiting. */
+    answerBadFrame: enqueueActions(({ context, enqueue, event }) => {
+      const { taskId, error } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
+      if (taskId === undefined || taskId in context.inFlight || context.recent.includes(taskId)) return;
+      const frame: WorkFrame = { kind: 'wake', taskId, llmName: '' };
+      enqueue.assign({ inFlight: { ...context.inFlight, [taskId]: '' } });
+      enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
+    }),
+    settle: enqueueActions(({ context, enqueue, event }) => {
+      const { taskId } = event as TaskSettled;
+      const { [taskId]: _done, ...inFlight } = context.inFlight;
+      const recent = [...context.recent, taskId];
+      enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
+      // Tasks answered by the supervisor itself are its own children (a no-op for a provider's task).
+      enqueue(stopChild(taskId));
+    }),
+    abortAll: enqueueActions(({ context, enqueue }) => {
+      for (const ref of Object.values(context.providers)) {
+        enqueue.sendTo(ref, { type: 'task.abortAll', error: 'registrar shutting down: the task did not finish before the drain deadline' });
+      }
+    }),
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input, spawn }) => {
+    const providers: Record<string, ProviderActorRef> = {};
+    for (const provider of input.providers) {
+      providers[provider.name] = spawn('provider', {
+        id: providerId(provider.name),
+        input: { ...provider, maxQueue: input.maxQueue },
+      });
+    }
+    const restarted = input.restartedTasks.map((task) => task.taskId);
+    return {
+      session: spawn('session', { id: 'session', input: input.session }),
+      sessionId: input.session.sessionId,
+      providerNames: input.providers.map((p) => p.name),
+      providers,
+      providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
+      inFlight: Object.fromEntries(input.restartedTasks.map((task) => [task.taskId, task.llmName])),
+      recent: restarted,
+      rememberTasks: input.rememberTasks ?? 1_000,
+      maxQueue: input.maxQueue,
+      drainMs: input.drainMs,
+      forceGraceMs: input.forceGraceMs,
+    };
+  },
+  entry: [
+    enqueueActions(({ context, enqueue }) => {
+      for (const [taskId, llmName] of Object.entries(context.inFlight)) {
+        enqueue.spawnChild('task', {
+          id: taskId,
+          input: { frame: { kind: 'wake', taskId, llmName }, receivedAt: Date.now(), error: 'registrar restarted' },
+        });
+      }
+    }),
+  ],
+  on: {
+    'session.registered': { actions: assign({ sessionId: ({ event }) => event.sessionId }) },
+    'provider.status': {
+      actions: assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),
+    },
+    'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
+    'task.settled': { actions: 'settle' },
+  },
+  initial: 'running',
+  states: {
+    running: {
+      on: {
+        'stream.task': { actions: 'route' },
+        'stream.badFrame': { actions: 'answerBadFrame' },
+        'daemon.drain': 'draining',
+      },
+    },
+    draining: {
+      entry: sendTo('session', { type: 'session.drain' }),
+      always: { guard: 'nothingInFlight', target: 'stopped' },
+      after: { drainDeadline: 'forcing' },
+      on: { 'daemon.drain': 'forcing' },
+    },
+    forcing: {
+      entry: 'abortAll',
+      always: { guard: 'nothingInFlight', target: 'stopped' },
+      after: { forceGrace: 'stopped' },
+    },
+    stopped: {
+      type: 'final',
+      entry: sendTo('session', { type: 'session.stop' }),
+    },
+  },
+});
+
+export type SupervisorActorRef = ActorRefFrom<typeof supervisorMachine>;

@@ -1,0 +1,192 @@
+// The registrar daemon: builds the supervisor actor from the config, fills the machines' actor placeholders with
+// the real I/O, persists the facts that survive a restart, and logs every transition that matters.
+import { createActor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { heartbeatActor } from '../actors/heartbeat.ts';
+import type { ActorDeps, PublishedProvider } from '../actors/deps.ts';
+import { postResultActor } from '../actors/post-result.ts';
+import { probeActor } from '../actors/probe.ts';
+import { registerActor } from '../actors/register.ts';
+import { runInferenceActor } from '../actors/run-inference.ts';
+import { taskStreamActor } from '../actors/task-stream.ts';
+import { wakeRecipeActor } from '../actors/wake-recipe.ts';
+import { providerMachine } from '../machines/provider.ts';
+import { sessionMachine } from '../machines/session.ts';
+import { supervisorMachine, type SupervisorActorRef, type SupervisorContext } from '../machines/supervisor.ts';
+import { taskMachine } from '../machines/task.ts';
+import { wireName, type Config } from './config/schema.ts';
+import { HubClient } from './hub-client.ts';
+import type { Logger } from './log.ts';
+import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
+import { limits } from './protocol/index.ts';
+import { createProvider } from './providers/index.ts';
+
+export interface DaemonOptions {
+  config: Config;
+  stateDir: string;
+  logger: Logger;
+  /** Receives every inspection event of every actor (the Stately inspector, the status server). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  random?: () => number;
+}
+
+export interface Daemon {
+  /** Undefined when nothing is published: the daemon idles and never connects. */
+  actor?: SupervisorActorRef;
+  /** First call drains (finish running tasks, then stop); a second forces. */
+  drain(): void;
+  /** Resolves once the daemon has stopped and its state is on disk. */
+  stopped: Promise<void>;
+}
+
+function factsOf(context: SupervisorContext): PersistedFacts {
+  const providers: PersistedFacts['providers'] = {};
+  for (const [name, phase] of Object.entries(context.providerStatus)) {
+    if (phase === 'active' || phase === 'hibernating' || phase === 'unavailable') providers[name] = phase;
+  }
+  return {
+    sessionId: context.sessionId,
+    providers,
+    inFlight: Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName })),
+  };
+}
+
+function upstreamOf(published: PublishedProvider): string {
+  const { config } = published;
+  return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${config.baseUrl}`;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config, logger } = options;
+  const timing = config.timing;
+  const publishedConfigs = config.providers.filter((p) => p.publish);
+  if (publishedConfigs.length === 0) {
+    logger.warn('nothing to publish: no provider in the config has "publish": true; staying idle');
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    return { drain: () => stop(), stopped };
+  }
+
+  const providers = new Map<string, PublishedProvider>(
+    publishedConfigs.map((providerConfig) => [
+      wireName(providerConfig),
+      { wireName: wireName(providerConfig), config: providerConfig, provider: createProvider(providerConfig, { upstreamIdleMs: timing.upstreamIdleMs }) },
+    ]),
+  );
+  const hub = new HubClient({
+    url: config.hub.url,
+    token: config.hub.token,
+    requestTimeoutMs: timing.requestTimeoutMs,
+    resultDeadlineMs: timing.resultDeadlineMs,
+  });
+  const deps: ActorDeps = { hub, providers, agents: config.agents, timing, logger };
+
+  const store = createSnapshotStore(options.stateDir, logger);
+  const facts = await store.load();
+  if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
+
+  const task = taskMachine.provide({ actors: { runTask: runInferenceActor(deps), postResult: postResultActor(deps) } });
+  const machine = supervisorMachine.provide({
+    actors: {
+      session: sessionMachine.provide({
+        actors: { register: registerActor(deps), heartbeat: heartbeatActor(deps), taskStream: taskStreamActor(deps) },
+      }),
+      provider: providerMachine.provide({ actors: { task, probe: probeActor(deps), wakeRecipe: wakeRecipeActor(deps) } }),
+      task,
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      session: {
+        sessionId: facts?.sessionId,
+        random: options.random,
+        timing: {
+          heartbeatMs: timing.heartbeatMs,
+          backoffBaseMs: timing.backoffBaseMs,
+          backoffCapMs: timing.backoffCapMs,
+          streamIdleMs: timing.streamIdleMs,
+        },
+      },
+      providers: [...providers.values()].map((published) => ({
+        name: published.wireName,
+        upstream: upstreamOf(published),
+        hasWake: published.config.wake !== undefined,
+        maxConcurrency: published.config.maxConcurrency,
+        wakePollMs: timing.wakePollMs,
+        wakeMaxWaitMs: (published.config.wake?.maxWaitSeconds ?? 60) * 1000,
+        reprobeMs: timing.reprobeMs,
+      })),
+      maxQueue: limits.maxQueuedPerProvider,
+      drainMs: timing.drainMs,
+      forceGraceMs: Math.min(5_000, timing.resultDeadlineMs),
+      restartedTasks: facts?.inFlight ?? [],
+    },
+    inspect: options.inspect,
+  });
+
+  persistFacts(actor, store);
+  logTransitions(actor, logger);
+
+  const stopped = new Promise<void>((resolve) => {
+    actor.subscribe({
+      complete: () => void store.flush().then(resolve),
+      error: (error) => {
+        logger.fatal({ err: error }, 'supervisor crashed');
+        void store.flush().then(resolve);
+      },
+    });
+  });
+  actor.start();
+
+  let drains = 0;
+  return {
+    actor,
+    drain: () => {
+      drains++;
+      logger.info(drains === 1 ? 'draining: finishing running tasks, taking no new ones' : 'forcing shutdown');
+      actor.send({ type: 'daemon.drain' });
+    },
+    stopped,
+  };
+}
+
+/** Write the facts that survive a restart whenever they change (the store coalesces the writes). */
+function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
+  let last = '';
+  actor.subscribe((snapshot) => {
+    const facts = factsOf(snapshot.context);
+    const text = JSON.stringify(facts);
+    if (text === last) return;
+    last = text;
+    store.save(facts);
+  });
+}
+
+/** One log line per session / provider / supervisor state change. */
+function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
+  let supervisorState = '';
+  actor.subscribe((snapshot) => {
+    const state = JSON.stringify(snapshot.value);
+    if (state !== supervisorState) logger.debug({ state: snapshot.value }, 'supervisor');
+    supervisorState = state;
+  });
+  const watch = (id: string) => {
+    const child = (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
+    if (!child) return;
+    let previous = '';
+    child.subscribe((snapshot: { value: unknown; context: { lastError?: string } }) => {
+      const state = JSON.stringify(snapshot.value);
+      if (state === previous) return;
+      previous = state;
+      logger.info({ actor: id, state: snapshot.value, ...(snapshot.context.lastError ? { reason: snapshot.context.lastError } : {}) }, `${id} → ${flatten(snapshot.value)}`);
+    });
+  };
+  watch('session');
+  for (const name of actor.getSnapshot().context.providerNames) watch(`provider:${name}`);
+}
+
+function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+  return key === undefined ? '' : `${key}.${flatten(inner)}`;
+}
