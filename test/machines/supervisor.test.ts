@@ -1,0 +1,150 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createActor, fromCallback, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
+import { providerMachine } from '../../machines/provider.ts';
+import { sessionMachine } from '../../machines/session.ts';
+import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.ts';
+import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
+import type { InferFrame } from '../../src/protocol/index.ts';
+
+const infer = (taskId: string, llmName = 'local'): InferFrame => ({
+  kind: 'infer', taskId, llmName, streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] },
+});
+
+function start(overrides: Partial<SupervisorInput> = {}) {
+  const posts: PostResultInput[] = [];
+  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; signal: AbortSignal }>();
+  let stream: ((event: AnyEventObject) => void) | undefined;
+  const task = taskMachine.provide({
+    actors: {
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve) => runs.set(input.frame.taskId, { resolve, signal }))),
+      postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
+    },
+  });
+  const machine = supervisorMachine.provide({
+    actors: {
+      task,
+      provider: providerMachine.provide({ actors: { task, probe: fromPromise(async () => true), wakeRecipe: fromPromise(async () => undefined) } }),
+      session: sessionMachine.provide({
+        actors: {
+          register: fromPromise(async () => ({ sessionId: 's1' })),
+          heartbeat: fromCallback(() => undefined),
+          taskStream: fromCallback(({ sendBack }) => void (stream = sendBack)),
+        },
+      }),
+    },
+  });
+  const actor = createActor(machine, {
+    input: {
+      session: { timing: { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 } },
+      providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000 }],
+      maxQueue: 10,
+      drainMs: 1_000,
+      forceGraceMs: 200,
+      restartedTasks: [],
+      ...overrides,
+    },
+  }).start();
+  const ok = (id: string) => runs.get(id)!.resolve({ result: { status: 200, body: { id } } });
+  return { actor, posts, runs, ok, frame: (frame: unknown) => stream!({ type: 'stream.task', frame }), send: (event: AnyEventObject) => stream!(event) };
+}
+
+describe('supervisor machine', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('routes a frame to the provider named by its wire name and keeps it in flight until answered', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.actor.getSnapshot().context.sessionId).toBe('s1');
+    s.frame(infer('t1'));
+    expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } } }]);
+    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+  });
+
+  it("answers a frame for an unknown provider with SPEC's error", async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1', 'elsewhere'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "provider 'elsewhere' not registered locally" } }]);
+    expect(Object.keys(s.actor.getSnapshot().children)).not.toContain('t1');
+  });
+
+  it('runs a re-sent frame once: ids running or recently finished are ignored', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    s.frame(infer('t1'));
+    expect(s.runs.size).toBe(1);
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toHaveLength(1);
+  });
+
+  it('answers a malformed frame that names a task, once', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.send({ type: 'stream.badFrame', error: 'request: Invalid type', taskId: 'bad' });
+    s.send({ type: 'stream.badFrame', error: 'not valid JSON' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: request: Invalid type' } }]);
+  });
+
+  it('answers tasks in flight before a restart with `registrar restarted`, and ignores them when re-sent', async () => {
+    const s = start({ restartedTasks: [{ taskId: 'old', llmName: 'local' }] });
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('old'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 'old', result: { error: 'registrar restarted' } }]);
+    expect(s.runs.size).toBe(0);
+  });
+
+  it('cancels a running task and aborts its upstream call', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    s.frame({ kind: 'cancel', taskId: 't1' });
+    expect(s.runs.get('t1')!.signal.aborted).toBe(true);
+    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+  });
+
+  it('drains: stops taking tasks, finishes the running one, then stops', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    s.actor.send({ type: 'daemon.drain' });
+    const session = s.actor.getSnapshot().children.session as AnyActorRef;
+    expect(session.getSnapshot().value).toEqual({ draining: 'heartbeating' });
+    expect(s.actor.getSnapshot().value).toBe('draining');
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toHaveLength(1);
+    expect(s.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('at the drain deadline answers what is left with an error, then stops', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    s.actor.send({ type: 'daemon.drain' });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.posts[0].result).toEqual({ error: 'registrar shutting down: the task did not finish before the drain deadline' });
+    expect(s.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('a second drain forces at once', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    s.actor.send({ type: 'daemon.drain' });
+    s.actor.send({ type: 'daemon.drain' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toHaveLength(1);
+    expect(s.actor.getSnapshot().status).toBe('done');
+  });
+});
