@@ -23,7 +23,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   const machine = supervisorMachine.provide({
     actors: {
       task,
-      provider: providerMachine.provide({ actors: { task, probe: fromPromise(async () => true), wakeRecipe: fromPromise(async () => undefined) } }),
+      provider: providerMachine.provide({ actors: { task, probe: fromPromise(async () => true), wakeRecipe: fromPromise<void, { name: string }>(async () => undefined) } }),
       session: sessionMachine.provide({
         actors: {
           register: fromPromise(async () => ({ sessionId: 's1' })),

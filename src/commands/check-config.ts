@@ -1,0 +1,13 @@
+// `llm-registrar check-config [FILE]`: every problem of a config file, named by its path.
+import { defaultConfigPath, formatProblems, loadConfig } from '../config/load.ts';
+
+export async function checkConfigCommand(file: string | undefined): Promise<number> {
+  const result = await loadConfig(file ?? defaultConfigPath());
+  if (!result.ok) {
+    process.stderr.write(formatProblems(result) + '\n');
+    return 1;
+  }
+  const published = result.config.providers.filter((p) => p.publish);
+  process.stdout.write(`${result.path}: valid (${published.length} of ${result.config.providers.length} providers published, hub ${result.config.hub.url})\n`);
+  return 0;
+}
