@@ -23,23 +23,29 @@ export const WakeRecipe = v.variant('type', [
 ]);
 export type WakeRecipe = v.InferOutput<typeof WakeRecipe>;
 
-export const ProviderConfig = v.object({
-  name: v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /')),
-  type: v.picklist(['openai', 'ollama', 'anthropic', 'demo']),
-  baseUrl: v.optional(HttpUrl),
-  model: v.pipe(v.string(), v.minLength(1)),
-  apiKey: v.optional(v.string()),
-  publish: v.optional(v.boolean(), true),
-  publishName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'))),
-  poolName: v.optional(v.pipe(v.string(), v.minLength(1))),
-  tier: v.optional(Tier),
-  description: v.optional(v.string()),
-  visibility: v.optional(Visibility, 'private'),
-  maxConcurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)), 4),
-  /** Demo provider only: delay between streamed tokens. */
-  tokenDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
-  wake: v.optional(WakeRecipe),
-});
+export const ProviderConfig = v.pipe(
+  v.object({
+    name: v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /')),
+    type: v.picklist(['openai', 'ollama', 'anthropic', 'demo']),
+    baseUrl: v.optional(HttpUrl),
+    model: v.pipe(v.string(), v.minLength(1)),
+    apiKey: v.optional(v.string()),
+    publish: v.optional(v.boolean(), true),
+    publishName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'))),
+    poolName: v.optional(v.pipe(v.string(), v.minLength(1))),
+    tier: v.optional(Tier),
+    description: v.optional(v.string()),
+    visibility: v.optional(Visibility, 'private'),
+    maxConcurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)), 4),
+    /** Demo provider only: delay between streamed tokens. */
+    tokenDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+    wake: v.optional(WakeRecipe),
+  }),
+  v.forward(
+    v.check((provider) => provider.type === 'demo' || provider.baseUrl !== undefined, 'Invalid baseUrl: required for every provider but type "demo"'),
+    ['baseUrl'],
+  ),
+);
 export type ProviderConfig = v.InferOutput<typeof ProviderConfig>;
 
 export const Timing = v.object({
@@ -76,13 +82,6 @@ export const Config = v.pipe(
       {},
     ),
   }),
-  v.forward(
-    v.check(
-      (config) => config.providers.every((p) => p.type === 'demo' || p.baseUrl !== undefined),
-      'Invalid baseUrl: required for every provider but type "demo"',
-    ),
-    ['providers'],
-  ),
   v.forward(
     v.check((config) => {
       const names = config.providers.filter((p) => p.publish).map((p) => p.publishName ?? p.name);

@@ -1,0 +1,152 @@
+// The state file: the few facts that survive a restart (session id, provider statuses, tasks in flight), written
+// atomically, one write at a time, beside a format version; a file that cannot be trusted is set aside, never fatal.
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as v from 'valibot';
+import type { Logger } from '../log.ts';
+import { describeIssues, ProviderStatus, SessionId, TaskId } from '../protocol/index.ts';
+
+export const STATE_VERSION = 1;
+const FILE_NAME = 'state.json';
+
+export interface PersistedFacts {
+  /** The hub's session id, sent again on register so the hub adopts our rows instead of orphaning them. */
+  sessionId?: string;
+  /** Last known status of each provider, by local name. */
+  providers: Record<string, ProviderStatus>;
+  /** Tasks running when the state was saved: on boot each gets an `error` result (`registrar restarted`). */
+  inFlight: { taskId: string; llmName: string }[];
+}
+
+const PersistedFactsSchema = v.object({
+  sessionId: v.optional(SessionId),
+  providers: v.record(v.string(), ProviderStatus),
+  inFlight: v.array(v.object({ taskId: TaskId, llmName: v.string() })),
+});
+
+const StateFile = v.object({ version: v.literal(STATE_VERSION), savedAt: v.string(), facts: PersistedFactsSchema });
+
+export interface SnapshotStore {
+  readonly path: string;
+  /** The facts saved by the last run; `undefined` on a first start or when the file could not be trusted. Never throws. */
+  load(): Promise<PersistedFacts | undefined>;
+  /** Queues the facts for writing; saves close together become one write and the latest facts win. Never throws. */
+  save(facts: PersistedFacts): void;
+  /** Resolves once everything saved so far has been written (or its write has failed and been logged). */
+  flush(): Promise<void>;
+}
+
+export interface SnapshotStoreOptions {
+  /** How long a save waits for more saves to join it before writing. Default 50 ms. */
+  debounceMs?: number;
+}
+
+export function createSnapshotStore(dir: string, logger: Logger, options: SnapshotStoreOptions = {}): SnapshotStore {
+  const debounceMs = options.debounceMs ?? 50;
+  const path = join(dir, FILE_NAME);
+  const tempPath = `${path}.tmp-${process.pid}`;
+  /** The facts, as JSON, of the latest save not yet handed to a write. */
+  let pending: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let writer: Promise<void> | undefined;
+  const reportedErrors = new Set<string>();
+
+  async function setAside(reason: string): Promise<undefined> {
+    const badPath = `${path}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await rename(path, badPath);
+      logger.warn({ path, movedTo: badPath, reason }, `state file set aside (${reason}); starting fresh`);
+    } catch (error) {
+      logger.warn({ path, reason, err: error }, `state file cannot be trusted (${reason}) nor moved aside; starting fresh`);
+    }
+    return undefined;
+  }
+
+  async function load(): Promise<PersistedFacts | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      logger.warn({ path, err: error }, 'state file cannot be read; starting fresh');
+      return undefined;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return setAside('not valid JSON: corrupt or truncated');
+    }
+    const version = typeof raw === 'object' && raw !== null ? (raw as { version?: unknown }).version : undefined;
+    if (version !== STATE_VERSION) {
+      return setAside(`format version ${JSON.stringify(version) ?? 'missing'}, this registrar reads version ${STATE_VERSION}`);
+    }
+    const parsed = v.safeParse(StateFile, raw);
+    if (!parsed.success) return setAside(`unexpected content: ${describeIssues(parsed.issues)}`);
+    return parsed.output.facts;
+  }
+
+  async function write(factsJson: string): Promise<void> {
+    const text = `{"version":${STATE_VERSION},"savedAt":${JSON.stringify(new Date().toISOString())},"facts":${factsJson}}\n`;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = await open(tempPath, 'w', 0o600);
+      try {
+        // A temp file left by a crashed process of the same pid keeps its old mode: set it, whatever it was.
+        await file.chmod(0o600);
+        await file.writeFile(text, 'utf8');
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      await rename(tempPath, path);
+      reportedErrors.clear();
+    } catch (error) {
+      await rm(tempPath, { force: true }).catch(() => undefined);
+      const message = (error as Error).message;
+      if (!reportedErrors.has(message)) {
+        reportedErrors.add(message);
+        logger.error({ path, err: error }, `state file cannot be written (${message}); the session id will not survive a restart until it can`);
+      }
+    }
+  }
+
+  function startWriting(): void {
+    if (writer !== undefined || pending === undefined) return;
+    writer = (async () => {
+      while (pending !== undefined) {
+        const next = pending;
+        pending = undefined;
+        await write(next);
+      }
+      // Same tick as the loop's last check: a save after this point starts a new writer.
+      writer = undefined;
+    })();
+  }
+
+  function save(facts: PersistedFacts): void {
+    try {
+      pending = JSON.stringify(facts);
+    } catch (error) {
+      logger.error({ path, err: error }, 'state facts cannot be serialized; not saved');
+      return;
+    }
+    // A write in flight picks the latest facts up when it ends; otherwise wait a moment for more to join.
+    if (writer !== undefined || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      startWriting();
+    }, debounceMs);
+  }
+
+  async function flush(): Promise<void> {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+      startWriting();
+    }
+    while (writer !== undefined) await writer;
+  }
+
+  return { path, load, save, flush };
+}
