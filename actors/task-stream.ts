@@ -91,7 +91,8 @@ export function taskStreamActor(deps: ActorDeps) {
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
         sendBack(event);
       },
-      onDisconnect: () => end({ type: 'stream.failed', error: 'the hub closed the task stream' }),
+      // Called on every way a stream breaks (the hub ended it, the socket died): close, and let the machine decide.
+      onScheduleReconnect: () => end({ type: 'stream.failed', error: 'the task stream was cut' }),
     });
     return () => end();
   });
