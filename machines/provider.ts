@@ -3,7 +3,7 @@
 import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
-import { taskMachine, type TaskActorRef, type TaskSettled } from './task.ts';
+import { taskEndOf, taskMachine, type TaskActorRef, type TaskSettled } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -29,8 +29,7 @@ export type ProviderEvent =
   | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
   | { type: 'task.cancel'; taskId: string }
   /** Shutdown deadline: answer every task still here with this error. */
-  | { type: 'task.abortAll'; error: string }
-  | TaskSettled;
+  | { type: 'task.abortAll'; error: string };
 
 /** Where a provider stands: its wire status, or a passing phase on the way to one. */
 export type ProviderPhase = ProviderStatus | 'probing' | 'waking';
@@ -77,7 +76,7 @@ export const providerMachine = setup({
     upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queue.length > 0,
-    upstreamUnreachable: ({ event }) => (event as TaskSettled).upstreamUnreachable === true,
+    upstreamUnreachable: ({ event }) => taskEndOf(event)?.upstreamUnreachable === true,
   },
   actions: {
     reportStatus: sendParent(({ context }, params: { status: ProviderPhase }) => ({
@@ -125,15 +124,16 @@ export const providerMachine = setup({
     }),
     /** A task ended: free its slot, drop its actor, tell the supervisor. */
     release: enqueueActions(({ context, enqueue, event }) => {
-      const settled = event as TaskSettled;
-      const { [settled.taskId]: _gone, ...tasks } = context.tasks;
+      const end = taskEndOf(event);
+      if (!end) return;
+      const { [end.taskId]: _gone, ...tasks } = context.tasks;
       enqueue.assign({
         tasks,
-        queue: context.queue.filter((id) => id !== settled.taskId),
-        running: context.running.filter((id) => id !== settled.taskId),
+        queue: context.queue.filter((id) => id !== end.taskId),
+        running: context.running.filter((id) => id !== end.taskId),
       });
-      enqueue(stopChild(settled.taskId));
-      enqueue.sendParent(settled);
+      enqueue(stopChild(end.taskId));
+      enqueue.sendParent({ type: 'task.settled', ...end } satisfies TaskSettled);
     }),
     startWakeClock: assign({ wakeStartedAt: () => Date.now() }),
     recordWake: assign({ lastWakeMs: ({ context }) => Date.now() - (context.wakeStartedAt ?? Date.now()), lastError: undefined }),
@@ -148,7 +148,7 @@ export const providerMachine = setup({
     'task.received': { actions: 'accept' },
     'task.cancel': { actions: 'forwardCancel' },
     'task.abortAll': { actions: 'abortAll' },
-    'task.settled': { actions: 'release' },
+    'xstate.done.actor.*': { actions: 'release' },
   },
   states: {
     probing: {
@@ -169,7 +169,7 @@ export const providerMachine = setup({
       entry: [{ type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
       on: {
         'task.received': { actions: ['accept', 'startQueued'] },
-        'task.settled': [
+        'xstate.done.actor.*': [
           { guard: 'upstreamUnreachable', target: 'probing', actions: 'release' },
           { actions: ['release', 'startQueued'] },
         ],

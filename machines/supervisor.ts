@@ -4,7 +4,7 @@ import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom } f
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
-import { taskMachine, type TaskSettled } from './task.ts';
+import { taskEndOf, taskMachine } from './task.ts';
 
 export interface SupervisorInput {
   session: SessionInput;
@@ -85,13 +85,14 @@ export const supervisorMachine = setup({
       enqueue.assign({ inFlight: { ...context.inFlight, [taskId]: '' } });
       enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
     }),
-    settle: enqueueActions(({ context, enqueue, event }) => {
-      const { taskId } = event as TaskSettled;
-      const { [taskId]: _done, ...inFlight } = context.inFlight;
-      const recent = [...context.recent, taskId];
+    /** A task ended, on a provider (`task.settled`) or among the supervisor's own answers (its done event). */
+    settle: enqueueActions(({ context, event, enqueue }) => {
+      const end = event.type === 'task.settled' ? event : taskEndOf(event);
+      if (!end) return;
+      const { [end.taskId]: _done, ...inFlight } = context.inFlight;
+      const recent = [...context.recent, end.taskId];
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
-      // Tasks answered by the supervisor itself are its own children (a no-op for a provider's task).
-      enqueue(stopChild(taskId));
+      if (event.type !== 'task.settled') enqueue(stopChild(end.taskId));
     }),
     abortAll: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.providers)) {
@@ -141,6 +142,7 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
+    'xstate.done.actor.*': { actions: 'settle' },
   },
   initial: 'running',
   states: {

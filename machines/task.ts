@@ -1,6 +1,6 @@
 // One task frame's life: queued → running → reporting → done | failed | cancelled (ARCHITECTURE.md).
 // The provider machine spawns one per frame and says when it may start; the actors run it and post its result.
-import { assign, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { assign, setup, type ActorRefFrom } from 'xstate';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 
@@ -37,11 +37,22 @@ export type TaskEvent =
   /** The task cannot run: its provider's wake failed, or the daemon is shutting down. */
   | { type: 'task.fail'; error: string };
 
-export interface TaskSettled {
-  type: 'task.settled';
+/** A task actor's output: how it ended. Its parent gets it as the actor's `xstate.done.actor.<taskId>` event. */
+export interface TaskEnd {
   taskId: string;
   outcome: TaskOutcome;
   upstreamUnreachable: boolean;
+}
+
+/** What a provider tells the supervisor when one of its tasks ended. */
+export interface TaskSettled extends TaskEnd {
+  type: 'task.settled';
+}
+
+/** The completion event of a task actor, matched with the `xstate.done.actor.*` wildcard. */
+export function taskEndOf(event: { type: string; output?: unknown }): TaskEnd | undefined {
+  const output = event.output as Partial<TaskEnd> | undefined;
+  return typeof output?.taskId === 'string' && output.outcome !== undefined ? (output as TaskEnd) : undefined;
 }
 
 function errorName(error: unknown): string | undefined {
@@ -59,7 +70,9 @@ export const taskMachine = setup({
       receivedAt: number;
       result?: TaskResult;
       upstreamUnreachable: boolean;
+      outcome?: TaskOutcome;
     },
+    output: {} as TaskEnd,
     events: {} as TaskEvent,
   },
   actors: {
@@ -73,12 +86,7 @@ export const taskMachine = setup({
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
-    settle: sendParent(({ context }, params: { outcome: TaskOutcome }): TaskSettled => ({
-      type: 'task.settled',
-      taskId: context.frame.taskId,
-      outcome: params.outcome,
-      upstreamUnreachable: context.upstreamUnreachable,
-    })),
+    settle: assign((_, params: { outcome: TaskOutcome }) => ({ outcome: params.outcome })),
   },
 }).createMachine({
   id: 'task',
@@ -87,6 +95,11 @@ export const taskMachine = setup({
     receivedAt: input.receivedAt,
     result: input.error === undefined ? undefined : { error: input.error },
     upstreamUnreachable: false,
+  }),
+  output: ({ context }) => ({
+    taskId: context.frame.taskId,
+    outcome: context.outcome ?? 'failed',
+    upstreamUnreachable: context.upstreamUnreachable,
   }),
   initial: 'queued',
   states: {

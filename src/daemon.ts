@@ -142,6 +142,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     actor,
     drain: () => {
+      if (actor.getSnapshot().status !== 'active') return;
       drains++;
       logger.info(drains === 1 ? 'draining: finishing running tasks, taking no new ones' : 'forcing shutdown');
       actor.send({ type: 'daemon.drain' });

@@ -39,6 +39,10 @@ export interface Cluster {
   daemon: Daemon;
   stateDir: string;
   url: string;
+  /** Stops the daemon dead, as SIGKILL would (no drain, no final results), keeping its state directory. */
+  killDaemon(): Promise<void>;
+  /** Starts a new daemon on the same config and state directory. */
+  startDaemon(): Promise<void>;
   /** Stops the hub (its in-memory state is lost) and starts a new one on the same port. */
   restartHub(): Promise<void>;
   stopHub(): Promise<void>;
@@ -56,13 +60,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     {},
   );
   if (!parsed.ok) throw new Error(`test config invalid: ${parsed.problems.join('; ')}`);
-  const daemon = await startDaemon({ config: parsed.config, stateDir, logger: options.logger ?? silentLogger() });
+  const config = parsed.config;
+  const launch = () => startDaemon({ config, stateDir, logger: options.logger ?? silentLogger() });
+  let daemon = await launch();
   const cluster: Cluster = {
     get hub() {
       return hub!;
     },
-    daemon,
+    get daemon() {
+      return daemon;
+    },
     stateDir,
+    async killDaemon() {
+      daemon.actor?.stop();
+      await daemon.stopped;
+    },
+    async startDaemon() {
+      daemon = await launch();
+    },
     url: hub.url,
     async stopHub() {
       await hub?.close();

@@ -1,0 +1,223 @@
+// Anthropic's Messages API (POST /v1/messages), plain and streamed as SSE, with its answers mapped to OpenAI terms.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { ProviderConfig } from '../config/schema.ts';
+import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
+import {
+  answersOk,
+  DEFAULT_READINESS_TIMEOUT_MS,
+  DEFAULT_UPSTREAM_IDLE_MS,
+  parseJson,
+  type ProviderOptions,
+  requireBaseUrl,
+  streamEndedEarly,
+  UpstreamCall,
+  upstreamErrorMessage,
+  usageOf,
+} from './http.ts';
+import { type Completion, type LlmProvider, type StreamPiece, UpstreamError } from './types.ts';
+
+export const ANTHROPIC_VERSION = '2023-06-01';
+/** The Messages API requires max_tokens; this is what a request without one gets. */
+export const DEFAULT_MAX_TOKENS = 1024;
+const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
+interface UsageWire {
+  input_tokens?: unknown;
+  output_tokens?: unknown;
+  cache_creation_input_tokens?: unknown;
+  cache_read_input_tokens?: unknown;
+}
+interface MessageWire {
+  content?: { type?: unknown; text?: unknown }[];
+  stop_reason?: unknown;
+  usage?: UsageWire;
+}
+interface EventWire {
+  type?: unknown;
+  message?: MessageWire;
+  delta?: { type?: unknown; text?: unknown; stop_reason?: unknown };
+  usage?: UsageWire;
+  error?: unknown;
+}
+
+/** Anthropic's stop reasons in the OpenAI words the registrar's results carry. */
+const FINISH_REASONS = new Map([
+  ['end_turn', 'stop'],
+  ['stop_sequence', 'stop'],
+  ['max_tokens', 'length'],
+  ['tool_use', 'tool_calls'],
+  ['refusal', 'content_filter'],
+]);
+
+export class AnthropicProvider implements LlmProvider {
+  readonly name: string;
+  readonly type = 'anthropic';
+  readonly model: string;
+  private readonly baseUrl: string;
+  private readonly headers: Record<string, string>;
+  private readonly readinessHeaders: Record<string, string>;
+  private readonly idleMs: number;
+  private readonly readinessTimeoutMs: number;
+
+  constructor(config: ProviderConfig, options: ProviderOptions = {}) {
+    this.name = config.name;
+    this.model = config.model;
+    this.baseUrl = requireBaseUrl(config);
+    this.readinessHeaders = { 'anthropic-version': ANTHROPIC_VERSION, ...(config.apiKey ? { 'x-api-key': config.apiKey } : {}) };
+    this.headers = { 'content-type': 'application/json', ...this.readinessHeaders };
+    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
+    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+  }
+
+  isAvailable(signal?: AbortSignal): Promise<boolean> {
+    return answersOk(`${this.baseUrl}/v1/models`, this.readinessHeaders, this.readinessTimeoutMs, signal);
+  }
+
+  async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
+    const call = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
+    let clean = false;
+    try {
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
+      const answer = parseJson(await call.readAll(), 'an answer') as MessageWire & { error?: unknown };
+      clean = true;
+      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
+      let content = '';
+      for (const block of answer.content ?? []) if (block.type === 'text' && typeof block.text === 'string') content += block.text;
+      return {
+        content,
+        finishReason: finishReasonOf(answer.stop_reason),
+        usage: usageOf(promptTokensOf(answer.usage), count(answer.usage?.output_tokens)),
+      };
+    } finally {
+      call.release(clean);
+    }
+  }
+
+  async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
+    const call = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
+    const events = new EventReader();
+    const parser = createParser({ onEvent: events.onEvent, maxBufferSize: MAX_EVENT_CHARS, onError: events.onError });
+    let clean = false;
+    try {
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
+      const pending = events.pending;
+      for (let text = await call.read(); text !== undefined; text = await call.read()) {
+        parser.feed(text);
+        for (let i = 0; i < pending.length; i++) yield pending[i];
+        pending.length = 0;
+        if (events.failure !== undefined) throw events.failure;
+        if (events.stopped) break;
+      }
+      if (!events.stopped && events.stopReason === undefined) throw streamEndedEarly();
+      clean = true;
+      yield { finishReason: finishReasonOf(events.stopReason), usage: events.usage() };
+    } finally {
+      call.release(clean);
+    }
+  }
+
+  private body(request: InferRequest, stream: boolean): string {
+    const { system, messages } = toAnthropicMessages(request.messages);
+    return JSON.stringify({
+      model: request.model ?? this.model,
+      max_tokens: request.max_tokens ?? DEFAULT_MAX_TOKENS,
+      ...(system === undefined ? {} : { system }),
+      messages,
+      temperature: request.temperature,
+      stream,
+    });
+  }
+}
+
+/** Turns the Messages stream's events into pieces, remembering the stop reason and the token counts. */
+class EventReader {
+  readonly pending: StreamPiece[] = [];
+  failure: UpstreamError | undefined;
+  stopped = false;
+  stopReason: string | undefined;
+  private inputTokens = 0;
+  private outputTokens = 0;
+
+  readonly onEvent = (event: EventSourceMessage): void => {
+    if (this.stopped || this.failure !== undefined) return;
+    let data: EventWire;
+    try {
+      data = JSON.parse(event.data) as EventWire;
+    } catch {
+      this.failure = new UpstreamError('protocol', `upstream sent an event that is not JSON: ${JSON.stringify(event.data.slice(0, 200))}`);
+      return;
+    }
+    switch (data.type) {
+      case 'content_block_delta': {
+        const text = data.delta?.text;
+        if (data.delta?.type === 'text_delta' && typeof text === 'string' && text !== '') this.pending.push({ content: text });
+        break;
+      }
+      case 'message_start':
+        this.inputTokens = promptTokensOf(data.message?.usage);
+        this.outputTokens = count(data.message?.usage?.output_tokens);
+        break;
+      case 'message_delta':
+        if (typeof data.delta?.stop_reason === 'string') this.stopReason = data.delta.stop_reason;
+        // Counts in message_delta are cumulative.
+        if (data.usage?.output_tokens !== undefined) this.outputTokens = count(data.usage.output_tokens);
+        if (data.usage?.input_tokens != null) this.inputTokens = promptTokensOf(data.usage);
+        break;
+      case 'message_stop':
+        this.stopped = true;
+        break;
+      case 'error':
+        this.failure = new UpstreamError('protocol', upstreamErrorMessage(data.error) ?? 'upstream reported an error');
+        break;
+      default:
+      // ping, content_block_start, content_block_stop and event types added later carry no text.
+    }
+  };
+
+  readonly onError = (error: { type: string }): void => {
+    if (error.type === 'max-buffer-size-exceeded' && this.failure === undefined) {
+      this.failure = new UpstreamError('protocol', `upstream sent an event larger than ${MAX_EVENT_CHARS} characters`);
+    }
+  };
+
+  usage(): Usage {
+    return usageOf(this.inputTokens, this.outputTokens);
+  }
+}
+
+/**
+ * The Messages API takes the system prompt apart and only `user`/`assistant` turns: system messages are joined into
+ * `system`, tool results become user turns, and neighbouring turns of one role are joined.
+ */
+export function toAnthropicMessages(messages: readonly ChatMessage[]): {
+  system: string | undefined;
+  messages: { role: 'user' | 'assistant'; content: string }[];
+} {
+  const system: string[] = [];
+  const turns: { role: 'user' | 'assistant'; content: string }[] = [];
+  for (const message of messages) {
+    if (message.role === 'system') {
+      system.push(message.content);
+      continue;
+    }
+    const role = message.role === 'assistant' ? 'assistant' : 'user';
+    const previous = turns[turns.length - 1];
+    if (previous !== undefined && previous.role === role) previous.content += `\n\n${message.content}`;
+    else turns.push({ role, content: message.content });
+  }
+  return { system: system.length === 0 ? undefined : system.join('\n\n'), messages: turns };
+}
+
+function finishReasonOf(stopReason: unknown): string | null {
+  if (typeof stopReason !== 'string') return null;
+  return FINISH_REASONS.get(stopReason) ?? stopReason;
+}
+
+/** Input tokens as OpenAI counts them: cached prompt tokens are prompt tokens too. */
+function promptTokensOf(usage: UsageWire | undefined): number {
+  return count(usage?.input_tokens) + count(usage?.cache_creation_input_tokens) + count(usage?.cache_read_input_tokens);
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' ? value : 0;
+}

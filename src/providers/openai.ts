@@ -1,0 +1,190 @@
+// Any OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, Ollama's /v1): chat completions, plain and SSE.
+import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import type { ProviderConfig } from '../config/schema.ts';
+import type { InferRequest, Usage } from '../protocol/index.ts';
+import {
+  answersOk,
+  DEFAULT_READINESS_TIMEOUT_MS,
+  DEFAULT_UPSTREAM_IDLE_MS,
+  estimatePromptTokens,
+  estimateTokens,
+  parseJson,
+  type ProviderOptions,
+  requireBaseUrl,
+  streamEndedEarly,
+  UpstreamCall,
+  upstreamErrorMessage,
+  usageOf,
+} from './http.ts';
+import { type Completion, type LlmProvider, type StreamPiece, UpstreamError } from './types.ts';
+
+/** Largest SSE event we buffer: far above any real chunk, low enough that a runaway upstream cannot eat memory. */
+const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
+interface ChoiceWire {
+  message?: { content?: unknown };
+  delta?: { content?: unknown };
+  finish_reason?: unknown;
+}
+interface AnswerWire {
+  choices?: ChoiceWire[];
+  usage?: unknown;
+  error?: unknown;
+}
+
+export class OpenAiProvider implements LlmProvider {
+  readonly name: string;
+  readonly type = 'openai';
+  readonly model: string;
+  private readonly baseUrl: string;
+  private readonly headers: Record<string, string>;
+  private readonly readinessHeaders: Record<string, string>;
+  private readonly idleMs: number;
+  private readonly readinessTimeoutMs: number;
+
+  constructor(config: ProviderConfig, options: ProviderOptions = {}) {
+    this.name = config.name;
+    this.model = config.model;
+    this.baseUrl = requireBaseUrl(config);
+    this.readinessHeaders = config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {};
+    this.headers = { 'content-type': 'application/json', ...this.readinessHeaders };
+    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
+    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+  }
+
+  isAvailable(signal?: AbortSignal): Promise<boolean> {
+    return answersOk(`${this.baseUrl}/models`, this.readinessHeaders, this.readinessTimeoutMs, signal);
+  }
+
+  async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
+    const call = new UpstreamCall(`${this.baseUrl}/chat/completions`, signal, this.idleMs);
+    let clean = false;
+    try {
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
+      const answer = parseJson(await call.readAll(), 'an answer') as AnswerWire;
+      clean = true;
+      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
+      const choice = answer.choices?.[0];
+      if (choice === undefined) throw new UpstreamError('protocol', 'upstream answer has no choices');
+      const content = typeof choice.message?.content === 'string' ? choice.message.content : '';
+      return {
+        content,
+        finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
+        usage: readUsage(answer.usage) ?? usageOf(estimatePromptTokens(request.messages), estimateTokens(content)),
+      };
+    } finally {
+      call.release(clean);
+    }
+  }
+
+  async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
+    const call = new UpstreamCall(`${this.baseUrl}/chat/completions`, signal, this.idleMs);
+    const frames = new FrameReader();
+    const parser = createParser({ onEvent: frames.onEvent, onError: frames.onError, maxBufferSize: MAX_EVENT_CHARS });
+    let clean = false;
+    try {
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
+      const pending = frames.pending;
+      for (let text = await call.read(); text !== undefined; text = await call.read()) {
+        parser.feed(text);
+        for (let i = 0; i < pending.length; i++) yield pending[i];
+        pending.length = 0;
+        if (frames.failure !== undefined) throw frames.failure;
+        if (frames.sawDone) break;
+      }
+      if (!frames.sawDone && frames.finishReason === undefined) throw streamEndedEarly();
+      clean = true;
+      yield {
+        finishReason: frames.finishReason ?? null,
+        // Servers that ignore stream_options send no usage: each delta is one token on the servers we know.
+        usage: frames.usage ?? usageOf(estimatePromptTokens(request.messages), frames.deltas),
+      };
+    } finally {
+      call.release(clean);
+    }
+  }
+
+  private body(request: InferRequest, stream: boolean): string {
+    return JSON.stringify({
+      model: request.model ?? this.model,
+      messages: request.messages,
+      temperature: request.temperature,
+      max_tokens: request.max_tokens,
+      stream,
+      // Real usage at the end of the stream (vLLM, llama.cpp, LM Studio, Ollama); servers that do not know it ignore it.
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
+    });
+  }
+}
+
+/** Turns SSE events of a chat completion stream into pieces; what it learns about the end waits in its fields. */
+class FrameReader {
+  readonly pending: StreamPiece[] = [];
+  failure: UpstreamError | undefined;
+  sawDone = false;
+  finishReason: string | undefined;
+  usage: Usage | undefined;
+  deltas = 0;
+
+  readonly onEvent = (event: EventSourceMessage): void => {
+    if (this.sawDone || this.failure !== undefined) return;
+    const data = event.data;
+    if (data === '[DONE]') {
+      this.sawDone = true;
+      return;
+    }
+    if (event.event === 'error') {
+      this.failure = errorFrame(data);
+      return;
+    }
+    let frame: AnswerWire;
+    try {
+      frame = JSON.parse(data) as AnswerWire;
+    } catch {
+      this.failure = new UpstreamError('protocol', `upstream sent a frame that is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
+      return;
+    }
+    if (frame.error !== undefined) {
+      this.failure = new UpstreamError('protocol', upstreamErrorMessage(frame.error) ?? 'upstream reported an error');
+      return;
+    }
+    const choice = frame.choices?.[0];
+    if (choice !== undefined) {
+      const content = choice.delta?.content;
+      if (typeof content === 'string' && content !== '') {
+        this.pending.push({ content });
+        this.deltas++;
+      }
+      if (typeof choice.finish_reason === 'string') this.finishReason = choice.finish_reason;
+    }
+    if (frame.usage != null) this.usage = readUsage(frame.usage) ?? this.usage;
+  };
+
+  /** llama.cpp's server reports a failure mid-stream as an `error:` field, which SSE calls an unknown field. */
+  readonly onError = (error: ParseError): void => {
+    if (this.failure !== undefined) return;
+    if (error.type === 'unknown-field' && error.field === 'error') {
+      this.failure = errorFrame(error.value ?? '');
+    } else if (error.type === 'max-buffer-size-exceeded') {
+      this.failure = new UpstreamError('protocol', `upstream sent an event larger than ${MAX_EVENT_CHARS} characters`);
+    }
+  };
+}
+
+function errorFrame(data: string): UpstreamError {
+  let message: string | undefined;
+  try {
+    const parsed = JSON.parse(data) as { error?: unknown; message?: unknown };
+    message = upstreamErrorMessage(parsed.error ?? parsed);
+  } catch {
+    message = data.trim() || undefined;
+  }
+  return new UpstreamError('protocol', message ?? 'upstream reported an error');
+}
+
+function readUsage(value: unknown): Usage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = value as Record<string, unknown>;
+  if (typeof prompt !== 'number' || typeof completion !== 'number') return undefined;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: typeof total === 'number' ? total : prompt + completion };
+}

@@ -1,0 +1,69 @@
+// The session survives the hub: restarts, cuts, and a registrar restart with the same state directory.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { chat, chatStream, eventually, hubGet, startCluster, type Cluster } from '../support/cluster.ts';
+
+const hello = [{ role: 'user', content: 'hello' }];
+const demo = { name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 };
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const sessionOf = (c: Cluster) => c.daemon.actor!.getSnapshot().context.sessionId;
+const active = async (c: Cluster) =>
+  eventually(async () => expect((await hubGet(c.url, '/api/v1/llms/demo')).json?.status).toBe('active'));
+
+describe('session lifecycle', () => {
+  it('persists the session id at once, in a file only its owner can read', async () => {
+    cluster = await startCluster({ providers: [demo] });
+    await active(cluster);
+    const file = join(cluster.stateDir, 'state.json');
+    await eventually(async () => expect(JSON.parse(await readFile(file, 'utf8')).facts.sessionId).toBe(sessionOf(cluster!)));
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('re-registers with the same session id after a hub restart, and serves again', async () => {
+    cluster = await startCluster({ providers: [demo] });
+    await active(cluster);
+    const before = sessionOf(cluster);
+    await cluster.restartHub();
+    // The new hub knows nothing: the registrar's next heartbeat or stream gets 404 and it registers again.
+    await active(cluster);
+    expect(sessionOf(cluster)).toBe(before);
+    const { status, json } = await chat(cluster.url, { model: 'demo', messages: hello });
+    expect(status).toBe(200);
+    expect(json.choices[0].message.content).toContain('hello');
+  });
+
+  it('keeps retrying while the hub is down, then comes back on its own', async () => {
+    cluster = await startCluster({ providers: [demo] });
+    await active(cluster);
+    await cluster.stopHub();
+    await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().children.session!.getSnapshot().value).toMatchObject({ connected: 'backoff' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await cluster.startHub();
+    await active(cluster);
+    expect((await chatStream(cluster.url, { model: 'demo', messages: hello })).events.at(-1)).toBe('[DONE]');
+  });
+
+  it('answers tasks that were in flight when the registrar died with `registrar restarted`', async () => {
+    const slow = { ...demo, tokenDelayMs: 1_000 };
+    cluster = await startCluster({ providers: [slow] });
+    await active(cluster);
+    const pending = chat(cluster.url, { model: 'demo', messages: hello });
+    await eventually(() => expect(Object.keys(cluster!.daemon.actor!.getSnapshot().context.inFlight)).toHaveLength(1));
+    const stateDir = cluster.stateDir;
+    await eventually(async () => expect(JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')).facts.inFlight).toHaveLength(1));
+    await cluster.killDaemon();
+    await cluster.startDaemon();
+    const { status, json } = await pending;
+    expect(status).toBe(502);
+    expect(json.error.message).toBe('registrar restarted');
+    // The restarted registrar took the re-sent frame for the answered task as already done: nothing ran it.
+    await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+  });
+});
