@@ -1,0 +1,56 @@
+// Bearer tokens → users. Tokens are compared by their SHA-256 digest, so a lookup neither walks the prototype of a
+// plain object nor leaks through timing how much of a guessed token was right; no token is ever logged or echoed.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { sendError } from './errors.ts';
+import type { Viewer } from './registry.ts';
+
+export interface HubUser {
+  user: string;
+  admin?: boolean;
+}
+
+/** Routes that answer without a token: `up` waits on this one before it has anything to send. */
+const PUBLIC_ROUTES = new Set(['/healthz']);
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export class TokenTable {
+  readonly #byDigest = new Map<string, Viewer>();
+
+  constructor(tokens: Record<string, HubUser>) {
+    for (const [token, entry] of Object.entries(tokens)) {
+      this.#byDigest.set(digest(token), { user: entry.user, admin: entry.admin === true });
+    }
+  }
+
+  /** The user of an `Authorization: Bearer <token>` header, or undefined. */
+  authenticate(header: string | undefined): Viewer | undefined {
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+    return match ? this.#byDigest.get(digest(match[1] ?? '')) : undefined;
+  }
+}
+
+const viewers = new WeakMap<FastifyRequest, Viewer>();
+
+/** Every route but the public ones answers 401 `{error:{message}}` without a known bearer token. */
+export function installAuth(app: FastifyInstance, tokens: TokenTable): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const viewer = tokens.authenticate(request.headers.authorization);
+    if (!viewer) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendError(reply, 401, 'missing or unknown bearer token (Authorization: Bearer <token>)');
+    }
+    viewers.set(request, viewer);
+  });
+}
+
+/** The authenticated caller of a request that went through the auth hook. */
+export function viewerOf(request: FastifyRequest): Viewer {
+  const viewer = viewers.get(request);
+  if (!viewer) throw new Error(`no authenticated user on ${request.method} ${request.url}: is the route public by mistake?`);
+  return viewer;
+}
