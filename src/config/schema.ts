@@ -1,6 +1,6 @@
 // The registrar's config file (SPEC.md, "Config"), as a valibot schema with the defaults applied on parse.
 import * as v from 'valibot';
-import { AgentRow, Tier, Visibility } from '../protocol/index.ts';
+import { AgentRow, Tier, Visibility, WireName } from '../protocol/index.ts';
 
 const HttpUrl = v.pipe(v.string(), v.url(), v.check((url) => /^https?:\/\//i.test(url), 'Invalid URL: must start with http:// or https://'));
 const Ms = v.pipe(v.number(), v.integer(), v.minValue(1));
@@ -25,14 +25,14 @@ export type WakeRecipe = v.InferOutput<typeof WakeRecipe>;
 
 export const ProviderConfig = v.pipe(
   v.object({
-    name: v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /')),
+    name: WireName,
     type: v.picklist(['openai', 'ollama', 'anthropic', 'demo']),
     baseUrl: v.optional(HttpUrl),
     model: v.pipe(v.string(), v.minLength(1)),
     apiKey: v.optional(v.string()),
     publish: v.optional(v.boolean(), true),
-    publishName: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'))),
-    poolName: v.optional(v.pipe(v.string(), v.minLength(1))),
+    publishName: v.optional(WireName),
+    poolName: v.optional(WireName),
     tier: v.optional(Tier),
     description: v.optional(v.string()),
     visibility: v.optional(Visibility, 'private'),

@@ -9,23 +9,52 @@ export const ChatMessage = v.object({
 });
 export type ChatMessage = v.InferOutput<typeof ChatMessage>;
 
+const MaxTokensField = v.pipe(v.number(), v.integer(), v.minValue(1));
+
 /** What the hub forwards to the registrar inside an infer frame. */
 export const InferRequest = v.object({
   messages: v.array(ChatMessage),
   temperature: v.optional(v.number()),
-  max_tokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  max_tokens: v.optional(MaxTokensField),
   model: v.optional(v.string()),
 });
 export type InferRequest = v.InferOutput<typeof InferRequest>;
 
+const TextPart = v.looseObject({ type: v.literal('text'), text: v.string() });
+
+/**
+ * A message as OpenAI clients send it: content as a string, as text parts, or null (an assistant turn that only
+ * called tools); `developer` is the newer name of `system`. Normalised to the plain ChatMessage the wire carries.
+ */
+export const CallerMessage = v.pipe(
+  v.looseObject({
+    role: v.picklist(['system', 'developer', 'user', 'assistant', 'tool']),
+    content: v.union(
+      [v.string(), v.null(), v.array(TextPart)],
+      'Invalid content: expected a string, null, or an array of parts; only text parts ({"type":"text","text":…}) are supported',
+    ),
+  }),
+  v.transform(({ role, content }): ChatMessage => ({
+    role: role === 'developer' ? 'system' : role,
+    content: typeof content === 'string' ? content : content === null ? '' : content.map((part) => part.text).join(''),
+  })),
+);
+
 /** A caller's `POST /v1/chat/completions` body: the infer request plus `stream`; unknown fields pass through. */
-export const ChatCompletionRequest = v.looseObject({
-  model: v.pipe(v.string(), v.minLength(1)),
-  messages: v.pipe(v.array(ChatMessage), v.minLength(1)),
-  stream: v.optional(v.boolean()),
-  temperature: v.optional(v.number()),
-  max_tokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-});
+export const ChatCompletionRequest = v.pipe(
+  v.looseObject({
+    model: v.pipe(v.string(), v.minLength(1)),
+    messages: v.pipe(v.array(CallerMessage), v.minLength(1)),
+    stream: v.optional(v.boolean()),
+    temperature: v.optional(v.number()),
+    max_tokens: v.optional(MaxTokensField),
+    /** The newer OpenAI name of max_tokens. */
+    max_completion_tokens: v.optional(MaxTokensField),
+  }),
+  v.transform(({ max_completion_tokens, ...body }) =>
+    body.max_tokens === undefined && max_completion_tokens !== undefined ? { ...body, max_tokens: max_completion_tokens } : body,
+  ),
+);
 export type ChatCompletionRequest = v.InferOutput<typeof ChatCompletionRequest>;
 
 export const FinishReason = v.nullable(v.string());

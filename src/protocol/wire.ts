@@ -8,23 +8,24 @@ export const Tier = v.picklist(['fast', 'heavy']);
 export const ProviderStatus = v.picklist(['active', 'hibernating', 'unavailable']);
 export type ProviderStatus = v.InferOutput<typeof ProviderStatus>;
 
-const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'));
+/** A wire name: an LLM, pool or agent name, unique hub-wide. */
+export const WireName = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'));
 
 export const ProviderRow = v.object({
-  name: Name,
+  name: WireName,
   type: v.pipe(v.string(), v.minLength(1)),
   model: v.pipe(v.string(), v.minLength(1)),
   tier: v.optional(Tier),
   description: v.optional(v.string()),
-  poolName: v.optional(Name),
+  poolName: v.optional(WireName),
   visibility: v.optional(Visibility, 'private'),
   initialStatus: v.picklist(['active', 'hibernating']),
 });
 export type ProviderRow = v.InferOutput<typeof ProviderRow>;
 
 export const AgentRow = v.object({
-  name: Name,
-  llmName: Name,
+  name: WireName,
+  llmName: WireName,
   description: v.optional(v.string()),
   systemPrompt: v.optional(v.string()),
   project: v.optional(v.string()),
@@ -48,7 +49,7 @@ export type RegisterResponse = v.InferOutput<typeof RegisterResponse>;
 
 export const HeartbeatRequest = v.object({
   providerSessionId: SessionId,
-  providers: v.optional(v.array(v.object({ name: Name, status: ProviderStatus }))),
+  providers: v.optional(v.array(v.object({ name: WireName, status: ProviderStatus }))),
 });
 export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequest>;
 
@@ -58,13 +59,13 @@ export const TaskId = v.pipe(v.string(), v.minLength(1), v.maxLength(200), v.reg
 export const InferFrame = v.object({
   kind: v.literal('infer'),
   taskId: TaskId,
-  llmName: Name,
+  llmName: WireName,
   streaming: v.boolean(),
   request: InferRequest,
 });
 export type InferFrame = v.InferOutput<typeof InferFrame>;
 
-export const WakeFrame = v.object({ kind: v.literal('wake'), taskId: TaskId, llmName: Name });
+export const WakeFrame = v.object({ kind: v.literal('wake'), taskId: TaskId, llmName: WireName });
 export type WakeFrame = v.InferOutput<typeof WakeFrame>;
 
 export const CancelFrame = v.object({ kind: v.literal('cancel'), taskId: TaskId });
@@ -84,11 +85,14 @@ export const ResultChunk = v.object({
 });
 export type ResultChunk = v.InferOutput<typeof ResultChunk>;
 
-export const TaskResult = v.union([
-  v.strictObject({ status: v.literal(200), body: v.union([ChatCompletion, WakeResultBody, v.record(v.string(), v.unknown())]) }),
-  v.strictObject({ error: v.pipe(v.string(), v.maxLength(10_000)) }),
-  v.strictObject({ chunk: ResultChunk }),
-]);
+export const TaskResult = v.union(
+  [
+    v.strictObject({ status: v.literal(200), body: v.union([ChatCompletion, WakeResultBody, v.record(v.string(), v.unknown())]) }),
+    v.strictObject({ error: v.pipe(v.string(), v.maxLength(10_000)) }),
+    v.strictObject({ chunk: ResultChunk }),
+  ],
+  'Invalid result: expected exactly one of { status: 200, body }, { error }, { chunk: { data, seq?, done? } }',
+);
 export type TaskResult =
   | { status: 200; body: Record<string, unknown> }
   | { error: string }
