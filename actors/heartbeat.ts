@@ -1,17 +1,28 @@
 // Tell the hub we are alive every heartbeatMs (SPEC.md §2); on demand too, while a wake polls.
 import { fromCallback } from 'xstate';
-import type { HeartbeatEvent, HeartbeatInput } from '../machines/session.ts';
+import type { HeartbeatCommand, HeartbeatEvent, HeartbeatInput } from '../machines/session.ts';
+import type { ProviderStatus } from '../src/protocol/index.ts';
 import type { ActorDeps } from './deps.ts';
 
 export function heartbeatActor(deps: ActorDeps) {
-  return fromCallback<{ type: 'heartbeat.now' }, HeartbeatInput>(({ input, sendBack, receive }) => {
+  return fromCallback<HeartbeatCommand, HeartbeatInput>(({ input, sendBack, receive }) => {
     const controller = new AbortController();
+    /** Provider statuses changed since the last heartbeat the hub took. */
+    let changes = new Map<string, ProviderStatus>();
     let beating = false;
+    /** Statuses a heartbeat did not get across are reported again, unless a newer one came meanwhile. */
+    const keepUnreported = (reporting: Map<string, ProviderStatus>) => {
+      for (const [name, status] of reporting) if (!changes.has(name)) changes.set(name, status);
+    };
     const beat = async () => {
       if (beating) return;
       beating = true;
+      const reporting = changes;
+      changes = new Map();
       try {
-        const status = await deps.hub.heartbeat(input.sessionId, controller.signal);
+        const providers = [...reporting].map(([name, status]) => ({ name, status }));
+        const status = await deps.hub.heartbeat(input.sessionId, providers, controller.signal);
+        if (status !== 200) keepUnreported(reporting);
         if (controller.signal.aborted) return;
         const event: HeartbeatEvent =
           status === 200 ? { type: 'heartbeat.ok' }
@@ -20,6 +31,7 @@ export function heartbeatActor(deps: ActorDeps) {
         if (event.type !== 'heartbeat.ok') deps.logger.warn({ status }, 'heartbeat not taken');
         sendBack(event);
       } catch (error) {
+        keepUnreported(reporting);
         if (controller.signal.aborted) return;
         deps.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
         sendBack({ type: 'heartbeat.failed', error: (error as Error).message });
@@ -28,7 +40,10 @@ export function heartbeatActor(deps: ActorDeps) {
       }
     };
     const timer = setInterval(beat, input.intervalMs);
-    receive(() => void beat());
+    receive((command) => {
+      if (command.type === 'heartbeat.status') changes.set(command.name, command.status);
+      void beat();
+    });
     return () => {
       clearInterval(timer);
       controller.abort();

@@ -1,7 +1,7 @@
 // The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining; stopped.
 // It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time").
 import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
-import type { TaskFrame } from '../src/protocol/index.ts';
+import type { ProviderStatus, TaskFrame } from '../src/protocol/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { callbackPlaceholder, promisePlaceholder } from './placeholder.ts';
 
@@ -30,6 +30,9 @@ export interface RegisterFailure {
   message: string;
   status?: number;
 }
+/** What the heartbeat actor is told: beat now, or report a provider status with the next beat. */
+export type HeartbeatCommand = { type: 'heartbeat.now' } | { type: 'heartbeat.status'; name: string; status: ProviderStatus };
+
 export interface HeartbeatInput {
   sessionId: string;
   intervalMs: number;
@@ -58,6 +61,8 @@ export type SessionEvent =
   | StreamEvent
   /** Someone needs the hub to hear from us now (a wake poll). */
   | { type: 'session.heartbeatNow' }
+  /** A provider's wire status changed: the next heartbeat reports it (SPEC.md §2, extension). */
+  | { type: 'session.providerStatus'; name: string; status: ProviderStatus }
   | { type: 'session.drain' }
   | { type: 'session.stop' };
 
@@ -92,7 +97,7 @@ export const sessionMachine = setup({
   },
   actors: {
     register: promisePlaceholder<RegisterOutput, RegisterInput>('register'),
-    heartbeat: callbackPlaceholder<{ type: 'heartbeat.now' }, HeartbeatInput>('heartbeat'),
+    heartbeat: callbackPlaceholder<HeartbeatCommand, HeartbeatInput>('heartbeat'),
     taskStream: callbackPlaceholder<EventObject, TaskStreamInput>('taskStream'),
   },
   delays: {
@@ -176,6 +181,9 @@ export const sessionMachine = setup({
         'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
         'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
         'session.heartbeatNow': { actions: sendTo('heartbeat', { type: 'heartbeat.now' }) },
+        'session.providerStatus': {
+          actions: sendTo('heartbeat', ({ event }) => ({ type: 'heartbeat.status', name: event.name, status: event.status })),
+        },
       },
       initial: 'streaming',
       states: {

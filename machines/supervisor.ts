@@ -94,6 +94,13 @@ export const supervisorMachine = setup({
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
       if (event.type !== 'task.settled') enqueue(stopChild(end.taskId));
     }),
+    /** Active, hibernating and unavailable are wire statuses the hub shows; probing and waking pass. */
+    reportWireStatus: enqueueActions(({ enqueue, event }) => {
+      const { name, status } = event as Extract<ProviderNotice, { type: 'provider.status' }>;
+      if (status === 'active' || status === 'hibernating' || status === 'unavailable') {
+        enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
+      }
+    }),
     abortAll: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.providers)) {
         enqueue.sendTo(ref, { type: 'task.abortAll', error: 'registrar shutting down: the task did not finish before the drain deadline' });
@@ -138,7 +145,10 @@ export const supervisorMachine = setup({
   on: {
     'session.registered': { actions: assign({ sessionId: ({ event }) => event.sessionId }) },
     'provider.status': {
-      actions: assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),
+      actions: [
+        assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),
+        'reportWireStatus',
+      ],
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },

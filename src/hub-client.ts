@@ -1,6 +1,6 @@
 // The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place.
 import ky, { HTTPError, type KyInstance } from 'ky';
-import { paths, SESSION_HEADER, type RegisterRequest, type TaskResult } from './protocol/index.ts';
+import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type TaskResult } from './protocol/index.ts';
 
 export interface HubClientOptions {
   url: string;
@@ -65,8 +65,10 @@ export class HubClient {
     return { status: response.status, body: await response.json().catch(() => undefined) };
   }
 
-  async heartbeat(sessionId: string, signal?: AbortSignal): Promise<number> {
-    const response = await this.call(() => this.http.post(paths.heartbeat.slice(1), { json: { providerSessionId: sessionId }, signal }));
+  /** `providers`: status changes since the last heartbeat (SPEC.md §2, an extension a hub may ignore). */
+  async heartbeat(sessionId: string, providers: { name: string; status: ProviderStatus }[], signal?: AbortSignal): Promise<number> {
+    const json = providers.length > 0 ? { providerSessionId: sessionId, providers } : { providerSessionId: sessionId };
+    const response = await this.call(() => this.http.post(paths.heartbeat.slice(1), { json, signal }));
     await response.body?.cancel();
     return response.status;
   }

@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chat, chatStream, eventually, hubGet, startCluster, type Cluster } from '../support/cluster.ts';
+import { startOpenAiServer } from '../support/model-server.ts';
 
 const hello = [{ role: 'user', content: 'hello' }];
 const demo = { name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 };
@@ -48,6 +49,22 @@ describe('session lifecycle', () => {
     await cluster.startHub();
     await active(cluster);
     expect((await chatStream(cluster.url, { model: 'demo', messages: hello })).events.at(-1)).toBe('[DONE]');
+  });
+
+  it('reports a provider that went down to the hub with the next heartbeat, and its return', async () => {
+    const model = await startOpenAiServer({ reply: () => 'back' });
+    cluster = await startCluster({ providers: [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }] });
+    const status = async () => (await hubGet(cluster!.url, '/api/v1/llms/gpu')).json?.status;
+    await eventually(async () => expect(await status()).toBe('active'));
+    await model.stop();
+    // The call that finds it down fails with the reason; the registrar re-probes and tells the hub.
+    const failed = await chat(cluster.url, { model: 'gpu', messages: hello });
+    expect(failed.status).toBe(502);
+    await eventually(async () => expect(await status()).toBe('unavailable'));
+    await model.restart();
+    await eventually(async () => expect(await status()).toBe('active'));
+    expect((await chat(cluster.url, { model: 'gpu', messages: hello })).json.choices[0].message.content).toBe('back');
+    await model.close();
   });
 
   it('answers tasks that were in flight when the registrar died with `registrar restarted`', async () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromCallback, fromPromise, type AnyEventObject } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.ts';
-import { sessionMachine, type HeartbeatInput, type RegisterInput, type TaskStreamInput } from '../../machines/session.ts';
+import { sessionMachine, type HeartbeatCommand, type HeartbeatInput, type RegisterInput, type TaskStreamInput } from '../../machines/session.ts';
 import { underParent } from './harness.ts';
 
 const timing = { heartbeatMs: 100, backoffBaseMs: 1_000, backoffCapMs: 8_000, streamIdleMs: 500 };
@@ -21,7 +21,7 @@ function fakes(options: { registerFails?: (attempt: number) => { status?: number
         if (failure) throw Object.assign(new Error(`refused ${failure.status ?? 'network'}`), failure);
         return { sessionId: input.sessionId ?? 'sess-1' };
       }),
-      heartbeat: fromCallback<{ type: 'heartbeat.now' }, HeartbeatInput>(({ input, sendBack, receive }) => {
+      heartbeat: fromCallback<HeartbeatCommand, HeartbeatInput>(({ input, sendBack, receive }) => {
         heartbeats.push(input);
         heartbeatSend = sendBack;
         receive((event) => heartbeatNow.push(event));
@@ -129,15 +129,16 @@ describe('session machine', () => {
     expect(s.received('session.retrying').at(-1)?.delayMs).toBe(500);
   });
 
-  it('forwards task frames to the supervisor and heartbeat requests to the heartbeat actor', async () => {
+  it('forwards task frames to the supervisor, and heartbeat requests and provider statuses to the heartbeat actor', async () => {
     const f = fakes();
     const s = underParent(f.machine, { timing });
     await vi.advanceTimersByTimeAsync(0);
     const frame = { kind: 'cancel', taskId: 't1' };
     f.stream({ type: 'stream.task', frame });
     s.send({ type: 'session.heartbeatNow' });
+    s.send({ type: 'session.providerStatus', name: 'gpu', status: 'unavailable' });
     expect(s.received('stream.task')).toEqual([{ type: 'stream.task', frame }]);
-    expect(f.heartbeatNow).toEqual([{ type: 'heartbeat.now' }]);
+    expect(f.heartbeatNow).toEqual([{ type: 'heartbeat.now' }, { type: 'heartbeat.status', name: 'gpu', status: 'unavailable' }]);
   });
 
   it('drains by closing the stream but heartbeating on, then stops', async () => {
