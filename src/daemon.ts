@@ -175,11 +175,13 @@ function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
     const child = (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
     if (!child) return;
     let previous = '';
-    child.subscribe((snapshot: { value: unknown; context: { lastError?: string } }) => {
+    child.subscribe((snapshot: { value: unknown; context: { lastError?: string; refused?: boolean } }) => {
       const state = JSON.stringify(snapshot.value);
       if (state === previous) return;
       previous = state;
-      logger.info({ actor: id, state: snapshot.value, ...(snapshot.context.lastError ? { reason: snapshot.context.lastError } : {}) }, `${id} → ${flatten(snapshot.value)}`);
+      // A hub that refuses us (401/409) needs a person: say it loudly, every time we retry.
+      const level = snapshot.context.refused ? 'error' : 'info';
+      logger[level]({ actor: id, state: snapshot.value, ...(snapshot.context.lastError ? { reason: snapshot.context.lastError } : {}) }, `${id} → ${flatten(snapshot.value)}`);
     });
   };
   watch('session');
