@@ -4,11 +4,9 @@ import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
 import {
   answersOk,
-  DEFAULT_READINESS_TIMEOUT_MS,
-  DEFAULT_UPSTREAM_IDLE_MS,
+  HttpProvider,
   parseJson,
   type ProviderOptions,
-  requireBaseUrl,
   streamEndedEarly,
   UpstreamCall,
   upstreamErrorMessage,
@@ -49,24 +47,11 @@ const FINISH_REASONS = new Map([
   ['refusal', 'content_filter'],
 ]);
 
-export class AnthropicProvider implements LlmProvider {
-  readonly name: string;
+export class AnthropicProvider extends HttpProvider implements LlmProvider {
   readonly type = 'anthropic';
-  readonly model: string;
-  private readonly baseUrl: string;
-  private readonly headers: Record<string, string>;
-  private readonly readinessHeaders: Record<string, string>;
-  private readonly idleMs: number;
-  private readonly readinessTimeoutMs: number;
 
   constructor(config: ProviderConfig, options: ProviderOptions = {}) {
-    this.name = config.name;
-    this.model = config.model;
-    this.baseUrl = requireBaseUrl(config);
-    this.readinessHeaders = { 'anthropic-version': ANTHROPIC_VERSION, ...(config.apiKey ? { 'x-api-key': config.apiKey } : {}) };
-    this.headers = { 'content-type': 'application/json', ...this.readinessHeaders };
-    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
-    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+    super(config, options, { 'anthropic-version': ANTHROPIC_VERSION, ...(config.apiKey ? { 'x-api-key': config.apiKey } : {}) });
   }
 
   isAvailable(signal?: AbortSignal): Promise<boolean> {

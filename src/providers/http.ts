@@ -21,11 +21,33 @@ const ERROR_BODY_READ_CHARS = 8_192;
 const ERROR_EXCERPT_CHARS = 300;
 const DECODE_STREAM: TextDecodeOptions = { stream: true };
 
-export function requireBaseUrl(config: ProviderConfig): string {
+function requireBaseUrl(config: ProviderConfig): string {
   if (config.baseUrl === undefined) {
     throw new Error(`provider '${config.name}': baseUrl is required for type '${config.type}'`);
   }
   return config.baseUrl.replace(/\/+$/, '');
+}
+
+/** What every provider that speaks HTTP to its upstream holds: where it is, how to authenticate, how long to wait. */
+export abstract class HttpProvider {
+  readonly name: string;
+  readonly model: string;
+  protected readonly baseUrl: string;
+  /** Headers of a chat call: the readiness headers plus the JSON content type. */
+  protected readonly headers: Record<string, string>;
+  protected readonly readinessHeaders: Record<string, string>;
+  protected readonly idleMs: number;
+  protected readonly readinessTimeoutMs: number;
+
+  constructor(config: ProviderConfig, options: ProviderOptions, authHeaders: Record<string, string>) {
+    this.name = config.name;
+    this.model = config.model;
+    this.baseUrl = requireBaseUrl(config);
+    this.readinessHeaders = authHeaders;
+    this.headers = { 'content-type': 'application/json', ...authHeaders };
+    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
+    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+  }
 }
 
 /**

@@ -3,13 +3,11 @@ import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
 import {
   answersOk,
-  DEFAULT_READINESS_TIMEOUT_MS,
-  DEFAULT_UPSTREAM_IDLE_MS,
   estimatePromptTokens,
   estimateTokens,
+  HttpProvider,
   parseJson,
   type ProviderOptions,
-  requireBaseUrl,
   streamEndedEarly,
   UpstreamCall,
   upstreamErrorMessage,
@@ -29,33 +27,23 @@ interface ChatLine {
   error?: unknown;
 }
 
-const HEADERS = { 'content-type': 'application/json' };
-
-export class OllamaProvider implements LlmProvider {
-  readonly name: string;
+export class OllamaProvider extends HttpProvider implements LlmProvider {
   readonly type = 'ollama';
-  readonly model: string;
-  private readonly baseUrl: string;
-  private readonly idleMs: number;
-  private readonly readinessTimeoutMs: number;
 
   constructor(config: ProviderConfig, options: ProviderOptions = {}) {
-    this.name = config.name;
-    this.model = config.model;
-    this.baseUrl = requireBaseUrl(config);
-    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
-    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+    // Ollama has no auth of its own; a key is for the reverse proxy in front of it.
+    super(config, options, config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {});
   }
 
   isAvailable(signal?: AbortSignal): Promise<boolean> {
-    return answersOk(`${this.baseUrl}/api/version`, {}, this.readinessTimeoutMs, signal);
+    return answersOk(`${this.baseUrl}/api/version`, this.readinessHeaders, this.readinessTimeoutMs, signal);
   }
 
   async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
     const call = new UpstreamCall(`${this.baseUrl}/api/chat`, signal, this.idleMs);
     let clean = false;
     try {
-      await call.open({ method: 'POST', headers: HEADERS, body: this.body(request, false) });
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
       const answer = parseJson(await call.readAll(), 'an answer') as ChatLine;
       clean = true;
       if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
@@ -73,7 +61,7 @@ export class OllamaProvider implements LlmProvider {
     let pieces = 0;
     let last: ChatLine | undefined;
     try {
-      await call.open({ method: 'POST', headers: HEADERS, body: this.body(request, true) });
+      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
       reading: for (let text = await call.read(); ; text = await call.read()) {
         if (text === undefined) {
           // A last line without its newline still counts.

@@ -4,13 +4,11 @@ import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
 import {
   answersOk,
-  DEFAULT_READINESS_TIMEOUT_MS,
-  DEFAULT_UPSTREAM_IDLE_MS,
   estimatePromptTokens,
   estimateTokens,
+  HttpProvider,
   parseJson,
   type ProviderOptions,
-  requireBaseUrl,
   streamEndedEarly,
   UpstreamCall,
   upstreamErrorMessage,
@@ -32,24 +30,11 @@ interface AnswerWire {
   error?: unknown;
 }
 
-export class OpenAiProvider implements LlmProvider {
-  readonly name: string;
+export class OpenAiProvider extends HttpProvider implements LlmProvider {
   readonly type = 'openai';
-  readonly model: string;
-  private readonly baseUrl: string;
-  private readonly headers: Record<string, string>;
-  private readonly readinessHeaders: Record<string, string>;
-  private readonly idleMs: number;
-  private readonly readinessTimeoutMs: number;
 
   constructor(config: ProviderConfig, options: ProviderOptions = {}) {
-    this.name = config.name;
-    this.model = config.model;
-    this.baseUrl = requireBaseUrl(config);
-    this.readinessHeaders = config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {};
-    this.headers = { 'content-type': 'application/json', ...this.readinessHeaders };
-    this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
-    this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
+    super(config, options, config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {});
   }
 
   isAvailable(signal?: AbortSignal): Promise<boolean> {

@@ -1,30 +1,19 @@
 // Frames the registrar cannot run still get exactly one answer, so no caller waits for a timeout.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.ts';
-import { startDaemon, type Daemon } from '../../src/daemon.ts';
-import { silentLogger } from '../../src/log.ts';
-import { eventually, fastTiming } from '../support/cluster.ts';
+import type { Daemon } from '../../src/daemon.ts';
+import { eventually, startDaemonAgainst, stopDaemon } from '../support/cluster.ts';
 import { startScriptHub, type ScriptHub } from '../support/script-hub.ts';
 
 let hub: ScriptHub | undefined;
 let daemon: Daemon | undefined;
 
 afterEach(async () => {
-  daemon?.drain();
-  daemon?.drain();
-  await daemon?.stopped;
+  await stopDaemon(daemon);
   await hub?.close();
   hub = daemon = undefined;
 });
 
-async function daemonAgainst(scriptHub: ScriptHub): Promise<Daemon> {
-  const parsed = parseConfig({ hub: { url: scriptHub.url, token: 't' }, providers: [{ name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 }], timing: fastTiming }, {});
-  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-  return startDaemon({ config: parsed.config, stateDir: await mkdtemp(join(tmpdir(), 'llmr-frames-')), logger: silentLogger() });
-}
+const daemonAgainst = (scriptHub: ScriptHub) => startDaemonAgainst(scriptHub.url);
 
 const infer = (taskId: string, llmName: string) => ({ kind: 'infer', taskId, llmName, streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] } });
 

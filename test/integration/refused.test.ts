@@ -1,13 +1,9 @@
 // A hub that refuses the registrar (bad token, name taken) is retried for ever, loudly, without leaking the token.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.ts';
-import { startDaemon, type Daemon } from '../../src/daemon.ts';
-import { eventually, fastTiming } from '../support/cluster.ts';
+import type { Daemon } from '../../src/daemon.ts';
+import { eventually, startDaemonAgainst, stopDaemon } from '../support/cluster.ts';
 import { startScriptHub, type ScriptHub } from '../support/script-hub.ts';
 
 const SECRET = 'sk-very-secret-token-4242';
@@ -15,9 +11,7 @@ let hub: ScriptHub | undefined;
 let daemon: Daemon | undefined;
 
 afterEach(async () => {
-  daemon?.drain();
-  daemon?.drain();
-  await daemon?.stopped;
+  await stopDaemon(daemon);
   await hub?.close();
   hub = daemon = undefined;
 });
@@ -43,9 +37,7 @@ describe('a hub that refuses the registrar', () => {
     let refusals = 2;
     hub = await startScriptHub({ register: () => (refusals-- > 0 ? status : 201) });
     const log = capture();
-    const parsed = parseConfig({ hub: { url: hub.url, token: SECRET }, providers: [{ name: 'demo', type: 'demo', model: 'demo' }], timing: { ...fastTiming, backoffCapMs: 100 } }, {});
-    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    daemon = await startDaemon({ config: parsed.config, stateDir: await mkdtemp(join(tmpdir(), 'llmr-refused-')), logger: log.logger });
+    daemon = await startDaemonAgainst(hub.url, { token: SECRET, timing: { backoffCapMs: 100 }, logger: log.logger });
     await hub.waitForStream();
     const errors = log.lines.filter((line) => line.level >= 50);
     expect(errors.length).toBeGreaterThanOrEqual(1);

@@ -103,6 +103,31 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   return cluster;
 }
 
+/** A registrar daemon alone, against any hub (the script hub, usually), publishing the demo model by default. */
+export async function startDaemonAgainst(
+  hubUrl: string,
+  options: { token?: string; providers?: Record<string, unknown>[]; timing?: Record<string, number>; logger?: Logger } = {},
+): Promise<Daemon> {
+  const parsed = parseConfig(
+    {
+      hub: { url: hubUrl, token: options.token ?? TOKEN },
+      providers: options.providers ?? [{ name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 }],
+      timing: { ...fastTiming, ...options.timing },
+    },
+    {},
+  );
+  if (!parsed.ok) throw new Error(`test config invalid: ${parsed.problems.join('; ')}`);
+  const stateDir = await mkdtemp(join(tmpdir(), 'llmr-daemon-'));
+  return startDaemon({ config: parsed.config, stateDir, logger: options.logger ?? silentLogger() });
+}
+
+/** Drains at once (a second drain forces) and waits until the daemon has stopped. */
+export async function stopDaemon(daemon: Daemon | undefined): Promise<void> {
+  daemon?.drain();
+  daemon?.drain();
+  await daemon?.stopped;
+}
+
 const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
 export async function chat(url: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<{ status: number; json: any }> {
