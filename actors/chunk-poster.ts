@@ -43,9 +43,12 @@ export class ChunkPoster {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Waits for the POST in flight, sending nothing more (the stream failed; its error result comes next). */
+  /**
+   * The stream failed: sends the tokens still waiting (the model produced them; the caller sees them before the
+   * error), without a finish reason, and waits for the POSTs. Its error result comes next.
+   */
   async settle(): Promise<void> {
-    this.pending = '';
+    this.pump();
     while (this.inFlight) await this.inFlight;
   }
 

@@ -12,6 +12,12 @@ export interface PublishedProvider {
   provider: LlmProvider;
 }
 
+/** What the actors report beside their results; every hook is optional and runs at most once per task. */
+export interface DaemonObserver {
+  /** The first token of a streamed task arrived, `ms` after its frame did. */
+  firstToken?(llmName: string, ms: number): void;
+}
+
 export interface ActorDeps {
   hub: HubClient;
   /** Published providers by wire name. */
@@ -19,4 +25,5 @@ export interface ActorDeps {
   agents: AgentRow[];
   timing: Timing;
   logger: Logger;
+  observer?: DaemonObserver;
 }

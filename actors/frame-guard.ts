@@ -6,6 +6,9 @@ const CR = 0x0d;
 
 export const OVERSIZED_EVENT = 'oversized';
 const CUT = new TextEncoder().encode(`\nevent: ${OVERSIZED_EVENT}\n\n`);
+/** The same, for a cut at the start of a line: a leading line end there would be a blank line, which dispatches the
+ * truncated event as if it were whole. */
+const CUT_AT_LINE_START = CUT.subarray(1);
 
 export interface FrameGuardOptions {
   maxFrameBytes: number;
@@ -42,7 +45,7 @@ export function frameGuard(options: FrameGuardOptions): TransformStream<Uint8Arr
           if (!dropping && eventBytes > options.maxFrameBytes) {
             dropping = true;
             if (i > keepFrom) controller.enqueue(chunk.subarray(keepFrom, i));
-            controller.enqueue(CUT);
+            controller.enqueue(lineBytes === 1 ? CUT_AT_LINE_START : CUT);
           }
         }
         prev = byte;

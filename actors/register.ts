@@ -57,13 +57,14 @@ function refusal(status: number, body: unknown): RegisterError {
 export function registerActor(deps: ActorDeps) {
   return fromPromise<RegisterOutput, RegisterInput>(async ({ input, signal }) => {
     const body = await registerBody(deps, input.sessionId, signal);
-    let answer: { status: number; body: unknown };
+    let answer: Awaited<ReturnType<typeof deps.hub.register>>;
     try {
       answer = await deps.hub.register(body, signal);
     } catch (error) {
       throw new RegisterError((error as Error).message);
     }
     if (answer.status !== 201 && answer.status !== 200) throw refusal(answer.status, answer.body);
+    if (answer.notJson !== undefined) throw new RegisterError(`the hub's register answer is not JSON (${answer.status}, ${answer.notJson}): is ${deps.hub.url} the hub, and not a proxy or a web page?`, answer.status);
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
     deps.hub.sessionId = parsed.value.providerSessionId;

@@ -1,7 +1,7 @@
 // Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive.
 import { fromPromise } from 'xstate';
 import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { completionEnvelope, DONE, type InferFrame } from '../src/protocol/index.ts';
+import { completionEnvelope, DONE, type InferFrame, type TaskResult } from '../src/protocol/index.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
@@ -17,17 +17,36 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
   return { result: { status: 200, body } };
 }
 
-async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
-  const poster = new ChunkPoster((result) => deps.hub.postResult(frame.taskId, result, signal), {
+async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+  // A chunk the hub will not take (404: the task is gone; or lost past the deadline) stops the upstream at once,
+  // not when its next token happens to arrive.
+  const work = new AbortController();
+  const stopWork = () => work.abort(signal.reason);
+  signal.addEventListener('abort', stopWork, { once: true });
+  const post = (result: TaskResult) =>
+    deps.hub.postResult(frame.taskId, result, signal).catch((error: unknown) => {
+      work.abort(error);
+      throw error;
+    });
+  const poster = new ChunkPoster(post, {
     id: `chatcmpl-${frame.taskId}`,
     model: frame.request.model ?? published.config.model,
     created: Math.floor(Date.now() / 1000),
   });
   try {
-    for await (const piece of published.provider.stream(frame.request, signal)) poster.push(piece);
+    let first = deps.observer?.firstToken;
+    for await (const piece of published.provider.stream(frame.request, work.signal)) {
+      if (first && piece.content) {
+        first(frame.llmName, Date.now() - receivedAt);
+        first = undefined;
+      }
+      poster.push(piece);
+    }
   } catch (error) {
     await poster.settle();
     throw error;
+  } finally {
+    signal.removeEventListener('abort', stopWork);
   }
   await poster.finish();
   return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
@@ -42,6 +61,6 @@ export function runInferenceActor(deps: ActorDeps) {
     }
     const published = deps.providers.get(frame.llmName);
     if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
-    return frame.streaming ? stream(deps, published, frame, signal) : complete(published, frame, signal);
+    return frame.streaming ? stream(deps, published, frame, input.receivedAt, signal) : complete(published, frame, signal);
   });
 }

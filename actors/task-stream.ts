@@ -66,6 +66,15 @@ export function taskStreamActor(deps: ActorDeps) {
         end({ type: 'stream.failed', error: `task stream: the hub answered ${response.status}` });
         return STOP;
       }
+      // A 200 that is not an event stream (a proxy's login page) is a failure, backed off like any other, not a
+      // stream that opened and was cut at once, which would reset the backoff and reconnect in a tight loop.
+      const type = response.headers.get('content-type');
+      if (type !== null && !/^text\/event-stream\b/i.test(type)) {
+        await response.body.cancel();
+        deps.logger.warn({ status: response.status, contentType: type }, 'task stream refused');
+        end({ type: 'stream.failed', error: `task stream: the hub answered 200 with ${type}, not an event stream` });
+        return STOP;
+      }
       sendBack({ type: 'stream.opened' });
       noteActivity();
       const guarded = response.body.pipeThrough(frameGuard({ maxFrameBytes: limits.maxFrameBytes, onBytes: noteActivity }));

@@ -3,6 +3,7 @@
 import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
+import { withEntry, withoutEntry } from './records.ts';
 import { taskEndOf, taskMachine, type TaskActorRef, type TaskSettled } from './task.ts';
 
 export interface ProviderInput {
@@ -96,7 +97,7 @@ export const providerMachine = setup({
             : undefined;
       const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error } });
       return {
-        tasks: { ...context.tasks, [frame.taskId]: ref },
+        tasks: withEntry(context.tasks, frame.taskId, ref),
         queue: error === undefined ? [...context.queue, frame.taskId] : context.queue,
       };
     }),
@@ -126,9 +127,8 @@ export const providerMachine = setup({
     release: enqueueActions(({ context, enqueue, event }) => {
       const end = taskEndOf(event);
       if (!end) return;
-      const { [end.taskId]: _gone, ...tasks } = context.tasks;
       enqueue.assign({
-        tasks,
+        tasks: withoutEntry(context.tasks, end.taskId),
         queue: context.queue.filter((id) => id !== end.taskId),
         running: context.running.filter((id) => id !== end.taskId),
       });

@@ -76,7 +76,7 @@ interface SessionContext {
   sessionId?: string;
   timing: SessionTiming;
   random: () => number;
-  /** Failures since the last stream that opened (or the last register that succeeded). */
+  /** Failures since the last stream that opened; a register that succeeds does not reset it (SPEC.md: after a 200 stream). */
   attempt: number;
   retryDelayMs: number;
   lastError?: string;
@@ -206,6 +206,16 @@ export const sessionMachine = setup({
           states: {
             connecting: {
               on: { 'stream.opened': { target: 'open', actions: assign({ attempt: 0, lastError: undefined }) } },
+              // A hub that takes the request and never answers it would otherwise hold the session here for ever.
+              after: {
+                streamIdle: {
+                  target: '#session.connected.backoff',
+                  actions: {
+                    type: 'scheduleRetry',
+                    params: ({ context }) => ({ error: `the hub did not answer the task stream request within ${context.timing.streamIdleMs} ms` }),
+                  },
+                },
+              },
             },
             open: {
               // Every byte re-enters `open`, restarting the idle watchdog; silence past it means a zombie stream.

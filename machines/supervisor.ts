@@ -2,6 +2,7 @@
 // keeps the facts that survive a restart (session id, provider statuses, tasks in flight).
 import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
+import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
 import { taskEndOf, taskMachine } from './task.ts';
@@ -66,7 +67,7 @@ export const supervisorMachine = setup({
         return;
       }
       if (frame.taskId in context.inFlight || context.recent.includes(frame.taskId)) return;
-      enqueue.assign({ inFlight: { ...context.inFlight, [frame.taskId]: frame.llmName } });
+      enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
       const provider = context.providers[frame.llmName];
       if (provider) {
         enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt: Date.now() });
@@ -82,14 +83,14 @@ export const supervisorMachine = setup({
       const { taskId, error } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
       if (taskId === undefined || taskId in context.inFlight || context.recent.includes(taskId)) return;
       const frame: WorkFrame = { kind: 'wake', taskId, llmName: '' };
-      enqueue.assign({ inFlight: { ...context.inFlight, [taskId]: '' } });
+      enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
       enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
     }),
     /** A task ended, on a provider (`task.settled`) or among the supervisor's own answers (its done event). */
     settle: enqueueActions(({ context, event, enqueue }) => {
       const end = event.type === 'task.settled' ? event : taskEndOf(event);
       if (!end) return;
-      const { [end.taskId]: _done, ...inFlight } = context.inFlight;
+      const inFlight = withoutEntry(context.inFlight, end.taskId);
       const recent = [...context.recent, end.taskId];
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
       if (event.type !== 'task.settled') enqueue(stopChild(end.taskId));
@@ -99,6 +100,12 @@ export const supervisorMachine = setup({
       const { name, status } = event as Extract<ProviderNotice, { type: 'provider.status' }>;
       if (status === 'active' || status === 'hibernating' || status === 'unavailable') {
         enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
+      }
+    }),
+    /** A register only knows active and hibernating: tell the hub at once which providers are down. */
+    reportUnavailable: enqueueActions(({ context, enqueue }) => {
+      for (const [name, status] of Object.entries(context.providerStatus)) {
+        if (status === 'unavailable') enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
       }
     }),
     abortAll: enqueueActions(({ context, enqueue }) => {
@@ -143,7 +150,7 @@ export const supervisorMachine = setup({
     }),
   ],
   on: {
-    'session.registered': { actions: assign({ sessionId: ({ event }) => event.sessionId }) },
+    'session.registered': { actions: [assign({ sessionId: ({ event }) => event.sessionId }), 'reportUnavailable'] },
     'provider.status': {
       actions: [
         assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),

@@ -2,8 +2,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkConfigCommand } from './commands/check-config.ts';
 import { hubCommand } from './commands/hub.ts';
+import { initCommand } from './commands/init.ts';
+import { installServiceCommand } from './commands/install-service.ts';
+import { schemaCommand } from './commands/schema.ts';
 import { startCommand } from './commands/start.ts';
+import { DEFAULT_STATUS_URL, statusCommand } from './commands/status.ts';
 import { upCommand } from './commands/up.ts';
+import { watchFlagsOf, watchHelp, watchOptions } from './commands/watch.ts';
 
 interface Command {
   summary: string;
@@ -17,23 +22,42 @@ const common = { help: { type: 'boolean', short: 'h' } } as const;
 const commands: Record<string, Command> = {
   up: {
     summary: 'Run a hub and a registrar here, publishing the best local model server (or the demo model)',
-    usage: `llm-registrar up [--port 4848] [--host 127.0.0.1] [--state-dir DIR]
+    usage: `llm-registrar up [--port 4848] [--host 127.0.0.1] [--state-dir DIR] [--status-port 4849] [--no-status] [--inspect]
 
 Starts a hub on 127.0.0.1:4848 and a registrar that publishes the first model server it finds on the usual
 local ports (Ollama 11434, vLLM 8000, llama.cpp 8080 and 9931, LM Studio 1234), else the built-in demo model,
-then prints a curl command to try it. Ctrl-C stops both.`,
-    options: { port: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' } },
-    run: (values) => upCommand({ port: values.port as string | undefined, host: values.host as string | undefined, stateDir: values['state-dir'] as string | undefined }),
+then prints a curl command to try it and the status page to watch it. Ctrl-C stops both.
+
+${watchHelp}`,
+    options: { port: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' }, ...watchOptions },
+    run: (values) =>
+      upCommand({
+        port: values.port as string | undefined,
+        host: values.host as string | undefined,
+        stateDir: values['state-dir'] as string | undefined,
+        watch: watchFlagsOf(values),
+      }),
   },
   start: {
     summary: 'Run the registrar daemon in the foreground',
-    usage: `llm-registrar start [--config FILE] [--state-dir DIR] [--log-level info]
+    usage: `llm-registrar start [--config FILE] [--state-dir DIR] [--log-level info] [--status-port 4849] [--no-status] [--inspect]
 
 Publishes the providers of the config file (default: $XDG_CONFIG_HOME/llm-registrar/config.json) on its hub.
 LLM_REGISTRAR_HUB_URL and LLM_REGISTRAR_HUB_TOKEN override the file's hub. SIGTERM or Ctrl-C drains: running
-tasks finish (up to timing.drainMs), then it exits 0; a second signal stops at once.`,
-    options: { config: { type: 'string', short: 'c' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' } },
-    run: (values) => startCommand({ config: values.config as string | undefined, stateDir: values['state-dir'] as string | undefined, logLevel: values['log-level'] as string | undefined }),
+tasks finish (up to timing.drainMs), then it exits 0; a second signal stops at once.
+While it waits (a register that retries, a stream that reconnects, a wake) it says so, with the next try's delay.
+
+${watchHelp}
+The config's "status": { "port", "host", "enabled" } sets the status server's defaults.
+\`llm-registrar install-service\` runs this command as a service of your user.`,
+    options: { config: { type: 'string', short: 'c' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' }, ...watchOptions },
+    run: (values) =>
+      startCommand({
+        config: values.config as string | undefined,
+        stateDir: values['state-dir'] as string | undefined,
+        logLevel: values['log-level'] as string | undefined,
+        watch: watchFlagsOf(values),
+      }),
   },
   hub: {
     summary: 'Run the hub (the coordinator registrars connect to and callers call)',
@@ -42,7 +66,8 @@ tasks finish (up to timing.drainMs), then it exits 0; a second signal stops at o
 
 --token T makes T an admin token (it sees every row). --tokens-file maps tokens to users:
 { "<token>": { "user": "alice" }, "<token>": { "user": "ops", "admin": true } }.
-LLM_REGISTRAR_HUB_TOKEN is used when neither is given.`,
+LLM_REGISTRAR_HUB_TOKEN is used when neither is given.
+Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
@@ -59,9 +84,65 @@ LLM_REGISTRAR_HUB_TOKEN is used when neither is given.`,
     summary: 'Validate a config file and print every problem in it',
     usage: `llm-registrar check-config [FILE]
 
-Exits 0 when the file is valid, 1 when it is not (every problem is printed, named by its path).`,
+Validates FILE (default: $XDG_CONFIG_HOME/llm-registrar/config.json) as \`start\` would load it, with
+LLM_REGISTRAR_HUB_URL and LLM_REGISTRAR_HUB_TOKEN applied. Exits 0 when the file is valid, 1 when it is not:
+every problem is printed, named by its path (providers[1].wake.url: Invalid URL), never echoing a value.
+\`llm-registrar init\` writes a starter file; \`llm-registrar schema\` prints its JSON Schema for editors.`,
     options: {},
     run: (_values, positionals) => checkConfigCommand(positionals[0]),
+  },
+  status: {
+    summary: "Show a running registrar's session, providers and tasks; exit 0 only when it is connected",
+    usage: `llm-registrar status [--status-url ${DEFAULT_STATUS_URL}] [--json]
+
+Reads the status server of a running \`start\` or \`up\` (LLM_REGISTRAR_STATUS_URL works too) and prints its
+actor tree: the session with the hub and its id, each provider's state, queue and running tasks, the last error
+and the latest transitions. Colour on a terminal (NO_COLOR turns it off); --json prints the /status document.
+
+Exit codes, for scripts: 0 connected (the task stream is open), 1 running but not connected, 3 not running
+(nothing answers at the URL).`,
+    options: { 'status-url': { type: 'string' }, json: { type: 'boolean' } },
+    run: (values) => statusCommand({ statusUrl: values['status-url'] as string | undefined, json: values.json === true }),
+  },
+  init: {
+    summary: 'Write a starter config from the model servers running here',
+    usage: `llm-registrar init [--force] [--hub URL] [FILE]
+
+Looks for model servers on the usual ports (Ollama 11434, vLLM 8000, llama.cpp 8080 and 9931, LM Studio 1234)
+and writes a config that publishes the first model of each (the others listed with "publish": false), or the
+built-in demo model when none answers. FILE defaults to $XDG_CONFIG_HOME/llm-registrar/config.json; it is written
+with mode 0600, with config.schema.json beside it for editors, and the choices are explained on the terminal.
+
+--hub URL   the hub to publish on (default: LLM_REGISTRAR_HUB_URL, else http://127.0.0.1:4848)
+--force     replace an existing file (kept as FILE.bak)
+The token is taken from LLM_REGISTRAR_HUB_TOKEN when it is set, else a placeholder to replace.`,
+    options: { force: { type: 'boolean' }, hub: { type: 'string' } },
+    run: (values, positionals) => initCommand({ file: positionals[0], force: values.force === true, hub: values.hub as string | undefined }),
+  },
+  schema: {
+    summary: "Print the config file's JSON Schema (for editors)",
+    usage: `llm-registrar schema > config.schema.json
+
+Prints the JSON Schema of the config file, generated from the schema the loader checks. Name it in the file
+("$schema": "./config.schema.json") and editors complete and check every key; \`init\` does both for you.`,
+    options: {},
+    run: () => schemaCommand(),
+  },
+  'install-service': {
+    summary: 'Run `start` as a service of your user (systemd on Linux, launchd on macOS)',
+    usage: `llm-registrar install-service [--print] [--config FILE] [--platform linux|darwin]
+
+Writes a systemd user unit (~/.config/systemd/user/llm-registrar.service) on Linux, or a launchd agent
+(~/Library/LaunchAgents/io.github.llm-registrar.plist) on macOS, that runs \`llm-registrar start --config FILE\`
+with this node and this checkout, restarts it when it fails, and gives its drain time to finish on stop. Then it
+prints the commands that turn it on. The config must be valid (see check-config).
+
+--print        show the file instead of writing it
+--config FILE  the config the service uses (default: $XDG_CONFIG_HOME/llm-registrar/config.json)
+--platform P   write the file for another platform: linux or darwin`,
+    options: { print: { type: 'boolean' }, config: { type: 'string', short: 'c' }, platform: { type: 'string' } },
+    run: (values) =>
+      installServiceCommand({ print: values.print === true, config: values.config as string | undefined, platform: values.platform as string | undefined }),
   },
 };
 

@@ -1,8 +1,8 @@
 // The registrar daemon: builds the supervisor actor from the config, fills the machines' actor placeholders with
 // the real I/O, persists the facts that survive a restart, and logs every transition that matters.
-import { createActor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import { heartbeatActor } from '../actors/heartbeat.ts';
-import type { ActorDeps, PublishedProvider } from '../actors/deps.ts';
+import type { ActorDeps, DaemonObserver, PublishedProvider } from '../actors/deps.ts';
 import { postResultActor } from '../actors/post-result.ts';
 import { probeActor } from '../actors/probe.ts';
 import { registerActor } from '../actors/register.ts';
@@ -19,6 +19,9 @@ import type { Logger } from './log.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
 import { limits } from './protocol/index.ts';
 import { createProvider } from './providers/index.ts';
+import { boundTransitionMemo } from './transition-memo.ts';
+
+export type { DaemonObserver } from '../actors/deps.ts';
 
 export interface DaemonOptions {
   config: Config;
@@ -26,7 +29,11 @@ export interface DaemonOptions {
   logger: Logger;
   /** Receives every inspection event of every actor (the Stately inspector, the status server). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Hooks for what no machine sees (the first token of a stream): the status server's metrics. */
+  observer?: DaemonObserver;
   random?: () => number;
+  /** Drives the machines' delays (backoff, watchdogs, wake polls); tests pass xstate's SimulatedClock. */
+  clock?: ActorOptions<AnyActorLogic>['clock'];
 }
 
 export interface Daemon {
@@ -57,6 +64,8 @@ function upstreamOf(published: PublishedProvider): string {
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
+  // One task actor per task id: without the bound, XState keeps ~330 bytes per task for the life of the process.
+  boundTransitionMemo();
   const timing = config.timing;
   const publishedConfigs = config.providers.filter((p) => p.publish);
   if (publishedConfigs.length === 0) {
@@ -78,7 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     requestTimeoutMs: timing.requestTimeoutMs,
     resultDeadlineMs: timing.resultDeadlineMs,
   });
-  const deps: ActorDeps = { hub, providers, agents: config.agents, timing, logger };
+  const deps: ActorDeps = { hub, providers, agents: config.agents, timing, logger, observer: options.observer };
 
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
@@ -122,6 +131,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       restartedTasks: facts?.inFlight ?? [],
     },
     inspect: options.inspect,
+    // Spread only when given: an explicit `clock: undefined` would replace xstate's default clock.
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 
   persistFacts(actor, store);
@@ -153,13 +164,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
 /** Write the facts that survive a restart whenever they change (the store coalesces the writes). */
 function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
-  let last = '';
-  actor.subscribe((snapshot) => {
-    const facts = factsOf(snapshot.context);
-    const text = JSON.stringify(facts);
-    if (text === last) return;
-    last = text;
-    store.save(facts);
+  // The machines replace these objects when they change them: comparing references costs nothing per snapshot,
+  // where serializing the facts to compare them cost O(tasks in flight) twice per task.
+  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight'> | undefined;
+  let latest: SupervisorContext | undefined;
+  const saveLatest = () => {
+    if (latest === undefined) return;
+    store.save(factsOf(latest));
+    latest = undefined;
+  };
+  actor.subscribe({
+    next: ({ context }) => {
+      if (last && context.sessionId === last.sessionId && context.providerStatus === last.providerStatus && context.inFlight === last.inFlight) return;
+      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight };
+      // The changes of one turn of the event loop (a busy stream brings many) make one save; the store debounces
+      // its writes anyway. The last facts are saved before the daemon's own `complete` flushes the store.
+      if (latest === undefined) setImmediate(saveLatest);
+      latest = context;
+    },
+    complete: saveLatest,
+    error: saveLatest,
   });
 }
 

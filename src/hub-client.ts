@@ -1,5 +1,7 @@
 // The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place.
-import ky, { HTTPError, type KyInstance } from 'ky';
+import http from 'node:http';
+import https from 'node:https';
+import ky, { type KyInstance } from 'ky';
 import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type TaskResult } from './protocol/index.ts';
 
 export interface HubClientOptions {
@@ -28,13 +30,23 @@ export class HubCallError extends Error {
   }
 }
 
+/** Result POSTs in flight at once, per hub. */
+const MAX_RESULT_SOCKETS = 32;
+
 const RETRYABLE = [408, 425, 429, 500, 502, 503, 504];
 
 export class HubClient {
   readonly url: string;
   private readonly http: KyInstance;
   private readonly resultDeadlineMs: number;
+  private readonly requestTimeoutMs: number;
   private readonly authorization: string;
+  /**
+   * Results go through node:http on keep-alive sockets, not ky: a streamed answer posts a chunk per token or so,
+   * and ky over fetch cost about five times the CPU per POST (a Request clone, web streams, two abort signals).
+   */
+  private readonly resultAgent: http.Agent;
+  private readonly resultTarget: { protocol: string; hostname: string; port: string; basePath: string };
   /** Sent on result posts so a hub can check the task is ours; mcpd ignores it. */
   sessionId?: string;
 
@@ -42,6 +54,13 @@ export class HubClient {
     this.url = options.url.replace(/\/+$/, '');
     this.authorization = `Bearer ${options.token}`;
     this.resultDeadlineMs = options.resultDeadlineMs;
+    this.requestTimeoutMs = options.requestTimeoutMs;
+    const target = new URL(this.url);
+    this.resultTarget = { protocol: target.protocol, hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port, basePath: target.pathname.replace(/\/+$/, '') };
+    // Bounded: a burst of results (a forced shutdown answering a full queue) waits for a socket instead of opening
+    // one per task, which overflowed the hub's listen backlog and lost answers to SYN retransmits.
+    const agentOptions = { keepAlive: true, maxSockets: MAX_RESULT_SOCKETS };
+    this.resultAgent = target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.http = ky.create({
       prefixUrl: this.url,
       headers: { authorization: this.authorization },
@@ -60,9 +79,17 @@ export class HubClient {
     return this.url + paths.stream;
   }
 
-  async register(body: RegisterRequest, signal?: AbortSignal): Promise<{ status: number; body: unknown }> {
+  /** `body` is the answer's JSON; when the answer is not JSON, `notJson` tells what came instead (its type and start). */
+  async register(body: RegisterRequest, signal?: AbortSignal): Promise<{ status: number; body: unknown; notJson?: string }> {
     const response = await this.call(() => this.http.post(paths.register.slice(1), { json: body, signal }));
-    return { status: response.status, body: await response.json().catch(() => undefined) };
+    const text = await readText(response, MAX_ANSWER_BYTES);
+    try {
+      return { status: response.status, body: JSON.parse(text) };
+    } catch {
+      const type = response.headers.get('content-type');
+      const excerpt = text.length > 120 ? `${text.slice(0, 120)}…` : text;
+      return { status: response.status, body: undefined, notJson: `${type ? `${type}, ` : ''}${text === '' ? 'empty' : JSON.stringify(excerpt)}` };
+    }
   }
 
   /** `providers`: status changes since the last heartbeat (SPEC.md §2, an extension a hub may ignore). */
@@ -78,34 +105,76 @@ export class HubClient {
    * Throws TaskGoneError on 404 and HubCallError when the deadline passes or the hub refuses the body.
    */
   async postResult(taskId: string, result: TaskResult, signal?: AbortSignal): Promise<void> {
-    const deadline = AbortSignal.timeout(this.resultDeadlineMs);
-    const headers: Record<string, string> = this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {};
-    try {
-      const response = await this.http.post(paths.result(taskId).slice(1), {
-        json: result,
-        headers,
-        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
-        throwHttpErrors: true,
-        retry: {
-          limit: Number.MAX_SAFE_INTEGER,
-          methods: ['post'],
-          statusCodes: RETRYABLE,
-          retryOnTimeout: true,
-          delay: (attempt) => 50 * 2 ** Math.min(attempt, 10),
-          backoffLimit: 2_000,
-          jitter: true,
-        },
-      });
-      await response.body?.cancel();
-    } catch (error) {
-      if (error instanceof HTTPError && error.response.status === 404) throw new TaskGoneError(taskId);
-      if (error instanceof HTTPError) {
-        const text = await error.response.text().catch(() => '');
-        throw new HubCallError(`the hub refused the result of task ${taskId} (${error.response.status}): ${text.slice(0, 200)}`, error.response.status);
+    const deadlineAt = Date.now() + this.resultDeadlineMs;
+    const body = JSON.stringify(result);
+    const headers: Record<string, string | number> = {
+      authorization: this.authorization,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}),
+    };
+    const lost = () => new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      const remaining = deadlineAt - Date.now();
+      if (remaining <= 0) throw lost();
+      let waitMs: number;
+      try {
+        const answer = await this.postOnce(paths.result(taskId), headers, body, Math.min(this.requestTimeoutMs, remaining), signal);
+        if (answer.status >= 200 && answer.status < 300) return;
+        if (answer.status === 404) throw new TaskGoneError(taskId);
+        if (!RETRYABLE.includes(answer.status)) {
+          throw new HubCallError(`the hub refused the result of task ${taskId} (${answer.status}): ${answer.text.slice(0, 200)}`, answer.status);
+        }
+        waitMs = answer.retryAfterMs ?? retryDelay(attempt);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof TaskGoneError || error instanceof HubCallError) throw error;
+        // A network error or a timeout: the same body goes again.
+        waitMs = retryDelay(attempt);
       }
-      if (deadline.aborted) throw new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
-      throw error;
+      if (Date.now() + waitMs >= deadlineAt) {
+        await abortableSleep(Math.max(0, deadlineAt - Date.now()), signal);
+        throw lost();
+      }
+      await abortableSleep(waitMs, signal);
     }
+  }
+
+  /** One POST of a result; resolves with the status once the headers are in (an error body is read for the message). */
+  private postOnce(
+    path: string,
+    headers: Record<string, string | number>,
+    body: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; text: string; retryAfterMs?: number }> {
+    const { protocol, hostname, port, basePath } = this.resultTarget;
+    const transport = protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const request = transport.request(
+        { protocol, hostname, port, path: basePath + path, method: 'POST', headers, agent: this.resultAgent, signal, timeout: timeoutMs },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if ((status >= 200 && status < 300) || status === 404) {
+            response.resume();
+            resolve({ status, text: '' });
+            return;
+          }
+          const retryAfter = Number(response.headers['retry-after']);
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (piece: string) => {
+            if (text.length < 1_000) text += piece;
+          });
+          response.on('end', () => resolve({ status, text, retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined }));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error(`the hub did not answer within ${timeoutMs} ms`)));
+      request.on('error', reject);
+      request.end(body);
+    });
   }
 
   private async call(request: () => Promise<Response>): Promise<Response> {
@@ -115,6 +184,51 @@ export class HubClient {
       throw new HubCallError(`hub ${this.url} unreachable: ${describeNetworkError(error)}`);
     }
   }
+}
+
+/** Full jitter over 100 ms × 2^(attempt−1), at most 2 s: retries of many tasks do not hit a recovering hub in step. */
+function retryDelay(attempt: number): number {
+  return Math.random() * Math.min(2_000, 50 * 2 ** Math.min(attempt, 10));
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Largest answer body read from the hub (a register answer is a few dozen bytes; a hostile one may be endless). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The start of a body, at most `maxBytes` of it; the rest is not read. */
+async function readText(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  try {
+    while (bytes < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.length;
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    // A body cut short: what arrived is what there is.
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  return text;
 }
 
 /** `fetch failed` says nothing; the cause (ECONNREFUSED, ETIMEDOUT…) says what to check. */

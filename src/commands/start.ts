@@ -2,20 +2,26 @@
 import { defaultConfigPath, defaultStateDir, formatProblems, loadConfig } from '../config/load.ts';
 import { startDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
+import { Progress } from './progress.ts';
 import { onShutdownSignals } from './signals.ts';
+import { startWatching, type WatchFlags } from './watch.ts';
 
-export async function startCommand(options: { config?: string; stateDir?: string; logLevel?: string }): Promise<number> {
+export async function startCommand(options: { config?: string; stateDir?: string; logLevel?: string; watch?: WatchFlags }): Promise<number> {
   const result = await loadConfig(options.config ?? defaultConfigPath());
   if (!result.ok) {
     process.stderr.write(formatProblems(result) + '\n');
     return 1;
   }
-  const logger = createLogger({ level: options.logLevel });
+  const progress = new Progress();
+  const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const stateDir = options.stateDir ?? result.config.stateDir ?? defaultStateDir();
   logger.info({ config: result.path, stateDir, hub: result.config.hub.url }, 'starting llm-registrar');
-  const daemon = await startDaemon({ config: result.config, stateDir, logger });
+  const watch = await startWatching({ flags: options.watch ?? {}, status: result.config.status, hubUrl: result.config.hub.url, logger, progress });
+  const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
+  watch.started(daemon);
   onShutdownSignals(daemon.drain);
   await daemon.stopped;
+  await watch.close();
   logger.info('stopped');
   logger.flush?.();
   return 0;

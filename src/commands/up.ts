@@ -8,12 +8,15 @@ import { startDaemon } from '../daemon.ts';
 import { detectLocalServers } from '../detect.ts';
 import { startHub, type Hub } from '../hub/index.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { Progress } from './progress.ts';
 import { onShutdownSignals, parsePort } from './signals.ts';
+import { startWatching, type WatchFlags } from './watch.ts';
 
 export interface UpOptions {
   port?: string;
   host?: string;
   stateDir?: string;
+  watch?: WatchFlags;
 }
 
 async function chooseProvider(logger: Logger): Promise<ProviderConfig> {
@@ -56,7 +59,7 @@ async function waitUntilServing(hub: Hub, token: string, name: string, logger: L
   logger.warn(`'${name}' is not active on the hub after 30 s: the curl below may fail until it is`);
 }
 
-function tryIt(hub: Hub, token: string, model: string): string {
+function tryIt(hub: Hub, token: string, model: string, statusUrl?: string): string {
   const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'Say hello in five words.' }] });
   return `
 llm-registrar is up: hub ${hub.url}, publishing '${model}'. Try it:
@@ -67,11 +70,12 @@ llm-registrar is up: hub ${hub.url}, publishing '${model}'. Try it:
     -d '${body}'
 
 (drop "stream": true for one JSON answer; GET ${hub.url}/v1/models lists what you can call; Ctrl-C stops)
-`;
+${statusUrl ? `\nWatch it live: ${statusUrl}/ (or \`llm-registrar status --status-url ${statusUrl}\`)\n` : ''}`;
 }
 
 export async function upCommand(options: UpOptions): Promise<number> {
-  const logger = createLogger();
+  const progress = new Progress();
+  const logger = createLogger({ prettyOutput: progress.writeLogLine });
   const host = options.host ?? '127.0.0.1';
   const port = parsePort(options.port, 4848);
   const token = process.env.LLM_REGISTRAR_HUB_TOKEN ?? `llmr_${randomBytes(18).toString('base64url')}`;
@@ -81,13 +85,17 @@ export async function upCommand(options: UpOptions): Promise<number> {
   const parsed = parseConfig({ hub: { url: hub.url, token }, providers: [provider] }, {});
   if (!parsed.ok) throw new Error(`internal config for up is invalid: ${parsed.problems.join('; ')}`);
   const stateDir = options.stateDir ?? join(defaultStateDir(), 'up');
-  const daemon = await startDaemon({ config: parsed.config, stateDir, logger: logger.child({ component: 'registrar' }) });
+  const registrarLogger = logger.child({ component: 'registrar' });
+  const watch = await startWatching({ flags: options.watch ?? {}, status: parsed.config.status, hubUrl: hub.url, logger: registrarLogger, progress });
+  const daemon = await startDaemon({ config: parsed.config, stateDir, logger: registrarLogger, inspect: watch.inspect, observer: watch.observer });
+  watch.started(daemon);
   onShutdownSignals(daemon.drain);
 
   await waitUntilServing(hub, token, provider.name, logger);
-  process.stdout.write(tryIt(hub, token, provider.name));
+  progress.writeLogLine(tryIt(hub, token, provider.name, watch.statusUrl));
 
   await daemon.stopped;
+  await watch.close();
   await hub.close();
   logger.info('stopped');
   return 0;

@@ -10,8 +10,8 @@ export interface HubUser {
   admin?: boolean;
 }
 
-/** Routes that answer without a token: `up` waits on this one before it has anything to send. */
-const PUBLIC_ROUTES = new Set(['/healthz']);
+/** Routes that answer without a token: `up` waits on /healthz; / is a static page that asks for the token itself. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/']);
 
 function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');

@@ -1,9 +1,18 @@
 // Every error the hub answers has one shape, OpenAI's: `{ error: { message } }` — fastify's own errors included.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
 export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).send({ error: { message } });
+}
+
+/**
+ * Errors fastify raises before routing (a path that is not valid percent-encoding, a path segment too long): without
+ * this they answer in fastify's own shape, not ours.
+ */
+export function frameworkErrors(error: { code?: string }, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') void sendError(reply, 414, 'a path segment is too long');
+  else void sendError(reply, 400, 'the path is not valid percent-encoding');
 }
 
 export function installErrorHandlers(app: FastifyInstance, logger: Logger): void {

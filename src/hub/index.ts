@@ -7,7 +7,8 @@ import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
 import { catalogRoutes } from './catalog-routes.ts';
 import { Dispatcher } from './dispatch.ts';
-import { installErrorHandlers } from './errors.ts';
+import { frameworkErrors, installErrorHandlers } from './errors.ts';
+import { homeRoutes } from './home-routes.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
@@ -64,13 +65,14 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
   // No automatic HEAD twins: a HEAD on the stream route would open (and take over) a session's task stream.
-  const app = Fastify({ bodyLimit: limits.maxBodyBytes, exposeHeadRoutes: false, routerOptions: { maxParamLength: 256 } });
+  const app = Fastify({ bodyLimit: limits.maxBodyBytes, exposeHeadRoutes: false, routerOptions: { maxParamLength: 256 }, frameworkErrors });
   installErrorHandlers(app, logger);
   installAuth(app, new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
   openAiRoutes(app, { dispatcher, keepAliveMs });
   catalogRoutes(app, { registry, now });
+  homeRoutes(app);
 
   await app.listen({ host, port: options.port ?? 4848 });
   const address = app.server.address();

@@ -99,12 +99,21 @@ export class Registry {
     for (const row of this.#rows.values()) {
       if (row.visibility === 'public' && row.sessionId !== sessionId) pinnable.add(row.name);
     }
+    // A public agent on a private LLM would show every user the private name (its llmName, its 503s).
+    const privateHere = new Set(request.providers.filter((p) => p.visibility === 'private').map((p) => p.name));
     for (const [index, agent] of agents.entries()) {
       if (!pinnable.has(agent.llmName)) {
         return {
           ok: false,
           status: 400,
           message: `agents.${index}.llmName: '${agent.llmName}' is neither one of this request's providers nor a public LLM`,
+        };
+      }
+      if (agent.visibility === 'public' && privateHere.has(agent.llmName)) {
+        return {
+          ok: false,
+          status: 400,
+          message: `agents.${index}.visibility: a public agent cannot be pinned to the private LLM '${agent.llmName}': make both public, or the agent private`,
         };
       }
     }

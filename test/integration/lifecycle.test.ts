@@ -67,6 +67,17 @@ describe('session lifecycle', () => {
     await model.close();
   });
 
+  it('tells a restarted hub at once that a provider is down, without waiting for a re-probe', async () => {
+    const model = await startOpenAiServer();
+    await model.stop();
+    cluster = await startCluster({ providers: [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }], timing: { reprobeMs: 60_000 } });
+    const status = async () => (await hubGet(cluster!.url, '/api/v1/llms/gpu')).json?.status;
+    await eventually(async () => expect(await status()).toBe('unavailable'));
+    await cluster.restartHub();
+    await eventually(async () => expect(await status()).toBe('unavailable'));
+    await model.close();
+  });
+
   it('answers tasks that were in flight when the registrar died with `registrar restarted`', async () => {
     const slow = { ...demo, tokenDelayMs: 1_000 };
     cluster = await startCluster({ providers: [slow] });

@@ -115,6 +115,19 @@ describe('session machine', () => {
     expect(f.streams).toHaveLength(2);
   });
 
+  it('gives up on a stream request the hub never answers after the idle watchdog, and tries again after a backoff', async () => {
+    const f = fakes();
+    const s = underParent(f.machine, { timing, random: () => 0 });
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(s.state()).toEqual({ connected: { streaming: 'connecting' } });
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.state()).toEqual({ connected: 'backoff' });
+    expect(s.context().lastError).toMatch(/did not answer the task stream request within 500 ms/);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(f.streams).toHaveLength(2);
+  });
+
   it('resets the backoff once a stream opens', async () => {
     const f = fakes();
     const s = underParent(f.machine, { timing, random: () => 0 });

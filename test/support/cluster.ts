@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { startHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
+import type { InspectionEvent } from 'xstate';
 
 export const TOKEN = 'test-admin-token';
 
@@ -32,6 +33,10 @@ export interface ClusterOptions {
   hub?: Partial<HubOptions>;
   logger?: Logger;
   stateDir?: string;
+  /** The hub URL the daemon is given, from the hub's own (e.g. a recording proxy in front of it). Default: the hub's. */
+  registrarHubUrl?: (hubUrl: string) => string | Promise<string>;
+  /** Passed to the daemon: sees every inspection event of its actors. */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export interface Cluster {
@@ -56,12 +61,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   let hub: Hub | undefined = await startHub(hubOptions(0));
   const port = hub.port;
   const parsed = parseConfig(
-    { hub: { url: hub.url, token: TOKEN }, providers: options.providers, agents: options.agents ?? [], timing: { ...fastTiming, ...options.timing } },
+    {
+      hub: { url: options.registrarHubUrl ? await options.registrarHubUrl(hub.url) : hub.url, token: TOKEN },
+      providers: options.providers,
+      agents: options.agents ?? [],
+      timing: { ...fastTiming, ...options.timing },
+    },
     {},
   );
   if (!parsed.ok) throw new Error(`test config invalid: ${parsed.problems.join('; ')}`);
   const config = parsed.config;
-  const launch = () => startDaemon({ config, stateDir, logger: options.logger ?? silentLogger() });
+  const launch = () => startDaemon({ config, stateDir, logger: options.logger ?? silentLogger(), inspect: options.inspect });
   let daemon = await launch();
   const cluster: Cluster = {
     get hub() {

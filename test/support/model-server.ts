@@ -27,6 +27,11 @@ export interface ModelScript {
   notReady?: boolean;
   /** Leave token counts out of answers, as some OpenAI-compatible servers and cached Ollama prompts do. */
   omitUsage?: boolean;
+  /**
+   * Holds each chat call until the promise it returns settles, so a test decides when (and how) the model answers;
+   * a script it resolves to answers that call instead of this one.
+   */
+  hold?: (request: ReceivedRequest) => Promise<ModelScript | void>;
 }
 
 export interface ReceivedRequest {
@@ -367,8 +372,13 @@ class ScriptedModelServer implements ModelServer {
       if (!res.writableFinished && !call.closedByServer) this.aborted++;
     });
     const body = await readJson(req);
-    this.requests.push({ path, body, headers: req.headers });
+    const received: ReceivedRequest = { path, body, headers: req.headers };
+    this.requests.push(received);
     if (script.hang || call.ended) return;
+    if (script.hold) {
+      script = (await script.hold(received)) ?? script;
+      if (script.hang || call.ended) return;
+    }
 
     const fail = (status: number, message: string): void => sendJson(res, status, this.wire.errorBody(status, message));
     if (script.notReady) return fail(503, 'model is loading');
@@ -496,6 +506,8 @@ export interface RawServer {
   port: number;
   /** Requests received (of any path), in arrival order. */
   requests: ReceivedRequest[];
+  /** Mutable: what the next requests are answered with (a request reads it when it arrives). */
+  pieces: (string | Buffer)[];
   close(): Promise<void>;
 }
 
@@ -511,7 +523,7 @@ export async function startRawServer(
   const server = http.createServer(async (req, res) => {
     requests.push({ path: new URL(req.url ?? '/', 'http://raw').pathname, body: await readJson(req), headers: req.headers });
     res.writeHead(options.status ?? 200, { 'content-type': options.contentType ?? 'text/event-stream' });
-    for (const piece of pieces) {
+    for (const piece of raw.pieces) {
       res.write(piece);
       await sleep(options.pauseMs ?? 3);
     }
@@ -519,14 +531,16 @@ export async function startRawServer(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const raw: RawServer = {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    pieces,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
+  return raw;
 }

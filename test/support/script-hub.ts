@@ -5,14 +5,33 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RegisterRequest, TaskResult } from '../../src/protocol/index.ts';
 
-export type Answer = number | 'hang' | 'reset';
+/**
+ * How the hub answers: a status with its usual JSON body; `hang` (never); `reset` (destroy the socket unread);
+ * `take-and-reset` (a result is taken, then the socket dies before the answer: the registrar must retry it);
+ * a raw answer (any status, body and content type); or an answer given after a pause. A script may also return a
+ * promise of an answer: the request is held until the test decides how the hub answers it.
+ */
+export type Answer =
+  | number
+  | 'hang'
+  | 'reset'
+  | 'take-and-reset'
+  | { status: number; body: string; contentType?: string }
+  | { delayMs: number; then: Answer };
+
+/** One result POST as the hub saw it, whatever it answered. */
+export interface ResultPost {
+  taskId: string;
+  body: TaskResult;
+  answer: Answer;
+}
 
 export interface HubScript {
-  register?: (body: RegisterRequest) => Answer;
-  heartbeat?: () => Answer;
+  register?: (body: RegisterRequest) => Answer | Promise<Answer>;
+  heartbeat?: () => Answer | Promise<Answer>;
   /** Answer to a stream request; 200 opens the stream. */
-  stream?: () => Answer;
-  result?: (taskId: string, body: TaskResult) => Answer;
+  stream?: () => Answer | Promise<Answer>;
+  result?: (taskId: string, body: TaskResult) => Answer | Promise<Answer>;
   /** Keep-alive comment period on open streams; 0 = none (a silent stream). */
   keepAliveMs?: number;
 }
@@ -24,8 +43,14 @@ export interface ScriptHub {
   registers: RegisterRequest[];
   heartbeats: number;
   streamsOpened: number;
+  /** TCP connections accepted so far. */
+  connections: number;
   /** Every result body taken with 200, per task id, in arrival order. */
   results: Map<string, TaskResult[]>;
+  /** Every result POST received, in arrival order, with the answer it got. */
+  resultPosts: ResultPost[];
+  /** Every frame written by `send` while a stream was open, in order. */
+  sent: unknown[];
   /** Sends a task frame (an object is JSON-encoded) on the open stream; false when none is open. */
   send(frame: unknown, event?: string): boolean;
   /** Writes raw bytes on the open stream. */
@@ -46,10 +71,20 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     for await (const chunk of req) chunks.push(chunk as Buffer);
     return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
   };
-  const answer = (res: http.ServerResponse, how: Answer, body: unknown = {}) => {
-    if (how === 'hang') return;
-    if (how === 'reset') return void res.socket?.destroy();
+  /** Answers; resolves to the final status given (undefined for a hang or a reset). */
+  const answer = async (res: http.ServerResponse, how: Answer, body: unknown = {}): Promise<number | undefined> => {
+    if (typeof how === 'object' && 'delayMs' in how) {
+      await new Promise((resolve) => setTimeout(resolve, how.delayMs));
+      return answer(res, how.then, body);
+    }
+    if (how === 'hang') return undefined;
+    if (how === 'reset' || how === 'take-and-reset') return void res.socket?.destroy();
+    if (typeof how === 'object') {
+      res.writeHead(how.status, { 'content-type': how.contentType ?? 'application/json' }).end(how.body);
+      return how.status;
+    }
     res.writeHead(how, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    return how;
   };
 
   const server = http.createServer(async (req, res) => {
@@ -57,15 +92,15 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-register') {
       const body = (await readJson(req)) as RegisterRequest;
       hub.registers.push(body);
-      return answer(res, script.register?.(body) ?? 201, { providerSessionId: body.providerSessionId ?? sessionId });
+      return answer(res, await (script.register?.(body) ?? 201), { providerSessionId: body.providerSessionId ?? sessionId });
     }
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-heartbeat') {
       await readJson(req);
       hub.heartbeats++;
-      return answer(res, script.heartbeat?.() ?? 200, { ok: true });
+      return answer(res, await (script.heartbeat?.() ?? 200), { ok: true });
     }
     if (req.method === 'GET' && url === '/api/v1/llms/_provider-stream') {
-      const how = script.stream?.() ?? 200;
+      const how = await (script.stream?.() ?? 200);
       if (how !== 200) return answer(res, how, { error: { message: 'scripted' } });
       stream?.destroy();
       hub.streamsOpened++;
@@ -85,13 +120,17 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     if (req.method === 'POST' && result) {
       const taskId = decodeURIComponent(result[1]);
       const body = (await readJson(req)) as TaskResult;
-      const how = script.result?.(taskId, body) ?? 200;
-      if (how === 200) hub.results.set(taskId, [...(hub.results.get(taskId) ?? []), body]);
-      return answer(res, how, { ok: true });
+      const how = await (script.result?.(taskId, body) ?? 200);
+      hub.resultPosts.push({ taskId, body, answer: how });
+      const take = () => hub.results.set(taskId, [...(hub.results.get(taskId) ?? []), body]);
+      if (how === 'take-and-reset') take();
+      if ((await answer(res, how, { ok: true })) === 200) take();
+      return;
     }
     answer(res, 404, { error: { message: 'no such route' } });
   });
   server.on('connection', (socket) => {
+    hub.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -105,8 +144,15 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     registers: [],
     heartbeats: 0,
     streamsOpened: 0,
+    connections: 0,
     results: new Map(),
-    send: (frame, event = 'task') => hub.write(`event: ${event}\ndata: ${typeof frame === 'string' ? frame : JSON.stringify(frame)}\n\n`),
+    resultPosts: [],
+    sent: [],
+    send: (frame, event = 'task') => {
+      const written = hub.write(`event: ${event}\ndata: ${typeof frame === 'string' ? frame : JSON.stringify(frame)}\n\n`);
+      if (written) hub.sent.push(frame);
+      return written;
+    },
     write: (raw) => (stream ? (stream.write(raw), true) : false),
     cut: () => stream?.socket?.destroy(),
     waitForStream: () => (stream ? Promise.resolve() : new Promise((resolve) => streamWaiters.push(resolve))),

@@ -1,0 +1,61 @@
+// Relay overhead: a non-streaming completion through hub + registrar against the same call made directly to the
+// model server, one call at a time, interleaved so both see the same machine; the model answers at once.
+import {
+  isMain,
+  percentile,
+  printTable,
+  round,
+  startHubProcess,
+  startModelServer,
+  startRegistrarProcess,
+  openAiProvider,
+  timedChat,
+  withProcesses,
+  writeResult,
+} from './support.ts';
+
+export interface RelayOverheadResult {
+  calls: number;
+  direct: { p50: number; p90: number; p99: number };
+  relayed: { p50: number; p90: number; p99: number };
+  addedP50Ms: number;
+  addedP99Ms: number;
+}
+
+export async function runRelayOverhead(options: { calls?: number; warmup?: number } = {}): Promise<RelayOverheadResult> {
+  const calls = options.calls ?? 2_000;
+  const warmup = options.warmup ?? 300;
+  return withProcesses(async (track) => {
+    const model = track(await startModelServer('relay-model', { tokens: 8, tokenDelayMs: 0 }));
+    const hub = track(await startHubProcess('relay-hub'));
+    track(await startRegistrarProcess('relay-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`)]));
+
+    for (let i = 0; i < warmup; i++) {
+      await timedChat(model.url, 'bench');
+      await timedChat(hub.url, 'bench');
+    }
+    const direct: number[] = [];
+    const relayed: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      direct.push(await timedChat(model.url, 'bench'));
+      relayed.push(await timedChat(hub.url, 'bench'));
+    }
+    const stats = (v: number[]) => ({ p50: round(percentile(v, 50), 3), p90: round(percentile(v, 90), 3), p99: round(percentile(v, 99), 3) });
+    const result: RelayOverheadResult = {
+      calls,
+      direct: stats(direct),
+      relayed: stats(relayed),
+      addedP50Ms: round(percentile(relayed, 50) - percentile(direct, 50), 3),
+      addedP99Ms: round(percentile(relayed, 99) - percentile(direct, 99), 3),
+    };
+    printTable(`relay overhead: non-streaming, model answers at once, ${calls} calls each, one at a time (ms)`, [
+      { path: 'direct', ...result.direct },
+      { path: 'hub + registrar', ...result.relayed },
+      { path: 'added', p50: result.addedP50Ms, p90: round(result.relayed.p90 - result.direct.p90, 3), p99: result.addedP99Ms },
+    ]);
+    writeResult('relay-overhead', result);
+    return result;
+  });
+}
+
+if (isMain(import.meta.url)) await runRelayOverhead();

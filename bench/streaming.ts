@@ -1,0 +1,85 @@
+// Streaming: time to first token and the delay added to every token, relayed against direct, for a model that
+// streams 200 tokens 2 ms apart; and how many chunk POSTs the registrar makes per task (tokens coalesce while a
+// POST is in flight). Each relayed SSE event the caller gets is one chunk POST the hub took, plus one `[DONE]` POST.
+import {
+  isMain,
+  mean,
+  percentile,
+  printTable,
+  round,
+  startHubProcess,
+  startModelServer,
+  startRegistrarProcess,
+  openAiProvider,
+  timedStream,
+  withProcesses,
+  writeResult,
+  type StreamTiming,
+} from './support.ts';
+
+const TOKENS = 200;
+const TOKEN_DELAY_MS = 2;
+
+export interface StreamingResult {
+  calls: number;
+  tokens: number;
+  tokenDelayMs: number;
+  ttft: { directP50: number; relayedP50: number; addedP50: number; addedP90: number };
+  perToken: { addedMeanMs: number; addedLastTokenMs: number };
+  total: { directP50: number; relayedP50: number };
+  chunkPosts: { perTaskP50: number; tokensPerPost: number };
+}
+
+export async function runStreaming(options: { calls?: number } = {}): Promise<StreamingResult> {
+  const calls = options.calls ?? 25;
+  return withProcesses(async (track) => {
+    const model = track(await startModelServer('stream-model', { tokens: TOKENS, tokenDelayMs: TOKEN_DELAY_MS }));
+    const hub = track(await startHubProcess('stream-hub'));
+    track(await startRegistrarProcess('stream-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`)]));
+
+    for (let i = 0; i < 3; i++) {
+      await timedStream(model.url, 'bench');
+      await timedStream(hub.url, 'bench');
+    }
+    const direct: StreamTiming[] = [];
+    const relayed: StreamTiming[] = [];
+    for (let i = 0; i < calls; i++) {
+      direct.push(await timedStream(model.url, 'bench'));
+      relayed.push(await timedStream(hub.url, 'bench'));
+    }
+    for (const call of [...direct, ...relayed]) {
+      if (call.tokenArrivals.length !== TOKENS) throw new Error(`a streamed answer had ${call.tokenArrivals.length} tokens, not ${TOKENS}`);
+    }
+    const ttftAdded = direct.map((d, i) => relayed[i].tokenArrivals[0] - d.tokenArrivals[0]);
+    const perTokenAdded = Array.from({ length: TOKENS }, (_, k) =>
+      percentile(relayed.map((c) => c.tokenArrivals[k]), 50) - percentile(direct.map((c) => c.tokenArrivals[k]), 50),
+    );
+    const posts = relayed.map((c) => c.contentEvents + 1);
+    const result: StreamingResult = {
+      calls,
+      tokens: TOKENS,
+      tokenDelayMs: TOKEN_DELAY_MS,
+      ttft: {
+        directP50: round(percentile(direct.map((c) => c.tokenArrivals[0]), 50), 3),
+        relayedP50: round(percentile(relayed.map((c) => c.tokenArrivals[0]), 50), 3),
+        addedP50: round(percentile(ttftAdded, 50), 3),
+        addedP90: round(percentile(ttftAdded, 90), 3),
+      },
+      perToken: { addedMeanMs: round(mean(perTokenAdded), 3), addedLastTokenMs: round(perTokenAdded[TOKENS - 1], 3) },
+      total: { directP50: round(percentile(direct.map((c) => c.totalMs), 50), 2), relayedP50: round(percentile(relayed.map((c) => c.totalMs), 50), 2) },
+      chunkPosts: { perTaskP50: percentile(posts, 50), tokensPerPost: round(TOKENS / percentile(posts, 50), 2) },
+    };
+    printTable(`streaming: ${TOKENS} tokens, ${TOKEN_DELAY_MS} ms apart, ${calls} calls each (ms)`, [
+      { path: 'direct', 'first token p50': result.ttft.directP50, 'whole answer p50': result.total.directP50, 'chunk POSTs/task': '-' },
+      { path: 'hub + registrar', 'first token p50': result.ttft.relayedP50, 'whole answer p50': result.total.relayedP50, 'chunk POSTs/task': result.chunkPosts.perTaskP50 },
+      { path: 'added', 'first token p50': result.ttft.addedP50, 'whole answer p50': round(result.total.relayedP50 - result.total.directP50, 2), 'chunk POSTs/task': '' },
+    ]);
+    printTable('per-token added latency (relayed − direct arrival, median over calls)', [
+      { 'mean over 200 tokens': result.perToken.addedMeanMs, 'last token': result.perToken.addedLastTokenMs, 'tokens per chunk POST': result.chunkPosts.tokensPerPost },
+    ]);
+    writeResult('streaming', result);
+    return result;
+  });
+}
+
+if (isMain(import.meta.url)) await runStreaming();

@@ -1,0 +1,337 @@
+// Follows the daemon's actor tree through XState's inspection events and keeps what the status page, `status`,
+// the metrics and the progress line show: each machine's state, the queues, the last transitions. It does a few
+// map lookups per event and reads the heavy parts (queues, running tasks) only when someone asks for them.
+import type { InspectionEvent, Observer } from 'xstate';
+import type { WorkFrame } from '../src/protocol/index.ts';
+import { stateName } from './machine-graph.ts';
+
+export type ActorKind = 'supervisor' | 'session' | 'provider' | 'task';
+
+export interface TransitionRecord {
+  /** ISO time of the transition. */
+  at: string;
+  kind: ActorKind;
+  /** `session`, `provider:<name>`, the task id, or `supervisor`. */
+  actor: string;
+  /** '' when the actor just started. */
+  from: string;
+  to: string;
+  /** The event that caused it (`xstate.init` on start). */
+  event: string;
+}
+
+export interface SessionView {
+  state: string;
+  /** The raw state value, for drawings. */
+  value: unknown;
+  /** The task stream is open: the hub can reach this registrar. */
+  connected: boolean;
+  sessionId?: string;
+  /** Failures since the last stream that opened. */
+  attempt: number;
+  /** Set while waiting to retry (`retrying`, `connected.backoff`): when the next try starts. */
+  retryAt?: string;
+  retryDelayMs?: number;
+  lastError?: string;
+  /** The hub refused us (401/409): we retry at the backoff cap. */
+  refused: boolean;
+  since: string;
+}
+
+export interface TaskView {
+  taskId: string;
+  kind: WorkFrame['kind'];
+  state: string;
+  streaming: boolean;
+  receivedAt: string;
+  ageMs: number;
+}
+
+export interface ProviderView {
+  name: string;
+  state: string;
+  value: unknown;
+  upstream: string;
+  queue: number;
+  /** Ids of the tasks waiting for a slot, oldest first (at most 20). */
+  queued: string[];
+  running: TaskView[];
+  maxConcurrency: number;
+  lastError?: string;
+  lastWakeMs?: number;
+  since: string;
+}
+
+export type DaemonPhase = 'starting' | 'running' | 'idle' | 'stopped';
+
+export interface StatusReport {
+  service: 'llm-registrar';
+  pid: number;
+  startedAt: string;
+  now: string;
+  phase: DaemonPhase;
+  /** Why the daemon is idle, when it is. */
+  note?: string;
+  hub?: { url: string };
+  supervisor?: { state: string; value: unknown };
+  session?: SessionView;
+  providers: ProviderView[];
+  /** Task states counted over the providers' live tasks. */
+  tasks: { queued: number; running: number; byState: Record<string, number>; finished: number };
+  /** The last transitions, oldest first. */
+  transitions: TransitionRecord[];
+}
+
+/** What a transition listener is told, with the snapshot that was reached. */
+export interface TransitionNotice extends TransitionRecord {
+  context: Record<string, unknown>;
+  status: string;
+}
+
+/** The parts of an actor the tracker reads (inspection events type them loosely). */
+interface ActorLike {
+  id: string;
+  logic?: unknown;
+  _parent?: unknown;
+  getSnapshot(): unknown;
+}
+
+interface Tracked {
+  kind: ActorKind;
+  ref: ActorLike;
+  state: string;
+  since: number;
+  signature: string;
+}
+
+interface MachineSnapshotLike {
+  value: unknown;
+  status: string;
+  context: Record<string, unknown>;
+}
+
+const MACHINE_KINDS = new Set<string>(['supervisor', 'session', 'provider', 'task']);
+export const TRANSITIONS_KEPT = 50;
+const QUEUED_SHOWN = 20;
+
+function kindOf(ref: ActorLike): ActorKind | undefined {
+  const logic = ref.logic as { id?: unknown; root?: unknown } | undefined;
+  return logic?.root !== undefined && typeof logic.id === 'string' && MACHINE_KINDS.has(logic.id) ? (logic.id as ActorKind) : undefined;
+}
+
+/** What a change of it should reach the page for: the state, and what the page shows beside it. */
+function signatureOf(kind: ActorKind, state: string, context: Record<string, unknown>): string {
+  switch (kind) {
+    case 'session':
+      return `${state}|${String(context.sessionId)}|${String(context.attempt)}|${String(context.lastError)}`;
+    case 'provider':
+      return `${state}|${(context.queue as unknown[]).length}|${(context.running as unknown[]).length}|${String(context.lastError)}`;
+    default:
+      return state;
+  }
+}
+
+export class StatusTracker {
+  readonly startedAt = Date.now();
+  #phase: DaemonPhase = 'starting';
+  #note?: string;
+  #hubUrl?: string;
+  #root?: ActorLike;
+  readonly #tracked = new Map<ActorLike, Tracked>();
+  #session?: Tracked;
+  readonly #providers = new Map<string, Tracked>();
+  readonly #transitions: TransitionRecord[] = [];
+  #finished = 0;
+  readonly #changeListeners = new Set<() => void>();
+  readonly #transitionListeners = new Set<(notice: TransitionNotice) => void>();
+
+  /** The observer to hand to startDaemon's `inspect`. */
+  readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
+
+  constructor(options: { hubUrl?: string } = {}) {
+    this.#hubUrl = options.hubUrl;
+  }
+
+  /** The daemon has nothing to publish and stays idle: say why on the page. */
+  markIdle(note: string): void {
+    this.#phase = 'idle';
+    this.#note = note;
+    this.#changed();
+  }
+
+  markStopped(): void {
+    this.#phase = 'stopped';
+    this.#changed();
+  }
+
+  /** Called after anything the page shows changed (often: coalesce before doing real work). */
+  onChange(listener: () => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /** Called on every state change of the supervisor, the session, a provider or a task. */
+  onTransition(listener: (notice: TransitionNotice) => void): () => void {
+    this.#transitionListeners.add(listener);
+    return () => this.#transitionListeners.delete(listener);
+  }
+
+  /** The live providers' actors, for gauges read at scrape time. */
+  providerSnapshots(): { name: string; context: Record<string, unknown> }[] {
+    return [...this.#providers].map(([name, tracked]) => ({ name, context: (tracked.ref.getSnapshot() as MachineSnapshotLike).context }));
+  }
+
+  sessionView(): SessionView | undefined {
+    const tracked = this.#session;
+    if (!tracked) return undefined;
+    const snapshot = tracked.ref.getSnapshot() as MachineSnapshotLike;
+    const context = snapshot.context;
+    const waiting = tracked.state === 'retrying' || tracked.state === 'connected.backoff';
+    const delay = context.retryDelayMs as number;
+    return {
+      state: tracked.state,
+      value: snapshot.value,
+      connected: tracked.state === 'connected.streaming.open',
+      ...(context.sessionId !== undefined ? { sessionId: context.sessionId as string } : {}),
+      attempt: context.attempt as number,
+      ...(waiting ? { retryDelayMs: delay, retryAt: new Date(tracked.since + delay).toISOString() } : {}),
+      ...(context.lastError !== undefined ? { lastError: context.lastError as string } : {}),
+      refused: context.refused === true,
+      since: new Date(tracked.since).toISOString(),
+    };
+  }
+
+  report(): StatusReport {
+    const now = Date.now();
+    const providers: ProviderView[] = [];
+    const byState: Record<string, number> = {};
+    let queued = 0;
+    let running = 0;
+    for (const [name, tracked] of this.#providers) {
+      const snapshot = tracked.ref.getSnapshot() as MachineSnapshotLike;
+      const context = snapshot.context as {
+        upstream: string;
+        queue: string[];
+        running: string[];
+        tasks: Record<string, ActorLike>;
+        maxConcurrency: number;
+        lastError?: string;
+        lastWakeMs?: number;
+      };
+      for (const ref of Object.values(context.tasks)) {
+        const state = stateName((ref.getSnapshot() as MachineSnapshotLike).value);
+        byState[state] = (byState[state] ?? 0) + 1;
+      }
+      queued += context.queue.length;
+      running += context.running.length;
+      providers.push({
+        name,
+        state: tracked.state,
+        value: snapshot.value,
+        upstream: context.upstream,
+        queue: context.queue.length,
+        queued: context.queue.slice(0, QUEUED_SHOWN),
+        running: context.running.flatMap((taskId) => {
+          const ref = context.tasks[taskId];
+          return ref ? [taskView(ref, now)] : [];
+        }),
+        maxConcurrency: context.maxConcurrency,
+        ...(context.lastError !== undefined ? { lastError: context.lastError } : {}),
+        ...(context.lastWakeMs !== undefined ? { lastWakeMs: context.lastWakeMs } : {}),
+        since: new Date(tracked.since).toISOString(),
+      });
+    }
+    const root = this.#root ? (this.#tracked.get(this.#root) ?? undefined) : undefined;
+    const session = this.sessionView();
+    return {
+      service: 'llm-registrar',
+      pid: process.pid,
+      startedAt: new Date(this.startedAt).toISOString(),
+      now: new Date(now).toISOString(),
+      phase: this.#phase,
+      ...(this.#note ? { note: this.#note } : {}),
+      ...(this.#hubUrl ? { hub: { url: this.#hubUrl } } : {}),
+      ...(root ? { supervisor: { state: root.state, value: (root.ref.getSnapshot() as MachineSnapshotLike).value } } : {}),
+      ...(session ? { session } : {}),
+      providers,
+      tasks: { queued, running, byState, finished: this.#finished },
+      transitions: [...this.#transitions],
+    };
+  }
+
+  #observe(event: InspectionEvent): void {
+    if (event.type === '@xstate.snapshot') {
+      const tracked = this.#tracked.get(event.actorRef as unknown as ActorLike);
+      if (tracked) this.#onSnapshot(tracked, event.snapshot as unknown as MachineSnapshotLike, event.event.type);
+    } else if (event.type === '@xstate.actor') {
+      this.#onActor(event.actorRef as unknown as ActorLike);
+    }
+  }
+
+  #onActor(ref: ActorLike): void {
+    const kind = kindOf(ref);
+    if (!kind) return;
+    if (kind === 'supervisor' && ref._parent === undefined) {
+      // A new daemon in this process (a restart in tests): forget the old tree, keep history and counts.
+      this.#tracked.clear();
+      this.#providers.clear();
+      this.#session = undefined;
+      this.#root = ref;
+      this.#phase = 'running';
+      this.#note = undefined;
+    }
+    const tracked: Tracked = { kind, ref, state: '', since: Date.now(), signature: '' };
+    this.#tracked.set(ref, tracked);
+    if (kind === 'session') this.#session = tracked;
+    if (kind === 'provider') this.#providers.set(ref.id.replace(/^provider:/, ''), tracked);
+  }
+
+  #onSnapshot(tracked: Tracked, snapshot: MachineSnapshotLike, eventType: string): void {
+    const state = stateName(snapshot.value);
+    const signature = signatureOf(tracked.kind, state, snapshot.context);
+    if (state !== tracked.state) {
+      const at = Date.now();
+      const actor = tracked.kind === 'supervisor' ? 'supervisor' : tracked.ref.id;
+      const record: TransitionRecord = { at: new Date(at).toISOString(), kind: tracked.kind, actor, from: tracked.state, to: state, event: eventType };
+      tracked.state = state;
+      tracked.since = at;
+      this.#transitions.push(record);
+      if (this.#transitions.length > TRANSITIONS_KEPT) this.#transitions.shift();
+      for (const listener of this.#transitionListeners) listener({ ...record, context: snapshot.context, status: snapshot.status });
+    }
+    if (snapshot.status !== 'active') {
+      this.#tracked.delete(tracked.ref);
+      if (tracked.kind === 'task') this.#finished++;
+      if (tracked.kind === 'supervisor' && tracked.ref === this.#root) this.#phase = 'stopped';
+    }
+    if (signature !== tracked.signature || snapshot.status !== 'active') {
+      tracked.signature = signature;
+      this.#changed();
+    }
+  }
+
+  #changed(): void {
+    for (const listener of this.#changeListeners) listener();
+  }
+}
+
+function taskView(ref: ActorLike, now: number): TaskView {
+  const snapshot = ref.getSnapshot() as MachineSnapshotLike;
+  const frame = snapshot.context.frame as WorkFrame;
+  const receivedAt = snapshot.context.receivedAt as number;
+  return {
+    taskId: frame.taskId,
+    kind: frame.kind,
+    state: stateName(snapshot.value),
+    streaming: frame.kind === 'infer' && frame.streaming,
+    receivedAt: new Date(receivedAt).toISOString(),
+    ageMs: now - receivedAt,
+  };
+}
+
+/** Several inspection observers as one (the status tracker and the Stately inspector, say); undefined for none. */
+export function combineObservers(...observers: (Observer<InspectionEvent> | undefined)[]): Observer<InspectionEvent> | undefined {
+  const present = observers.filter((observer): observer is Observer<InspectionEvent> => observer !== undefined);
+  if (present.length <= 1) return present[0];
+  return { next: (event) => present.forEach((observer) => observer.next?.(event)) };
+}

@@ -1,0 +1,114 @@
+// `llm-registrar init`: a starter config from the model servers running here, beside the JSON Schema that lets an
+// editor check and complete it. JSON has no comments: the explanations are printed, and the schema describes every key.
+import { access, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { configJsonSchema } from '../config/json-schema.ts';
+import { defaultConfigPath, parseConfig } from '../config/load.ts';
+import { detectLocalServers, type DetectedServer } from '../detect.ts';
+
+export const SCHEMA_FILE = 'config.schema.json';
+export const TOKEN_PLACEHOLDER = 'paste-your-hub-token-here';
+const DEFAULT_HUB_URL = 'http://127.0.0.1:4848';
+
+interface StarterProvider {
+  name: string;
+  type: 'openai' | 'ollama' | 'demo';
+  baseUrl?: string;
+  model: string;
+  publish: boolean;
+  visibility: 'private';
+  maxConcurrency: number;
+}
+
+/** A wire name from a model id: the hub allows letters, digits and . _ : - / and wants a letter or digit first. */
+function wireNameOf(model: string): string {
+  return model.replace(/[^A-Za-z0-9._:\-/]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128) || 'local';
+}
+
+/** The first model of each server is published; the others are listed, unpublished, for the user to pick. */
+export function starterProviders(servers: DetectedServer[]): StarterProvider[] {
+  if (servers.length === 0) return [{ name: 'demo', type: 'demo', model: 'demo', publish: true, visibility: 'private', maxConcurrency: 4 }];
+  const taken = new Set<string>();
+  const unique = (name: string) => {
+    let candidate = name;
+    for (let n = 2; taken.has(candidate); n++) candidate = `${name}-${n}`;
+    taken.add(candidate);
+    return candidate;
+  };
+  return servers.flatMap((server) =>
+    server.models.map((model, index) => ({
+      name: unique(wireNameOf(model)),
+      type: server.type,
+      baseUrl: server.baseUrl,
+      model,
+      publish: index === 0,
+      visibility: 'private' as const,
+      maxConcurrency: 4,
+    })),
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function initCommand(options: { file?: string; force?: boolean; hub?: string }): Promise<number> {
+  const path = options.file ?? defaultConfigPath();
+  if ((await exists(path)) && !options.force) {
+    process.stderr.write(`llm-registrar init: ${path} already exists: check it with \`llm-registrar check-config ${path}\`, or pass --force to replace it (the old file is kept as ${path}.bak)\n`);
+    return 1;
+  }
+  const hubUrl = options.hub ?? process.env.LLM_REGISTRAR_HUB_URL ?? DEFAULT_HUB_URL;
+  const tokenFromEnv = process.env.LLM_REGISTRAR_HUB_TOKEN;
+  const servers = await detectLocalServers();
+  const providers = starterProviders(servers);
+  const config = {
+    $schema: `./${SCHEMA_FILE}`,
+    hub: { url: hubUrl, token: tokenFromEnv || TOKEN_PLACEHOLDER },
+    providers,
+    agents: [],
+  };
+  const checked = parseConfig(config, {});
+  if (!checked.ok) {
+    process.stderr.write(`llm-registrar init: the starter config would not be valid:\n  ${checked.problems.join('\n  ')}\n(pass --hub with an http:// or https:// URL)\n`);
+    return 1;
+  }
+
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  if (await exists(path)) await rename(path, `${path}.bak`);
+  // The file holds the hub token: readable by its owner alone.
+  await writeFile(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  await writeFile(join(dirname(path), SCHEMA_FILE), JSON.stringify(configJsonSchema(), null, 2) + '\n');
+  process.stdout.write(explain(path, hubUrl, tokenFromEnv !== undefined && tokenFromEnv !== '', servers, providers));
+  return 0;
+}
+
+function explain(path: string, hubUrl: string, tokenFromEnv: boolean, servers: DetectedServer[], providers: StarterProvider[]): string {
+  const found =
+    servers.length === 0
+      ? ['no model server answered on the usual ports (Ollama 11434, vLLM 8000, llama.cpp 8080/9931, LM Studio 1234):', 'the built-in "demo" model stands in; replace it with your server']
+      : servers.map((server) => `${server.kind} at ${server.baseUrl}: ${server.models.length} model${server.models.length === 1 ? '' : 's'}`);
+  const published = providers.filter((p) => p.publish).map((p) => `"${p.name}"`);
+  const listed = providers.length - published.length;
+  const lines = [
+    `wrote ${path} (mode 0600) and ${SCHEMA_FILE} beside it, which editors use to check and complete the file`,
+    '',
+    `  hub.url      ${hubUrl}: the hub to publish on (LLM_REGISTRAR_HUB_URL overrides it)`,
+    tokenFromEnv
+      ? '  hub.token    taken from LLM_REGISTRAR_HUB_TOKEN'
+      : `  hub.token    "${TOKEN_PLACEHOLDER}": replace it with the token the hub gave you (or set LLM_REGISTRAR_HUB_TOKEN)`,
+    `  providers    ${found[0]}`,
+    ...found.slice(1).map((line) => `               ${line}`),
+    `               published: ${published.join(', ')}${listed > 0 ? `; ${listed} more listed with "publish": false (set it to true to publish them)` : ''}`,
+    '  visibility   "private": only you see them on the hub; "public" lets everyone call them',
+    '  wake         add a "wake" recipe to a provider to start its server on demand (see the README)',
+    '',
+    `next: llm-registrar check-config ${path}`,
+    `      llm-registrar start${path === defaultConfigPath() ? '' : ` --config ${path}`}`,
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,117 @@
+// What `up` and `start` set up beside the daemon so people can see it: the status tracker behind the progress line,
+// the status server (/, /status, /events, /metrics; on by default) and, with --inspect, the Stately inspector.
+import type { InspectionEvent, Observer } from 'xstate';
+import { createMetrics } from '../../inspect/metrics.ts';
+import { startStatelyBridge, DEFAULT_INSPECT_PORT, type StatelyBridge } from '../../inspect/stately.ts';
+import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
+import { combineObservers, StatusTracker } from '../../inspect/tracker.ts';
+import type { Config } from '../config/schema.ts';
+import type { Daemon, DaemonObserver } from '../daemon.ts';
+import type { Logger } from '../log.ts';
+import type { Progress } from './progress.ts';
+import { parsePort } from './signals.ts';
+
+export interface WatchFlags {
+  statusPort?: string;
+  noStatus?: boolean;
+  inspect?: boolean;
+  inspectPort?: string;
+}
+
+/** The command-line options every daemon command takes, with their help text. */
+export const watchOptions = {
+  'status-port': { type: 'string' },
+  'no-status': { type: 'boolean' },
+  inspect: { type: 'boolean' },
+  'inspect-port': { type: 'string' },
+} as const;
+
+export const watchHelp = `--status-port N   the status server's port on 127.0.0.1 (default ${DEFAULT_STATUS_PORT}; 0 picks a free one):
+                  / live page, /status JSON, /events SSE, /metrics Prometheus
+--no-status       no status server
+--inspect         show every actor live in the Stately inspector: prints a page on 127.0.0.1 to open
+--inspect-port N  that page's port (default ${DEFAULT_INSPECT_PORT}; 0 picks a free one)`;
+
+export function watchFlagsOf(values: Record<string, string | boolean | undefined>): WatchFlags {
+  return {
+    statusPort: values['status-port'] as string | undefined,
+    noStatus: values['no-status'] === true,
+    inspect: values.inspect === true,
+    inspectPort: values['inspect-port'] as string | undefined,
+  };
+}
+
+export interface Watch {
+  tracker: StatusTracker;
+  statusUrl?: string;
+  inspectorUrl?: string;
+  /** For startDaemon. */
+  inspect?: Observer<InspectionEvent>;
+  observer?: DaemonObserver;
+  /** Tell the page what became of the daemon once startDaemon returned. */
+  started(daemon: Daemon): void;
+  close(): Promise<void>;
+}
+
+export async function startWatching(options: {
+  flags: WatchFlags;
+  status: Config['status'];
+  hubUrl: string;
+  logger: Logger;
+  progress: Progress;
+}): Promise<Watch> {
+  const { flags, status, logger } = options;
+  const tracker = new StatusTracker({ hubUrl: options.hubUrl });
+  const stopProgress = options.progress.watch(tracker, logger);
+
+  let server: StatusServer | undefined;
+  let observer: DaemonObserver | undefined;
+  const wantStatus = !flags.noStatus && (status.enabled || flags.statusPort !== undefined);
+  if (wantStatus) {
+    const metrics = createMetrics(tracker);
+    observer = { firstToken: metrics.firstToken };
+    const port = parsePort(flags.statusPort, status.port, '--status-port');
+    try {
+      server = await startStatusServer({ tracker, metrics, host: status.host, port });
+      logger.info({ url: server.url }, `status page at ${server.url}/ (JSON at /status, Prometheus at /metrics)`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? `${status.host}:${port} is in use (another registrar?)` : (error as Error).message;
+      // Seeing the daemon is worth less than running it: go on without the page.
+      logger.warn(`status server not started: ${why}; pass --status-port N for another port, or --no-status`);
+    }
+  }
+
+  let bridge: StatelyBridge | undefined;
+  if (flags.inspect) {
+    const port = parsePort(flags.inspectPort, DEFAULT_INSPECT_PORT, '--inspect-port');
+    try {
+      bridge = await startStatelyBridge({ port });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new Error(code === 'EADDRINUSE' ? `--inspect: port ${port} on 127.0.0.1 is in use: pass --inspect-port N` : `--inspect: ${(error as Error).message}`);
+    }
+    logger.info(
+      { url: bridge.url },
+      `Stately inspector: open ${bridge.url} (the page frames stately.ai/inspect, your browser posts it the actors' events; prompts and answers are left out)`,
+    );
+  }
+
+  return {
+    tracker,
+    statusUrl: server?.url,
+    inspectorUrl: bridge?.url,
+    // The tracker always watches (the progress line needs it); the Stately inspector only when asked for.
+    inspect: combineObservers(tracker.inspect, bridge?.inspect),
+    observer,
+    started(daemon) {
+      if (!daemon.actor) tracker.markIdle('nothing to publish: no provider in the config has "publish": true');
+    },
+    async close() {
+      stopProgress();
+      options.progress.stop();
+      tracker.markStopped();
+      await Promise.all([server?.close(), bridge?.close()]);
+    },
+  };
+}

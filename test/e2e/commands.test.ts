@@ -1,0 +1,267 @@
+// The commands around the daemon, run as a user runs them: status, init, schema, install-service, the watch flags
+// of start, and every --help.
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startHub, type Hub } from '../../src/hub/index.ts';
+import { eventually, fastHub, fastTiming, TOKEN } from '../support/cluster.ts';
+import { BIN, cli, killChildren, runCli } from '../support/cli.ts';
+
+let hub: Hub | undefined;
+afterEach(async () => {
+  killChildren();
+  await hub?.close();
+  hub = undefined;
+});
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function writeConfig(config: Record<string, unknown>): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'llmr-cli-'));
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify(config));
+  return { dir, file };
+}
+
+/** The URL a `start` printed for its status page. */
+async function statusUrlOf(output: () => string): Promise<string> {
+  return eventually(() => {
+    const match = /status page at (http:\/\/127\.0\.0\.1:\d+)\//.exec(output());
+    expect(match, output()).not.toBeNull();
+    return match![1];
+  }, 15_000);
+}
+
+describe('every command explains itself', () => {
+  const commands = ['up', 'start', 'hub', 'check-config', 'status', 'init', 'schema', 'install-service'];
+
+  it('lists every command in the main help', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const name of commands) expect(stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  });
+
+  it.each(commands)('%s --help prints its usage, options and what it does', async (name) => {
+    const { code, stdout } = await cli([name, '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^Usage: llm-registrar ${name}`));
+    // A usage line and at least a sentence of explanation.
+    expect(stdout.split('\n').filter((line) => line.trim()).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('names the watch flags in the help of start and up', async () => {
+    for (const name of ['start', 'up']) {
+      const { stdout } = await cli([name, '--help']);
+      for (const flag of ['--status-port', '--no-status', '--inspect', '--inspect-port', '4849']) expect(stdout).toContain(flag);
+    }
+  });
+});
+
+describe('llm-registrar status', () => {
+  it('exits 3 and says what to do when no daemon answers', async () => {
+    const { code, stderr, stdout } = await cli(['status', '--status-url', `http://127.0.0.1:${await closedPort()}`]);
+    expect(code).toBe(3);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/no registrar answers at http:\/\/127\.0\.0\.1:\d+/);
+    expect(stderr).toContain('llm-registrar start');
+  });
+
+  it('prints the tree of a connected daemon and exits 0; exits 1 once the hub is gone', async () => {
+    hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub });
+    const { dir, file } = await writeConfig({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], timing: fastTiming });
+    const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--status-port', '0']);
+    const url = await statusUrlOf(daemon.output);
+
+    const connected = await eventually(async () => {
+      const result = await cli(['status', '--status-url', url]);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      return result;
+    }, 15_000);
+    expect(connected.stdout).toMatch(/^llm-registrar {2}pid \d+ · up .+ · hub http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [0-9a-f-]{36}/);
+    expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
+    expect(connected.stdout).toContain('recent transitions:');
+    expect(connected.stdout).not.toContain('\x1b[');
+    expect(connected.stdout + connected.stderr).not.toContain(TOKEN);
+
+    const json = await cli(['status', '--status-url', url, '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(expect.objectContaining({ service: 'llm-registrar', session: expect.objectContaining({ connected: true }) }));
+
+    await hub.close();
+    hub = undefined;
+    const down = await eventually(async () => {
+      const result = await cli(['status', '--status-url', url]);
+      expect(result.code).toBe(1);
+      return result;
+    }, 15_000);
+    expect(down.stderr).toMatch(/^not connected to the hub: the session is (connected\.backoff|connected\.streaming\.connecting|registering|retrying)$/m);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('exits 1 and says why when the daemon has nothing to publish', async () => {
+    const { dir, file } = await writeConfig({ hub: { url: 'http://127.0.0.1:9', token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo', publish: false }] });
+    const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--status-port', '0']);
+    const url = await statusUrlOf(daemon.output);
+    const result = await eventually(async () => {
+      const answer = await cli(['status', '--status-url', url]);
+      expect(answer.stderr).toContain('nothing to publish');
+      return answer;
+    });
+    expect(result.code).toBe(1);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+});
+
+describe('start --inspect', () => {
+  it('prints the address of the Stately inspector page on 127.0.0.1 and serves it', async () => {
+    hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub });
+    const { dir, file } = await writeConfig({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], timing: fastTiming });
+    const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--no-status', '--inspect', '--inspect-port', '0']);
+    const url = await eventually(() => {
+      const match = /Stately inspector: open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon.output());
+      expect(match, daemon.output()).not.toBeNull();
+      return match![1];
+    }, 15_000);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('stately.ai/inspect');
+    expect(daemon.output()).not.toContain('status page at');
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('goes on without the status page when its port is taken, and says how to pick another', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub });
+      const { dir, file } = await writeConfig({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], timing: fastTiming });
+      const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--status-port', String(port)]);
+      await eventually(() => expect(daemon.output()).toMatch(/status server not started: 127\.0\.0\.1:\d+ is in use .*--status-port N/), 15_000);
+      await eventually(() => expect(daemon.output()).toContain('session → connected.streaming.open'), 15_000);
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.exited).toBe(0);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('llm-registrar init and schema', () => {
+  it('writes a starter config that check-config accepts, with the schema beside it', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'llmr-init-'));
+    const env = { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), LLM_REGISTRAR_HUB_URL: undefined, LLM_REGISTRAR_HUB_TOKEN: undefined };
+    const first = await cli(['init', '--hub', 'http://hub.internal:4848'], env);
+    expect(first.code, first.stderr).toBe(0);
+    const path = join(home, 'config', 'llm-registrar', 'config.json');
+    expect(first.stdout).toContain(`wrote ${path}`);
+    expect(first.stdout).toContain('paste-your-hub-token-here');
+    expect(first.stdout).toContain('llm-registrar check-config');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const config = JSON.parse(await readFile(path, 'utf8'));
+    expect(config.$schema).toBe('./config.schema.json');
+    expect(config.hub.url).toBe('http://hub.internal:4848');
+    expect(config.providers.filter((p: { publish: boolean }) => p.publish).length).toBeGreaterThanOrEqual(1);
+    const schema = JSON.parse(await readFile(join(home, 'config', 'llm-registrar', 'config.schema.json'), 'utf8'));
+    expect(schema.title).toBe('llm-registrar config');
+
+    const checked = await cli(['check-config', path], env);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toContain(': valid');
+
+    const again = await cli(['init'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already exists');
+    expect(again.stderr).toContain('--force');
+    const forced = await cli(['init', '--force', '--hub', 'http://other:4848'], env);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(await readFile(`${path}.bak`, 'utf8')).hub.url).toBe('http://hub.internal:4848');
+  });
+
+  it('takes an explicit file and refuses a hub URL the loader would refuse', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmr-init-'));
+    const bad = await cli(['init', '--hub', 'ftp://nope', join(dir, 'x.json')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('hub.url');
+    const good = await cli(['init', join(dir, 'x.json')], { LLM_REGISTRAR_HUB_TOKEN: 'from-env', LLM_REGISTRAR_HUB_URL: undefined });
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain('taken from LLM_REGISTRAR_HUB_TOKEN');
+    expect(good.stdout).not.toContain('from-env');
+    expect(JSON.parse(await readFile(join(dir, 'x.json'), 'utf8')).hub.token).toBe('from-env');
+    expect((await cli(['check-config', join(dir, 'x.json')])).code).toBe(0);
+  });
+
+  it('prints the JSON Schema', async () => {
+    const { code, stdout } = await cli(['schema']);
+    expect(code).toBe(0);
+    const schema = JSON.parse(stdout);
+    expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(schema.properties.hub.required).toEqual(['url', 'token']);
+    // JSON has no comments: the schema carries what each key means, for the editor to show.
+    const undescribed: string[] = [];
+    const walk = (node: { type?: string; properties?: Record<string, unknown>; items?: unknown }, path: string): void => {
+      for (const [key, child] of Object.entries(node.properties ?? {})) {
+        if (key !== '$schema' && !(child as { description?: string }).description) undescribed.push(`${path}${key}`);
+        walk(child as typeof node, `${path}${key}.`);
+      }
+      if (node.items) walk(node.items as typeof node, path.replace(/\.$/, '[].'));
+    };
+    walk(schema, '');
+    expect(undescribed).toEqual([]);
+  });
+});
+
+describe('llm-registrar install-service', () => {
+  it('--print shows a systemd user unit for start, without writing it', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'llmr-svc-'));
+    const { file } = await writeConfig({ hub: { url: 'http://hub:4848', token: TOKEN }, providers: [] });
+    const { code, stdout, stderr } = await cli(['install-service', '--print', '--platform', 'linux', '--config', file], { HOME: home, XDG_STATE_HOME: join(home, 'state') });
+    expect(code).toBe(0);
+    expect(stdout).toContain('[Service]');
+    expect(stdout).toContain(`ExecStart=${process.execPath} ${BIN} start --config ${file} --state-dir ${join(home, 'state', 'llm-registrar')}`);
+    expect(stdout).toContain('KillSignal=SIGTERM');
+    expect(stdout).toContain('WantedBy=default.target');
+    expect(stdout).not.toContain(TOKEN);
+    expect(stderr).toContain(join(home, '.config', 'systemd', 'user', 'llm-registrar.service'));
+    await expect(stat(join(home, '.config', 'systemd'))).rejects.toThrow();
+  });
+
+  it('--print --platform darwin shows a launchd agent', async () => {
+    const { file } = await writeConfig({ hub: { url: 'http://hub:4848', token: TOKEN }, providers: [] });
+    const { code, stdout } = await cli(['install-service', '--print', '--platform', 'darwin', '--config', file]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('<key>ProgramArguments</key>');
+    expect(stdout).toContain(`<string>${BIN}</string>`);
+    expect(stdout).toContain('<string>start</string>');
+    expect(stdout).toContain(`<string>${file}</string>`);
+    expect(stdout).toContain('<key>RunAtLoad</key>');
+  });
+
+  it('writes the unit under the home directory and prints how to enable it; refuses a bad config', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'llmr-svc-'));
+    const { file } = await writeConfig({ hub: { url: 'http://hub:4848', token: TOKEN }, providers: [] });
+    const { code, stdout } = await cli(['install-service', '--platform', 'linux', '--config', file], { HOME: home });
+    expect(code).toBe(0);
+    const unit = await readFile(join(home, '.config', 'systemd', 'user', 'llm-registrar.service'), 'utf8');
+    expect(unit).toContain(`--config ${file}`);
+    expect(stdout).toContain('systemctl --user enable --now llm-registrar.service');
+    expect(stdout).toContain('journalctl --user -u llm-registrar.service');
+
+    const broken = await writeConfig({ hub: { url: 'not a url' } });
+    const refused = await cli(['install-service', '--platform', 'linux', '--config', broken.file], { HOME: home });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('hub.url');
+  });
+});
