@@ -1,12 +1,23 @@
 // Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive.
 import { fromPromise } from 'xstate';
-import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
+import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
 import { completionEnvelope, DONE, type InferFrame, type TaskResult } from '../src/protocol/index.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
+/**
+ * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
+ * (once the provider has woken its upstream) without losing or doubling text.
+ */
+function nothingSent(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null) (error as RunTaskFailure).nothingSent = true;
+  return error;
+}
+
 async function complete(published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
-  const completion = await published.provider.complete(frame.request, signal);
+  const completion = await published.provider.complete(frame.request, signal).catch((error: unknown) => {
+    throw nothingSent(error);
+  });
   const body = completionEnvelope({
     id: `chatcmpl-${frame.taskId}`,
     model: frame.request.model ?? published.config.model,
@@ -44,7 +55,8 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     }
   } catch (error) {
     await poster.settle();
-    throw error;
+    // Not one chunk POST (even a failed one): the caller has seen nothing of this run.
+    throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
     signal.removeEventListener('abort', stopWork);
   }

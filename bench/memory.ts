@@ -9,6 +9,7 @@ import {
   round,
   rssMb,
   sleep,
+  spawnNode,
   startHubProcess,
   startModelServer,
   startRegistrarProcess,
@@ -39,8 +40,21 @@ function measure(proc: Proc): Promise<Measure> {
 
 export interface MemoryResult {
   idle: Measure & { rssBeforeGcMb: number };
+  /** The same measure for node alone and for node running tsx (how bin/llm-registrar runs): the floor under ours. */
+  floor: { nodeMb: number; nodeWithTsxMb: number };
   fiftyProviders: Measure & { rssBeforeGcMb: number };
-  leak: { tasks: number; at20k: Measure; at100k: Measure; heapGrowthMb: number; rssGrowthMb: number; bytesPerTaskHeap: number; tasksPerSecond: number };
+  leak: {
+    tasks: number;
+    at20k: Measure;
+    at60k: Measure;
+    at100k: Measure;
+    heapGrowthMb: number;
+    /** 60k → 100k: a leak grows as much in the second half as in the first; warm-up (JIT, pools) does not. */
+    heapGrowthSecondHalfMb: number;
+    rssGrowthMb: number;
+    bytesPerTaskHeap: number;
+    tasksPerSecond: number;
+  };
 }
 
 export async function runMemory(options: { tasks?: number; checkpoint?: number; concurrency?: number } = {}): Promise<MemoryResult> {
@@ -51,6 +65,13 @@ export async function runMemory(options: { tasks?: number; checkpoint?: number; 
     const model = track(await startModelServer('memory-model', { tokens: 8, tokenDelayMs: 0 }));
     const hub = track(await startHubProcess('memory-hub'));
     const asCli = { entry: 'bench' as const, nodeFlags: ['--expose-gc'] };
+    const idleProcess = (name: string, flags: string[]) => spawnNode(name, [...flags, '-e', 'setInterval(() => {}, 1000)']);
+    const bare = track(idleProcess('memory-floor-node', []));
+    const withTsx = track(idleProcess('memory-floor-tsx', ['--import', 'tsx']));
+    await sleep(1_500);
+    const floor = { nodeMb: round(rssMb(bare.pid), 1), nodeWithTsxMb: round(rssMb(withTsx.pid), 1) };
+    await bare.stop();
+    await withTsx.stop();
 
     const fifty = track(
       await startRegistrarProcess('memory-registrar-50', hub.url, Array.from({ length: 50 }, (_, i) => openAiProvider(`many-${i}`, `${model.url}/v1`)), asCli),
@@ -82,32 +103,47 @@ export async function runMemory(options: { tasks?: number; checkpoint?: number; 
     await run(checkpoint);
     await sleep(500);
     const at20k = await measure(registrar);
-    await run(total - checkpoint);
+    const middle = Math.round((checkpoint + total) / 2 / 1000) * 1000;
+    await run(middle - checkpoint);
+    await sleep(500);
+    const at60k = await measure(registrar);
+    await run(total - middle);
     const seconds = (performance.now() - t0) / 1000;
     await sleep(500);
     const at100k = await measure(registrar);
 
     const result: MemoryResult = {
       idle,
+      floor,
       fiftyProviders,
       leak: {
         tasks: total,
         at20k,
+        at60k,
         at100k,
         heapGrowthMb: round(at100k.heapUsedMb - at20k.heapUsedMb, 2),
+        heapGrowthSecondHalfMb: round(at100k.heapUsedMb - at60k.heapUsedMb, 2),
         rssGrowthMb: round(at100k.rssMb - at20k.rssMb, 1),
         bytesPerTaskHeap: round(((at100k.heapUsedMb - at20k.heapUsedMb) * MB) / (total - checkpoint), 2),
         tasksPerSecond: round(total / seconds, 0),
       },
     };
+    printTable('memory floor: idle processes that run nothing of ours', [
+      { process: 'node', RSS: floor.nodeMb },
+      { process: 'node --import tsx (how bin/llm-registrar runs)', RSS: floor.nodeWithTsxMb },
+    ]);
     printTable('memory: registrar (llm-registrar start), MB; "after GC" = two full collections', [
       { when: 'idle, 1 provider', 'RSS': result.idle.rssBeforeGcMb, 'RSS after GC': result.idle.rssMb, 'heap used': result.idle.heapUsedMb },
       { when: 'idle, 50 providers', 'RSS': result.fiftyProviders.rssBeforeGcMb, 'RSS after GC': result.fiftyProviders.rssMb, 'heap used': result.fiftyProviders.heapUsedMb },
       { when: `after ${checkpoint} tasks`, 'RSS': '-', 'RSS after GC': at20k.rssMb, 'heap used': at20k.heapUsedMb },
+      { when: `after ${middle} tasks`, 'RSS': '-', 'RSS after GC': at60k.rssMb, 'heap used': at60k.heapUsedMb },
       { when: `after ${total} tasks`, 'RSS': '-', 'RSS after GC': at100k.rssMb, 'heap used': at100k.heapUsedMb },
       { when: 'growth 20k → 100k', 'RSS': '-', 'RSS after GC': result.leak.rssGrowthMb, 'heap used': result.leak.heapGrowthMb },
     ]);
-    process.stdout.write(`heap growth per task: ${result.leak.bytesPerTaskHeap} bytes; ${result.leak.tasksPerSecond} tasks/s at concurrency ${concurrency}\n`);
+    process.stdout.write(
+      `heap growth ${checkpoint} → ${total}: ${result.leak.bytesPerTaskHeap} bytes per task; ${middle} → ${total}: ${result.leak.heapGrowthSecondHalfMb} MB ` +
+        `(RSS after GC is no leak gauge: V8 and malloc keep freed pages); ${result.leak.tasksPerSecond} tasks/s at concurrency ${concurrency}\n`,
+    );
     writeResult('memory', result);
     return result;
   });

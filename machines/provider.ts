@@ -1,10 +1,12 @@
 // One published provider: whether its upstream answers, how it is woken, and which of its tasks may run.
 // probing → active | hibernating | unavailable; hibernating → waking → active | hibernating (SPEC.md, "Wake").
+// A task that finds the upstream gone before it sent anything comes back to the queue once, and the provider probes:
+// a stopped upstream with a wake recipe is woken, and the task runs on it (an infer for a hibernating provider).
 import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 import { withEntry, withoutEntry } from './records.ts';
-import { taskEndOf, taskMachine, type TaskActorRef, type TaskSettled } from './task.ts';
+import { taskEndOf, taskMachine, type TaskActorRef, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -30,7 +32,9 @@ export type ProviderEvent =
   | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
   | { type: 'task.cancel'; taskId: string }
   /** Shutdown deadline: answer every task still here with this error. */
-  | { type: 'task.abortAll'; error: string };
+  | { type: 'task.abortAll'; error: string }
+  /** From a task of ours: the upstream was gone before it sent anything; it is queued again. */
+  | TaskUpstreamLost;
 
 /** Where a provider stands: its wire status, or a passing phase on the way to one. */
 export type ProviderPhase = ProviderStatus | 'probing' | 'waking';
@@ -43,9 +47,11 @@ export type ProviderNotice =
 
 interface ProviderContext extends ProviderInput {
   tasks: Record<string, TaskActorRef>;
-  /** Ids of tasks waiting for a slot, oldest first. */
+  /** Ids of tasks waiting for a slot, in arrival order (a task sent back to the queue keeps its turn). */
   queue: string[];
   running: string[];
+  /** Tasks taken so far: the next one's place in the arrival order. */
+  accepted: number;
   lastError?: string;
   wakeStartedAt?: number;
   lastWakeMs?: number;
@@ -95,10 +101,27 @@ export const providerMachine = setup({
           : context.queue.length >= context.maxQueue
             ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
             : undefined;
-      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error } });
+      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error, mayWake: context.hasWake, seq: context.accepted } });
       return {
         tasks: withEntry(context.tasks, frame.taskId, ref),
         queue: error === undefined ? [...context.queue, frame.taskId] : context.queue,
+        accepted: context.accepted + 1,
+      };
+    }),
+    /**
+     * A running task lost its upstream before it sent anything: it takes its turn again, ahead of every task that has
+     * not run yet and behind those sent back before it that arrived earlier. The queue limit is not applied: the task
+     * was taken already (the queue may exceed it by up to maxConcurrency).
+     */
+    requeue: assign(({ context, event }) => {
+      const { taskId, seq } = event as TaskUpstreamLost;
+      if (!context.running.includes(taskId)) return {};
+      const seqOf = (id: string) => context.tasks[id]?.getSnapshot().context.seq ?? Number.POSITIVE_INFINITY;
+      let at = 0;
+      while (at < context.queue.length && seqOf(context.queue[at]) < seq) at++;
+      return {
+        running: context.running.filter((id) => id !== taskId),
+        queue: [...context.queue.slice(0, at), taskId, ...context.queue.slice(at)],
       };
     }),
     /** Start queued tasks, oldest first, while slots are free. */
@@ -142,10 +165,12 @@ export const providerMachine = setup({
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [] }),
+  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0 }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },
+    // Not active: a probe or a wake is already under way, and will start it (or fail it) with the others.
+    'task.upstreamLost': { actions: 'requeue' },
     'task.cancel': { actions: 'forwardCancel' },
     'task.abortAll': { actions: 'abortAll' },
     'xstate.done.actor.*': { actions: 'release' },
@@ -169,6 +194,8 @@ export const providerMachine = setup({
       entry: [{ type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
       on: {
         'task.received': { actions: ['accept', 'startQueued'] },
+        // Probed down with a wake recipe, it is woken (hibernating → waking) before the task runs again.
+        'task.upstreamLost': { target: 'probing', actions: 'requeue' },
         'xstate.done.actor.*': [
           { guard: 'upstreamUnreachable', target: 'probing', actions: 'release' },
           { actions: ['release', 'startQueued'] },

@@ -1,6 +1,7 @@
-// One task frame's life: queued → running → reporting → done | failed | cancelled (ARCHITECTURE.md).
+// One task frame's life: queued → running → reporting → done | failed | cancelled (ARCHITECTURE.md); running goes back
+// to queued once when its first run found the upstream unreachable before anything was sent and its provider can wake.
 // The provider machine spawns one per frame and says when it may start; the actors run it and post its result.
-import { assign, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 
@@ -9,6 +10,13 @@ export interface TaskInput {
   receivedAt: number;
   /** Set when the task is answered with an error without running (unknown provider, full queue, restart…). */
   error?: string;
+  /**
+   * Its provider has a wake recipe: a first run that finds the upstream unreachable before any of its result reached
+   * the hub goes back to the queue (`task.upstreamLost`) so the provider can wake the upstream and run it again.
+   */
+  mayWake?: boolean;
+  /** Its place in its provider's arrival order, so a task sent back to the queue keeps its turn. */
+  seq?: number;
 }
 
 export interface RunTaskInput {
@@ -31,11 +39,32 @@ export const TASK_GONE = 'TaskGoneError';
 /** Thrown by run-inference when the upstream did not answer at all. */
 export const UPSTREAM_UNREACHABLE = 'unreachable';
 
+/**
+ * What the task machine reads on an error of runTask: `name` (TASK_GONE), `kind` (an UpstreamError's), and
+ * `nothingSent`, set by run-inference when none of the task's result was posted to the hub (a plain completion that
+ * failed; a stream that failed before its first chunk), so running it again can neither lose nor double text.
+ */
+export interface RunTaskFailure {
+  name?: string;
+  kind?: string;
+  nothingSent?: boolean;
+}
+
 export type TaskEvent =
   | { type: 'task.start' }
   | { type: 'task.cancel' }
   /** The task cannot run: its provider's wake failed, or the daemon is shutting down. */
   | { type: 'task.fail'; error: string };
+
+/**
+ * What a task tells its provider when its first run found the upstream unreachable before anything was sent: it is
+ * queued again, and the provider should find out why (probe, and wake it if it has a recipe).
+ */
+export interface TaskUpstreamLost {
+  type: 'task.upstreamLost';
+  taskId: string;
+  seq: number;
+}
 
 /** A task actor's output: how it ended. Its parent gets it as the actor's `xstate.done.actor.<taskId>` event. */
 export interface TaskEnd {
@@ -61,6 +90,10 @@ function errorName(error: unknown): string | undefined {
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+function failureOf(event: unknown): RunTaskFailure {
+  const error = (event as { error?: unknown }).error;
+  return typeof error === 'object' && error !== null ? (error as RunTaskFailure) : {};
+}
 
 export const taskMachine = setup({
   types: {
@@ -70,6 +103,10 @@ export const taskMachine = setup({
       receivedAt: number;
       result?: TaskResult;
       upstreamUnreachable: boolean;
+      mayWake: boolean;
+      seq: number;
+      /** It was sent back to the queue once already: the next unreachable upstream is its error. */
+      requeued: boolean;
       outcome?: TaskOutcome;
     },
     output: {} as TaskEnd,
@@ -82,11 +119,21 @@ export const taskMachine = setup({
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
     taskGone: ({ event }) => errorName((event as { error?: unknown }).error) === TASK_GONE,
+    /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
+    mayRunAgain: ({ context, event }) => {
+      const failure = failureOf(event);
+      return context.mayWake && !context.requeued && failure.kind === UPSTREAM_UNREACHABLE && failure.nothingSent === true;
+    },
     resultIsError: ({ context }) => context.result !== undefined && 'error' in context.result,
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
     settle: assign((_, params: { outcome: TaskOutcome }) => ({ outcome: params.outcome })),
+    /** Back to the queue, once: tell the provider, which puts it back in its turn and looks at the upstream. */
+    requeue: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ requeued: true });
+      enqueue.sendParent({ type: 'task.upstreamLost', taskId: context.frame.taskId, seq: context.seq } satisfies TaskUpstreamLost);
+    }),
   },
 }).createMachine({
   id: 'task',
@@ -95,6 +142,9 @@ export const taskMachine = setup({
     receivedAt: input.receivedAt,
     result: input.error === undefined ? undefined : { error: input.error },
     upstreamUnreachable: false,
+    mayWake: input.mayWake ?? false,
+    seq: input.seq ?? 0,
+    requeued: false,
   }),
   output: ({ context }) => ({
     taskId: context.frame.taskId,
@@ -125,12 +175,13 @@ export const taskMachine = setup({
         },
         onError: [
           { guard: 'taskGone', target: 'cancelled' },
+          // Not a failure (yet): the output, read when the task ends, says nothing of this first run.
+          { guard: 'mayRunAgain', target: 'queued', actions: 'requeue' },
           {
             target: 'reporting',
             actions: assign({
               result: ({ event }) => ({ error: errorMessage(event.error) }),
-              upstreamUnreachable: ({ event }) =>
-                (event.error as { kind?: string } | undefined)?.kind === UPSTREAM_UNREACHABLE,
+              upstreamUnreachable: ({ event }) => failureOf(event).kind === UPSTREAM_UNREACHABLE,
             }),
           },
         ],

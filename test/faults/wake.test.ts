@@ -1,6 +1,7 @@
 // Wake recipes failing: the http recipe answered 500 or refused, the command exiting non-zero, a recipe hanging past
 // maxWaitSeconds (the command is killed). Every task waiting on the wake gets the reason; the provider goes back to
-// hibernating and wakes again on the next task.
+// hibernating and wakes again on the next task. And an active provider whose model server stops on its own: a task
+// that finds it gone before sending anything is run again after a wake, once at most, never once text was sent.
 import { readFile, mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../support/cluster.ts';
-import { faultStage, infer, wake } from '../support/fault-stage.ts';
+import { faultStage, infer, wake, type Stage } from '../support/fault-stage.ts';
 import { finalError } from '../support/invariant.ts';
+import { replyTokens, type ModelScript } from '../support/model-server.ts';
 
 const stage = faultStage();
 const providerState = (s: { registrar: { daemon: { actor?: { getSnapshot(): any } } } }) =>
@@ -108,6 +110,69 @@ describe('wake hanging past maxWaitSeconds', () => {
     const s = await sleeping({ type: 'command', command: process.execPath, args: ['-e', 'process.exit(0)'], maxWaitSeconds: 0.2 });
     s.hub.send(infer('t-infer', 'hello'));
     await eventually(() => expect(finalError(s.hub.results.get('t-infer'))).toBe("provider 'gpu' did not become ready within 200 ms of its wake"));
+    stage.check();
+  });
+});
+
+describe('an active provider with a wake recipe losing its model server', () => {
+  /**
+   * A stage whose provider is active, with an http wake recipe that starts the model server again (scripted with
+   * `woken` from then on); the model server then stops on its own. Counts the wakes.
+   */
+  async function idleShutdown(options: { model?: ModelScript; woken?: ModelScript; wakeFailsWith?: number } = {}) {
+    let current: Stage | undefined;
+    let calls = 0;
+    const server = createServer((_req, res) => {
+      calls++;
+      if (options.wakeFailsWith !== undefined) {
+        res.writeHead(options.wakeFailsWith).end('no power');
+        return;
+      }
+      Object.assign(current!.model.script, options.woken);
+      void current!.model.restart().then(() => res.writeHead(202).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    stage.cleanup(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/wake`;
+    const s = (current = await stage.start({ model: options.model, provider: { wake: { type: 'http', url, maxWaitSeconds: 5 } } }));
+    await eventually(() => expect(providerState(s)).toBe('active'));
+    return { s, wakes: () => calls };
+  }
+
+  it('runs a task again once at most: the second unreachable upstream is its error', async () => {
+    // The woken server takes the call and drops the connection before answering.
+    const { s, wakes } = await idleShutdown({ woken: { closeMidStreamAfter: 0 } });
+    await s.model.stop();
+    s.hub.send(infer('t-twice', 'hello'));
+    await eventually(() => expect(finalError(s.hub.results.get('t-twice'))).toBeDefined());
+    expect(finalError(s.hub.results.get('t-twice'))).toMatch(/cannot reach|lost mid-answer/);
+    expect(wakes()).toBe(1);
+    expect(s.model.requests).toHaveLength(1);
+    stage.check();
+  });
+
+  it('does not run a streamed task again once some of its text was sent: the text arrives once, then the error', async () => {
+    const words = Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ');
+    const { s, wakes } = await idleShutdown({ model: { reply: () => words, tokenDelayMs: 2, closeMidStreamAfter: 6 } });
+    s.hub.send(infer('t-cut', 'go', true));
+    await eventually(() => expect(finalError(s.hub.results.get('t-cut'))).toBeDefined());
+    expect(finalError(s.hub.results.get('t-cut'))).toMatch(/lost mid-answer|other side closed|terminated/);
+    expect(s.model.requests).toHaveLength(1);
+    expect(wakes()).toBe(0);
+    stage.check({ 't-cut': replyTokens(words).slice(0, 6).join('') });
+  });
+
+  it('answers the task sent back with the reason when the wake fails', async () => {
+    const { s, wakes } = await idleShutdown({ wakeFailsWith: 500 });
+    await s.model.stop();
+    s.hub.send(infer('t-lost', 'hello'));
+    await eventually(() => expect(finalError(s.hub.results.get('t-lost'))).toBeDefined());
+    expect(finalError(s.hub.results.get('t-lost'))).toMatch(/^wake of provider 'gpu' failed: wake request to .* answered 500/);
+    expect(wakes()).toBe(1);
+    expect(providerState(s)).toBe('hibernating');
     stage.check();
   });
 });

@@ -12,11 +12,11 @@ const infer = (taskId: string, llmName = 'local'): InferFrame => ({
 
 function start(overrides: Partial<SupervisorInput> = {}) {
   const posts: PostResultInput[] = [];
-  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; signal: AbortSignal }>();
+  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
   let stream: ((event: AnyEventObject) => void) | undefined;
   const task = taskMachine.provide({
     actors: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve) => runs.set(input.frame.taskId, { resolve, signal }))),
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal }))),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
     },
   });
@@ -124,6 +124,24 @@ describe('supervisor machine', () => {
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toHaveLength(1);
+    expect(s.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('drains a task sent back to its queue as one still in flight: it runs again, then the daemon stops', async () => {
+    const s = start({ providers: [{ name: 'local', upstream: 'demo', hasWake: true, maxConcurrency: 4, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000 }] });
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    const first = s.runs.get('t1')!;
+    s.actor.send({ type: 'daemon.drain' });
+    first.reject(Object.assign(new Error('cannot reach the upstream'), { kind: 'unreachable', nothingSent: true }));
+    await vi.advanceTimersByTimeAsync(0);
+    // The provider probed (the fake probe says up) and runs it again; the supervisor still waits for it.
+    expect(s.runs.get('t1')).not.toBe(first);
+    expect(s.actor.getSnapshot().value).toBe('draining');
+    expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } } }]);
     expect(s.actor.getSnapshot().status).toBe('done');
   });
 

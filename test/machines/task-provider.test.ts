@@ -10,9 +10,16 @@ const infer = (taskId: string, llmName = 'local'): InferFrame => ({
 });
 const wake = (taskId: string, llmName = 'local'): WakeFrame => ({ kind: 'wake', taskId, llmName });
 
-/** Deferred promises the test resolves by hand, keyed by task id. */
+/** What run-inference throws when the upstream refused the connection before anything was posted. */
+const upstreamLost = () => Object.assign(new Error('cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED'), { kind: 'unreachable', nothingSent: true });
+/** The same, after some of the streamed answer had been posted. */
+const upstreamLostMidStream = () => Object.assign(new Error('connection to http://127.0.0.1:1/v1 lost mid-answer'), { kind: 'unreachable' });
+
+/** Deferred promises the test resolves by hand, keyed by task id (the latest run of each). */
 function controllable() {
   const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
+  /** Every run of an infer task, in the order they started (a task run again shows twice). */
+  const started: string[] = [];
   const posts: PostResultInput[] = [];
   let postFails: unknown;
   const task = taskMachine.provide({
@@ -20,7 +27,10 @@ function controllable() {
       runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) =>
         input.frame.kind === 'wake'
           ? Promise.resolve({ result: { status: 200, body: { ok: true, ms: 0 } } })
-          : new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal })),
+          : new Promise((resolve, reject) => {
+              started.push(input.frame.taskId);
+              runs.set(input.frame.taskId, { resolve, reject, signal });
+            }),
       ),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => {
         posts.push(input);
@@ -28,7 +38,7 @@ function controllable() {
       }),
     },
   });
-  return { task, runs, posts, failPosts: (error: unknown) => (postFails = error) };
+  return { task, runs, started, posts, failPosts: (error: unknown) => (postFails = error) };
 }
 
 const ok: RunTaskOutput = { result: { status: 200, body: { id: 'x' } } };
@@ -76,6 +86,73 @@ describe('task machine', () => {
     await vi.waitFor(() => expect(t.state()).toBe('cancelled'));
   });
 
+  it('goes back to the queue, once, when its first run finds the upstream gone before anything was sent', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true, seq: 7 });
+    t.send({ type: 'task.start' });
+    c.runs.get('t1')!.reject(upstreamLost());
+    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    expect(t.received('task.upstreamLost')).toEqual([{ type: 'task.upstreamLost', taskId: 't1', seq: 7 }]);
+    expect(c.posts).toEqual([]);
+    // Run again, it fails the same way: this time the caller gets the error, and the provider hears it was unreachable.
+    t.send({ type: 'task.start' });
+    expect(c.started).toEqual(['t1', 't1']);
+    c.runs.get('t1')!.reject(upstreamLost());
+    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    expect(t.received('task.upstreamLost')).toHaveLength(1);
+    expect(c.posts).toEqual([{ taskId: 't1', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true });
+  });
+
+  it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    t.send({ type: 'task.start' });
+    c.runs.get('t1')!.reject(upstreamLost());
+    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    t.send({ type: 'task.start' });
+    c.runs.get('t1')!.resolve(ok);
+    await vi.waitFor(() => expect(t.state()).toBe('done'));
+    expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false });
+  });
+
+  it('is cancelled while queued again, posting nothing', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    t.send({ type: 'task.start' });
+    c.runs.get('t1')!.reject(upstreamLost());
+    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    t.send({ type: 'task.cancel' });
+    expect(t.state()).toBe('cancelled');
+    expect(c.posts).toEqual([]);
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'cancelled', upstreamUnreachable: false });
+  });
+
+  it('reports the error as before when some of its answer was sent, or its provider has no wake recipe', async () => {
+    const c = controllable();
+    const streamed = underParent(c.task, { frame: { ...infer('s1'), streaming: true }, receivedAt: 0, mayWake: true });
+    const noWake = underParent(c.task, { frame: infer('n1'), receivedAt: 0, mayWake: false });
+    streamed.send({ type: 'task.start' });
+    noWake.send({ type: 'task.start' });
+    c.runs.get('s1')!.reject(upstreamLostMidStream());
+    c.runs.get('n1')!.reject(upstreamLost());
+    await vi.waitFor(() => expect([streamed.state(), noWake.state()]).toEqual(['failed', 'failed']));
+    expect([...streamed.received('task.upstreamLost'), ...noWake.received('task.upstreamLost')]).toEqual([]);
+    expect(c.started).toEqual(['s1', 'n1']);
+    expect(c.posts.map((post) => post.taskId).sort()).toEqual(['n1', 's1']);
+  });
+
+  it('reports any other failure before anything was sent as an error, without running again', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    t.send({ type: 'task.start' });
+    c.runs.get('t1')!.reject(Object.assign(new Error('upstream answered 500: boom'), { kind: 'http', nothingSent: true }));
+    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    expect(t.received('task.upstreamLost')).toEqual([]);
+    expect(t.child.getSnapshot().output).toMatchObject({ upstreamUnreachable: false });
+  });
+
   it('goes straight to reporting the error it was given, without running', async () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, error: "provider 'x' not registered locally" });
@@ -91,7 +168,7 @@ describe('provider machine', () => {
 
   const base = { name: 'local', upstream: 'openai at http://127.0.0.1:1/v1', maxConcurrency: 2, maxQueue: 3, wakePollMs: 100, wakeMaxWaitMs: 1_000, reprobeMs: 5_000 };
 
-  function provider(options: { up: () => boolean; hasWake?: boolean; wake?: () => Promise<void> }) {
+  function provider(options: { up: () => boolean; hasWake?: boolean; wake?: () => Promise<void>; maxConcurrency?: number }) {
     const c = controllable();
     const wakes: WakeInput[] = [];
     const machine = providerMachine.provide({
@@ -104,7 +181,7 @@ describe('provider machine', () => {
         }),
       },
     });
-    const p = underParent(machine, { ...base, hasWake: options.hasWake ?? false });
+    const p = underParent(machine, { ...base, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
     const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now() });
     return { ...p, ...c, wakes, receive: received };
   }
@@ -214,6 +291,156 @@ describe('provider machine', () => {
     p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
+  });
+
+  describe('a task that finds the upstream gone before it sent anything', () => {
+    /** A provider with a wake recipe whose upstream is up, then stops on its own; its wake brings it back when let. */
+    function sleepy(maxConcurrency?: number) {
+      const state = { up: true, wakeGate: undefined as undefined | (() => void) };
+      const p = provider({
+        maxConcurrency,
+        up: () => state.up,
+        hasWake: true,
+        wake: () => new Promise<void>((resolve) => (state.wakeGate = () => { state.up = true; resolve(); })),
+      });
+      return { ...p, stop: () => (state.up = false), letWake: () => state.wakeGate!() };
+    }
+
+    it('goes back to the queue; the provider probes, wakes the upstream once, then runs it, and its caller gets its answer', async () => {
+      const p = sleepy();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toBe('active');
+      p.stop();
+      p.receive('a');
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toEqual({ waking: 'starting' });
+      expect(p.context()).toMatchObject({ queue: ['a'], running: [] });
+      expect(p.received('provider.status').map((e) => e.status)).toEqual(['probing', 'active', 'probing', 'hibernating', 'waking']);
+      p.letWake();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toBe('active');
+      expect(p.wakes).toHaveLength(1);
+      expect(p.started).toEqual(['a', 'a']);
+      p.runs.get('a')!.resolve(ok);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.posts).toEqual([{ taskId: 'a', result: ok.result }]);
+      expect(p.received('task.settled').map((e) => [e.taskId, e.outcome])).toEqual([['a', 'done']]);
+    });
+
+    it('sends back every task that fails so, in their arrival order, ahead of the waiting ones, past the queue limit', async () => {
+      const p = sleepy(3);
+      await vi.advanceTimersByTimeAsync(0);
+      // Three slots, a queue of three: a, b, c run; d, e, f wait, and the queue is full.
+      for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) p.receive(id);
+      p.stop();
+      p.runs.get('b')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toEqual({ waking: 'starting' });
+      expect(p.context().queue).toEqual(['b', 'd', 'e', 'f']);
+      // c and a fail while the wake is under way: each takes its turn by arrival, and shares the wake.
+      p.runs.get('c')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.context().queue).toEqual(['b', 'c', 'd', 'e', 'f']);
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.context()).toMatchObject({ queue: ['a', 'b', 'c', 'd', 'e', 'f'], running: [] });
+      // The queue is over its limit by the tasks sent back; a new task is refused, none of the others is lost.
+      p.receive('g');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.posts).toEqual([{ taskId: 'g', result: { error: "provider 'local' has 3 tasks waiting; try again later" } }]);
+      p.letWake();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.wakes).toHaveLength(1);
+      expect(p.started).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+      expect(p.context()).toMatchObject({ queue: ['d', 'e', 'f'], running: ['a', 'b', 'c'] });
+      for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) {
+        p.runs.get(id)!.resolve(ok);
+        await vi.advanceTimersByTimeAsync(0);
+      }
+      expect(p.started).toEqual(['a', 'b', 'c', 'a', 'b', 'c', 'd', 'e', 'f']);
+      expect(p.received('task.settled').map((e) => e.outcome)).toEqual(['failed', 'done', 'done', 'done', 'done', 'done', 'done']);
+      expect(p.posts.filter((post) => post.taskId !== 'g')).toEqual(['a', 'b', 'c', 'd', 'e', 'f'].map((taskId) => ({ taskId, result: ok.result })));
+    });
+
+    it('is answered with the error when it fails so a second time, and the provider probes again', async () => {
+      const p = sleepy();
+      await vi.advanceTimersByTimeAsync(0);
+      p.stop();
+      p.receive('a');
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      p.letWake();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toBe('active');
+      p.stop();
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.posts).toEqual([{ taskId: 'a', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
+      expect(p.received('task.settled').map((e) => [e.taskId, e.outcome])).toEqual([['a', 'failed']]);
+      expect(p.state()).toBe('hibernating');
+      expect(p.wakes).toHaveLength(1);
+    });
+
+    it('is cancelled while it waits for the wake: it leaves the queue, the wake goes on for the others', async () => {
+      const p = sleepy();
+      await vi.advanceTimersByTimeAsync(0);
+      p.receive('a');
+      p.receive('b');
+      p.stop();
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.context().queue).toEqual(['a']);
+      p.send({ type: 'task.cancel', taskId: 'a' });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.context()).toMatchObject({ queue: [], running: ['b'] });
+      expect(p.received('task.settled').map((e) => [e.taskId, e.outcome])).toEqual([['a', 'cancelled']]);
+      expect(p.state()).toEqual({ waking: 'starting' });
+      expect(p.posts).toEqual([]);
+    });
+
+    it('fails with the wake when the wake fails; one sent back while the provider hibernates wakes it again', async () => {
+      let up = true;
+      let wakes = 0;
+      const p = provider({
+        up: () => up,
+        hasWake: true,
+        wake: async () => {
+          if (++wakes === 1) throw new Error('exit 3');
+          up = true;
+        },
+      });
+      await vi.advanceTimersByTimeAsync(0);
+      p.receive('a');
+      p.receive('b');
+      up = false;
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.state()).toBe('hibernating');
+      expect(p.posts).toEqual([{ taskId: 'a', result: { error: "wake of provider 'local' failed: exit 3" } }]);
+      // `b` was still running on the upstream that went away; it fails now, and wakes the provider again.
+      p.runs.get('b')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.wakes).toHaveLength(2);
+      expect(p.state()).toBe('active');
+      expect(p.started).toEqual(['a', 'b', 'b']);
+      p.runs.get('b')!.resolve(ok);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.received('task.settled').map((e) => [e.taskId, e.outcome])).toEqual([['a', 'failed'], ['b', 'done']]);
+    });
+
+    it('is answered with the error at once when the provider has no wake recipe', async () => {
+      let up = true;
+      const p = provider({ up: () => up });
+      await vi.advanceTimersByTimeAsync(0);
+      p.receive('a');
+      up = false;
+      p.runs.get('a')!.reject(upstreamLost());
+      await vi.advanceTimersByTimeAsync(0);
+      expect(p.started).toEqual(['a']);
+      expect(p.posts).toEqual([{ taskId: 'a', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
+      expect(p.state()).toBe('unavailable');
+    });
   });
 
   it('forwards cancel to the task and answers every task at the shutdown deadline', async () => {

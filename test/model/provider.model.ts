@@ -1,8 +1,12 @@
 // The provider machine seen from outside: a test model whose states mirror machines/provider.ts and whose events are
 // what the model server, the wake endpoint, the hub (task and cancel frames), a timer or a signal can do.
-// The provider runs one task at a time (maxConcurrency 1) against a model server that holds every chat call until
-// the path lets it answer, so the model can count the tasks running and queued and check them against the daemon.
-import { assign, setup } from 'xstate';
+// The provider runs one task at a time (maxConcurrency 1; two for one input) against a model server that holds every
+// chat call until the path lets it answer, so the model can count the tasks running and queued and check them against
+// the daemon. With a wake recipe, a task that finds the model server gone before it sent anything goes back to the
+// queue and the provider wakes the server; with two slots, the second such task comes back while the provider is
+// already probing (the root's `task.upstreamLost`).
+import { isDeepStrictEqual } from 'node:util';
+import { and, assign, setup } from 'xstate';
 import type { CoverageRecorder } from './coverage.ts';
 import type { Scenario } from './replay.ts';
 import { Stage } from './stage.ts';
@@ -24,11 +28,19 @@ export interface ProviderModelInput {
   hasWake: boolean;
   /** Whether the model server is up when the daemon starts. */
   up: boolean;
+  /** The provider's maxConcurrency. */
+  slots: number;
 }
 
 interface ProviderModelContext extends ProviderModelInput {
   running: number;
   queued: number;
+  /**
+   * Of those, the tasks already sent back to the queue once (a second lost server is their error). They lead the
+   * queue, and start before any other: they lead `running` too, where `model.answers` answers the first.
+   */
+  runningAgain: number;
+  queuedAgain: number;
   /** Two signals: the daemon aborted every task and stopped; nothing more happens. */
   over: boolean;
 }
@@ -46,8 +58,8 @@ export const providerModel = setup({
     hasQueued: ({ context }) => context.queued > 0,
     canQueue: ({ context }) => !context.over && context.queued < MAX_QUEUED,
     cancellable: ({ context }) => !context.over && context.queued > 0,
-    slotFreeAndUp: ({ context }) => !context.over && context.running === 0 && context.up,
-    slotFreeAndDown: ({ context }) => !context.over && context.running === 0 && !context.up,
+    slotFreeAndUp: ({ context }) => !context.over && context.running < context.slots && context.up,
+    slotFreeAndDown: ({ context }) => !context.over && context.running < context.slots && !context.up,
     slotTaken: ({ context }) => !context.over && context.running > 0,
     answerable: ({ context }) => !context.over && context.running > 0 && context.up,
     /** With nothing in flight the first signal already stops the daemon; the second one aborts what is left. */
@@ -55,20 +67,37 @@ export const providerModel = setup({
   },
   actions: {
     queueOne: assign({ queued: ({ context }) => context.queued + 1 }),
-    cancelOne: assign({ queued: ({ context }) => context.queued - 1 }),
-    failQueued: assign({ queued: 0 }),
-    /** A slot is free: the oldest queued task starts. */
-    startQueued: assign(({ context }) =>
-      context.running === 0 && context.queued > 0 ? { running: 1, queued: context.queued - 1 } : {},
-    ),
-    finishRunning: assign({ running: 0 }),
+    /** A task ran, found the server gone before it sent anything, and is back in the queue (once). */
+    queueOneAgain: assign({ queued: ({ context }) => context.queued + 1, queuedAgain: ({ context }) => context.queuedAgain + 1 }),
+    /** The newest queued task is cancelled: one sent back only when every queued task was. */
+    cancelOne: assign({ queued: ({ context }) => context.queued - 1, queuedAgain: ({ context }) => Math.min(context.queuedAgain, context.queued - 1) }),
+    failQueued: assign({ queued: 0, queuedAgain: 0 }),
+    startOne: assign({ running: ({ context }) => context.running + 1 }),
+    /** Slots are free: the oldest queued tasks start, those sent back first. */
+    startQueued: assign(({ context }) => {
+      const starting = Math.min(context.slots - context.running, context.queued);
+      const again = Math.min(starting, context.queuedAgain);
+      return starting > 0
+        ? { running: context.running + starting, queued: context.queued - starting, runningAgain: context.runningAgain + again, queuedAgain: context.queuedAgain - again }
+        : {};
+    }),
+    finishOne: assign({ running: ({ context }) => context.running - 1, runningAgain: ({ context }) => Math.max(0, context.runningAgain - 1) }),
+    finishRunning: assign({ running: 0, runningAgain: 0 }),
+    /**
+     * The running tasks lost the model server before they sent anything: those on their first run go back to the
+     * queue, ahead of the waiting ones; those on their second fail.
+     */
+    requeueRunning: assign(({ context }) => {
+      const back = context.running - context.runningAgain;
+      return { running: 0, runningAgain: 0, queued: context.queued + back, queuedAgain: context.queuedAgain + back };
+    }),
     goDown: assign({ up: false }),
     goUp: assign({ up: true }),
-    abortAll: assign({ over: true, running: 0, queued: 0 }),
+    abortAll: assign({ over: true, running: 0, queued: 0, runningAgain: 0, queuedAgain: 0 }),
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, running: 0, queued: 0, over: false }),
+  context: ({ input }) => ({ ...input, running: 0, queued: 0, runningAgain: 0, queuedAgain: 0, over: false }),
   initial: 'probing',
   on: {
     'model.down': { guard: 'live', actions: 'goDown' },
@@ -89,14 +118,22 @@ export const providerModel = setup({
       entry: 'startQueued',
       on: {
         'task.arrives': [
-          { guard: 'slotFreeAndUp', actions: [assign({ running: 1 })] },
-          // It fails at once (connection refused): the provider probes again.
+          { guard: 'slotFreeAndUp', actions: 'startOne' },
+          // The server stopped on its own and nobody noticed: the task fails at once (connection refused) before it
+          // sent anything. With a wake recipe it goes back to the queue, and the provider probes, then wakes the server;
+          // without one, its caller gets the error and the provider probes again.
+          { guard: and(['slotFreeAndDown', 'hasWake']), target: 'probing', actions: 'queueOneAgain' },
           { guard: 'slotFreeAndDown', target: 'probing' },
           { guard: 'canQueue', actions: 'queueOne' },
         ],
-        'model.answers': { guard: 'answerable', actions: ['finishRunning', 'startQueued'] },
-        // The held call dies with the server: the running task fails as unreachable, the provider probes again.
-        'model.down': [{ guard: 'slotTaken', target: 'probing', actions: ['goDown', 'finishRunning'] }, { guard: 'live', actions: 'goDown' }],
+        'model.answers': { guard: 'answerable', actions: ['finishOne', 'startQueued'] },
+        // The held calls die with the server (unreachable, nothing sent yet): with a wake recipe the running tasks go
+        // back to the queue, else they fail; either way the provider probes again.
+        'model.down': [
+          { guard: and(['slotTaken', 'hasWake']), target: 'probing', actions: ['goDown', 'requeueRunning'] },
+          { guard: 'slotTaken', target: 'probing', actions: ['goDown', 'finishRunning'] },
+          { guard: 'live', actions: 'goDown' },
+        ],
       },
     },
     hibernating: {
@@ -150,10 +187,11 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
     machine: 'provider',
     model: providerModel,
     inputs: [
-      { label: 'no wake, model up', input: { hasWake: false, up: true } },
-      { label: 'no wake, model down', input: { hasWake: false, up: false } },
-      { label: 'wake, model up', input: { hasWake: true, up: true } },
-      { label: 'wake, model down', input: { hasWake: true, up: false } },
+      { label: 'no wake, model up', input: { hasWake: false, up: true, slots: 1 } },
+      { label: 'no wake, model down', input: { hasWake: false, up: false, slots: 1 } },
+      { label: 'wake, model up', input: { hasWake: true, up: true, slots: 1 } },
+      { label: 'wake, model down', input: { hasWake: true, up: false, slots: 1 } },
+      { label: 'wake, model up, two slots', input: { hasWake: true, up: true, slots: 2 } },
     ],
     events: [
       { type: 'task.arrives' },
@@ -168,7 +206,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       { type: 'timer.reprobe' },
       { type: 'signal.force' },
     ],
-    start: async ({ hasWake, up }) => {
+    start: async ({ hasWake, up, slots }) => {
       const stage = await Stage.start({
         providers: ({ modelBaseUrl, wakeUrl }) => [
           {
@@ -176,7 +214,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
             type: 'openai',
             baseUrl: modelBaseUrl,
             model: 'test-model',
-            maxConcurrency: 1,
+            maxConcurrency: slots,
             ...(hasWake ? { wake: { type: 'http', url: wakeUrl, maxWaitSeconds: WAKE_MAX_WAIT_MS / 1000 } } : {}),
           },
         ],
@@ -200,8 +238,8 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       'model.answers': (stage) => stage.answerCall(providerContext(stage).running![0]),
       'model.down': (stage) => stage.modelDown(),
       'model.up': (stage) => stage.modelUp(),
-      'wake.ok': (stage) => stage.wake.gate.answer(200),
-      'wake.fails': (stage) => stage.wake.gate.answer(500),
+      'wake.ok': (stage) => stage.wake.answer(200),
+      'wake.fails': (stage) => stage.wake.answer(500),
       'timer.wakePoll': (stage) => stage.clock.increment(timing.wakePollMs),
       'timer.wakeMaxWait': (stage) => stage.clock.increment(stage.notes.get('wakeStartedAt')! + WAKE_MAX_WAIT_MS - stage.clock.now()),
       'timer.reprobe': (stage) => stage.clock.increment(timing.reprobeMs),
@@ -215,18 +253,25 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       if (event.type === 'signal.force') return 'provider task.abortAll#0';
       if (event.type === 'task.arrives' && before.matches('waking')) return 'provider task.received#0';
       if (event.type === 'model.answers' && after.matches('active')) return 'provider.active xstate.done.actor.*#1';
+      // Two tasks lose the server at once: the first sends the provider probing, the second comes back to it there.
+      if (event.type === 'model.down' && before.matches('active') && before.context.hasWake && before.context.running - before.context.runningAgain === 2) {
+        return 'provider task.upstreamLost#0';
+      }
       return undefined;
     },
     mismatch: (stage, model) => {
       const { running = [], queue = [] } = providerContext(stage);
-      const { running: modelRunning, queued: modelQueued } = model.context;
-      return running.length === modelRunning && queue.length === modelQueued
+      // A task actor's context says whether it was sent back to the queue already.
+      const again = (ids: string[]) => ids.filter((id) => stage.trace.contexts.get(id)?.requeued === true).length;
+      const daemon = [running.length, queue.length, again(running), again(queue)];
+      const { running: r, queued: q, runningAgain: ra, queuedAgain: qa } = model.context;
+      return isDeepStrictEqual(daemon, [r, q, ra, qa])
         ? undefined
-        : `the daemon's provider runs ${running.length} and queues ${queue.length} task(s), the model ${modelRunning} and ${modelQueued}`;
+        : `the daemon's provider runs ${daemon[0]} and queues ${daemon[1]} task(s), ${daemon[2]} and ${daemon[3]} of them sent back once; the model ${r} and ${q}, ${ra} and ${qa}`;
     },
     afterStep: (stage, { before, after }) => {
       if (after.matches('waking') && !before.matches('waking')) stage.notes.set('wakeStartedAt', stage.clock.now());
-      if (!after.matches({ waking: 'starting' })) stage.wake.gate.discard(0);
+      if (!after.matches({ waking: 'starting' })) stage.wake.discard();
     },
   };
 }

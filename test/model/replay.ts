@@ -58,6 +58,8 @@ export interface Scenario<TModel extends AnyStateMachine> {
  * every state and every transition of the model is on one, each time the path that covers most of what is left,
  * so few daemons start and each path takes many steps.
  */
+const SIMPLE_PATHS_UP_TO_STATES = 40;
+
 export function pathsThrough<TModel extends AnyStateMachine>(scenario: Scenario<TModel>): ModelPath<TModel>[] {
   const chosen: ModelPath<TModel>[] = [];
   for (const { label, input } of scenario.inputs) {
@@ -68,8 +70,10 @@ export function pathsThrough<TModel extends AnyStateMachine>(scenario: Scenario<
     };
     type Found = { state: SnapshotFrom<TModel>; steps: ModelStep<TModel>[] }[];
     const shortest = getShortestPaths(scenario.model, options as never) as unknown as Found;
-    const simple = getSimplePaths(scenario.model, options as never) as unknown as Found;
     const adjacency = getAdjacencyMap(scenario.model, options as never) as unknown as Record<string, { transitions: Record<string, ModelStep<TModel>> }>;
+    // Simple paths grow exponentially with the model's states: past a few dozen they take minutes and gigabytes, and
+    // the shortest-path-plus-transition candidates below already cover everything.
+    const simple = Object.keys(adjacency).length <= SIMPLE_PATHS_UP_TO_STATES ? (getSimplePaths(scenario.model, options as never) as unknown as Found) : [];
     const key = (snapshot: SnapshotFrom<TModel>) => serializeSnapshot(snapshot as AnyMachineSnapshot) as string;
     const toState = new Map<string, ModelStep<TModel>[]>(shortest.map((path) => [key(path.state), path.steps]));
 

@@ -112,26 +112,46 @@ export class Trace {
 /** A wake recipe's HTTP endpoint whose answers the test gives. */
 interface WakeEndpoint {
   url: string;
-  gate: Gate<number>;
+  /**
+   * Answers the wake under way: every request open now or arriving until `discard`. A request of a wake the provider
+   * gave up on (its max wait passed) may still reach the server after the provider aborted it, so which request is
+   * the current one cannot be told; answering a request whose client left does no harm.
+   */
+  answer(status: number): void;
+  /** The wake is over: ends every open request, and answers no more. */
+  discard(): void;
   close(): Promise<void>;
 }
 
 async function startWakeEndpoint(): Promise<WakeEndpoint> {
-  const gate = new Gate<number>();
+  const open = new Set<http.ServerResponse>();
+  let standing: number | undefined;
+  const reply = (res: http.ServerResponse, status: number) => {
+    open.delete(res);
+    res.writeHead(status).end();
+  };
   const server = http.createServer((req, res) => {
     req.resume();
-    void gate.next().then((status) => {
-      if (status === 0) res.destroy();
-      else res.writeHead(status).end();
-    });
+    open.add(res);
+    res.on('close', () => open.delete(res));
+    if (standing !== undefined) reply(res, standing);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const discard = () => {
+    standing = undefined;
+    for (const res of open) res.destroy();
+    open.clear();
+  };
   return {
     url: `http://127.0.0.1:${port}/wake`,
-    gate,
+    answer: (status) => {
+      standing = status;
+      for (const res of open) reply(res, status);
+    },
+    discard,
     close: async () => {
-      gate.discard(0);
+      discard();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
