@@ -1,6 +1,7 @@
-// Memory: the registrar's RSS idle (one provider, then 50), and a leak check over 100,000 tasks: RSS and V8 heap
-// after a full GC at 20,000 tasks and at 100,000 must not grow beyond noise. The registrar is the CLI's own start
-// command in a process run with --expose-gc (bench/registrar-process.ts), asked over IPC to collect and measure.
+// Memory: the registrar's RSS idle (one provider, then 50), as `llm-registrar start` runs (bin/llm-registrar, compiled),
+// and a leak check over 100,000 tasks: the V8 heap after a full GC at 20,000, 60,000 and 100,000 tasks must not grow
+// beyond noise. For that one the registrar is the CLI's own start command in a process run with --expose-gc
+// (bench/registrar-process.ts, through tsx), asked over IPC to collect and measure.
 import {
   closedLoop,
   isMain,
@@ -39,10 +40,10 @@ function measure(proc: Proc): Promise<Measure> {
 }
 
 export interface MemoryResult {
-  idle: Measure & { rssBeforeGcMb: number };
-  /** The same measure for node alone and for node running tsx (how bin/llm-registrar runs): the floor under ours. */
+  /** RSS of `llm-registrar start`, idle with one provider and with 50. */
+  idle: { rssMb: number; fiftyProvidersRssMb: number };
+  /** Node alone, and node running tsx (how the source runs without a build): the floor under ours. */
   floor: { nodeMb: number; nodeWithTsxMb: number };
-  fiftyProviders: Measure & { rssBeforeGcMb: number };
   leak: {
     tasks: number;
     at20k: Measure;
@@ -73,18 +74,21 @@ export async function runMemory(options: { tasks?: number; checkpoint?: number; 
     await bare.stop();
     await withTsx.stop();
 
-    const fifty = track(
-      await startRegistrarProcess('memory-registrar-50', hub.url, Array.from({ length: 50 }, (_, i) => openAiProvider(`many-${i}`, `${model.url}/v1`)), asCli),
-    );
-    await sleep(1_000);
-    const fiftyRaw = rssMb(fifty.pid);
-    const fiftyProviders = { ...(await measure(fifty)), rssBeforeGcMb: round(fiftyRaw, 1) };
-    await fifty.stop();
+    const idleRss = async (name: string, providers: Record<string, unknown>[]) => {
+      const registrar = track(await startRegistrarProcess(name, hub.url, providers));
+      await sleep(1_000);
+      const rss = round(rssMb(registrar.pid), 1);
+      await registrar.stop();
+      return rss;
+    };
+    const idle = {
+      rssMb: await idleRss('memory-registrar-idle', [openAiProvider('idle', `${model.url}/v1`)]),
+      fiftyProvidersRssMb: await idleRss('memory-registrar-50', Array.from({ length: 50 }, (_, i) => openAiProvider(`many-${i}`, `${model.url}/v1`))),
+    };
 
     const registrar = track(await startRegistrarProcess('memory-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`, 256)], asCli));
     await sleep(1_000);
-    const idleRaw = rssMb(registrar.pid);
-    const idle = { ...(await measure(registrar)), rssBeforeGcMb: round(idleRaw, 1) };
+    const start = await measure(registrar);
 
     // Exactly `n` tasks, `concurrency` at a time.
     let started = 0;
@@ -115,7 +119,6 @@ export async function runMemory(options: { tasks?: number; checkpoint?: number; 
     const result: MemoryResult = {
       idle,
       floor,
-      fiftyProviders,
       leak: {
         tasks: total,
         at20k,
@@ -128,17 +131,18 @@ export async function runMemory(options: { tasks?: number; checkpoint?: number; 
         tasksPerSecond: round(total / seconds, 0),
       },
     };
-    printTable('memory floor: idle processes that run nothing of ours', [
-      { process: 'node', RSS: floor.nodeMb },
-      { process: 'node --import tsx (how bin/llm-registrar runs)', RSS: floor.nodeWithTsxMb },
+    printTable('memory: idle RSS, MB', [
+      { process: 'llm-registrar start, 1 provider', RSS: idle.rssMb },
+      { process: 'llm-registrar start, 50 providers', RSS: idle.fiftyProvidersRssMb },
+      { process: 'node alone, running nothing', RSS: floor.nodeMb },
+      { process: 'node --import tsx, running nothing', RSS: floor.nodeWithTsxMb },
     ]);
-    printTable('memory: registrar (llm-registrar start), MB; "after GC" = two full collections', [
-      { when: 'idle, 1 provider', 'RSS': result.idle.rssBeforeGcMb, 'RSS after GC': result.idle.rssMb, 'heap used': result.idle.heapUsedMb },
-      { when: 'idle, 50 providers', 'RSS': result.fiftyProviders.rssBeforeGcMb, 'RSS after GC': result.fiftyProviders.rssMb, 'heap used': result.fiftyProviders.heapUsedMb },
-      { when: `after ${checkpoint} tasks`, 'RSS': '-', 'RSS after GC': at20k.rssMb, 'heap used': at20k.heapUsedMb },
-      { when: `after ${middle} tasks`, 'RSS': '-', 'RSS after GC': at60k.rssMb, 'heap used': at60k.heapUsedMb },
-      { when: `after ${total} tasks`, 'RSS': '-', 'RSS after GC': at100k.rssMb, 'heap used': at100k.heapUsedMb },
-      { when: 'growth 20k → 100k', 'RSS': '-', 'RSS after GC': result.leak.rssGrowthMb, 'heap used': result.leak.heapGrowthMb },
+    printTable('memory: registrar over 100,000 tasks, MB after two full collections', [
+      { when: 'idle', 'heap used': start.heapUsedMb, RSS: start.rssMb },
+      { when: `after ${checkpoint} tasks`, 'heap used': at20k.heapUsedMb, RSS: at20k.rssMb },
+      { when: `after ${middle} tasks`, 'heap used': at60k.heapUsedMb, RSS: at60k.rssMb },
+      { when: `after ${total} tasks`, 'heap used': at100k.heapUsedMb, RSS: at100k.rssMb },
+      { when: `growth ${checkpoint} → ${total}`, 'heap used': result.leak.heapGrowthMb, RSS: result.leak.rssGrowthMb },
     ]);
     process.stdout.write(
       `heap growth ${checkpoint} → ${total}: ${result.leak.bytesPerTaskHeap} bytes per task; ${middle} → ${total}: ${result.leak.heapGrowthSecondHalfMb} MB ` +

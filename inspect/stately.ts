@@ -3,7 +3,7 @@
 // nothing, and serves one page that frames the Stately inspector UI and posts it the events it reads from /events.
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
+import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
 import { hostAllowed, urlOf } from './loopback.ts';
 
@@ -44,8 +44,12 @@ function safeJson(value: unknown): string {
   });
 }
 
-/** An inspector that hands each event to `sink` as plain JSON data, redacted. */
-export function createStatelyInspector(sink: (event: StatelyInspectionEvent) => void) {
+/**
+ * An inspector that hands each event to `sink` as plain JSON data, redacted. The library is loaded here, with
+ * --inspect only: it weighs ~19 MB of a daemon's memory.
+ */
+export async function createStatelyInspector(sink: (event: StatelyInspectionEvent) => void) {
+  const { createInspector } = await import('@statelyai/inspect');
   return createInspector({ send: (event) => sink(redact(JSON.parse(safeJson(event))) as StatelyInspectionEvent) });
 }
 
@@ -64,7 +68,7 @@ export async function startStatelyBridge(options: { host?: string; port?: number
   const recent: string[] = [];
   const clients = new Set<ServerResponse>();
 
-  const inspector = createStatelyInspector((event) => {
+  const inspector = await createStatelyInspector((event) => {
     const json = JSON.stringify(event);
     if (event.type === '@xstate.actor') {
       actors.set(event.sessionId, json);

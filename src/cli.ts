@@ -1,13 +1,7 @@
 // `llm-registrar <command>`: the one entry point (bin/llm-registrar, npm start).
+// Each command is imported when it runs: `start` does not load the hub's web server, `status` loads neither.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { checkConfigCommand } from './commands/check-config.ts';
-import { hubCommand } from './commands/hub.ts';
-import { initCommand } from './commands/init.ts';
-import { installServiceCommand } from './commands/install-service.ts';
-import { schemaCommand } from './commands/schema.ts';
-import { startCommand } from './commands/start.ts';
 import { DEFAULT_STATUS_URL, statusCommand } from './commands/status.ts';
-import { upCommand } from './commands/up.ts';
 import { watchFlagsOf, watchHelp, watchOptions } from './commands/watch.ts';
 
 interface Command {
@@ -30,8 +24,8 @@ then prints a curl command to try it and the status page to watch it. Ctrl-C sto
 
 ${watchHelp}`,
     options: { port: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' }, ...watchOptions },
-    run: (values) =>
-      upCommand({
+    run: async (values) =>
+      (await import('./commands/up.ts')).upCommand({
         port: values.port as string | undefined,
         host: values.host as string | undefined,
         stateDir: values['state-dir'] as string | undefined,
@@ -51,8 +45,8 @@ ${watchHelp}
 The config's "status": { "port", "host", "enabled" } sets the status server's defaults.
 \`llm-registrar install-service\` runs this command as a service of your user.`,
     options: { config: { type: 'string', short: 'c' }, 'state-dir': { type: 'string' }, 'log-level': { type: 'string' }, ...watchOptions },
-    run: (values) =>
-      startCommand({
+    run: async (values) =>
+      (await import('./commands/start.ts')).startCommand({
         config: values.config as string | undefined,
         stateDir: values['state-dir'] as string | undefined,
         logLevel: values['log-level'] as string | undefined,
@@ -78,7 +72,7 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'task-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
     },
-    run: (values) => hubCommand(values as Record<string, string | undefined>),
+    run: async (values) => (await import('./commands/hub.ts')).hubCommand(values as Record<string, string | undefined>),
   },
   'check-config': {
     summary: 'Validate a config file and print every problem in it',
@@ -89,7 +83,7 @@ LLM_REGISTRAR_HUB_URL and LLM_REGISTRAR_HUB_TOKEN applied. Exits 0 when the file
 every problem is printed, named by its path (providers[1].wake.url: Invalid URL), never echoing a value.
 \`llm-registrar init\` writes a starter file; \`llm-registrar schema\` prints its JSON Schema for editors.`,
     options: {},
-    run: (_values, positionals) => checkConfigCommand(positionals[0]),
+    run: async (_values, positionals) => (await import('./commands/check-config.ts')).checkConfigCommand(positionals[0]),
   },
   status: {
     summary: "Show a running registrar's session, providers and tasks; exit 0 only when it is connected",
@@ -117,7 +111,7 @@ with mode 0600, with config.schema.json beside it for editors, and the choices a
 --force     replace an existing file (kept as FILE.bak)
 The token is taken from LLM_REGISTRAR_HUB_TOKEN when it is set, else a placeholder to replace.`,
     options: { force: { type: 'boolean' }, hub: { type: 'string' } },
-    run: (values, positionals) => initCommand({ file: positionals[0], force: values.force === true, hub: values.hub as string | undefined }),
+    run: async (values, positionals) => (await import('./commands/init.ts')).initCommand({ file: positionals[0], force: values.force === true, hub: values.hub as string | undefined }),
   },
   schema: {
     summary: "Print the config file's JSON Schema (for editors)",
@@ -126,7 +120,7 @@ The token is taken from LLM_REGISTRAR_HUB_TOKEN when it is set, else a placehold
 Prints the JSON Schema of the config file, generated from the schema the loader checks. Name it in the file
 ("$schema": "./config.schema.json") and editors complete and check every key; \`init\` does both for you.`,
     options: {},
-    run: () => schemaCommand(),
+    run: async () => (await import('./commands/schema.ts')).schemaCommand(),
   },
   'install-service': {
     summary: 'Run `start` as a service of your user (systemd on Linux, launchd on macOS)',
@@ -141,8 +135,8 @@ prints the commands that turn it on. The config must be valid (see check-config)
 --config FILE  the config the service uses (default: $XDG_CONFIG_HOME/llm-registrar/config.json)
 --platform P   write the file for another platform: linux or darwin`,
     options: { print: { type: 'boolean' }, config: { type: 'string', short: 'c' }, platform: { type: 'string' } },
-    run: (values) =>
-      installServiceCommand({ print: values.print === true, config: values.config as string | undefined, platform: values.platform as string | undefined }),
+    run: async (values) =>
+      (await import('./commands/install-service.ts')).installServiceCommand({ print: values.print === true, config: values.config as string | undefined, platform: values.platform as string | undefined }),
   },
 };
 

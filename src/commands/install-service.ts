@@ -1,18 +1,27 @@
 // `llm-registrar install-service`: runs `start` as a service of this user, a systemd user unit on Linux or a
 // launchd agent on macOS, so the registrar comes back after a reboot or a crash without anyone at the keyboard.
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defaultConfigPath, defaultStateDir, formatProblems, loadConfig } from '../config/load.ts';
 
 export type ServicePlatform = 'linux' | 'darwin';
 
 export const SYSTEMD_UNIT = 'llm-registrar.service';
 export const LAUNCHD_LABEL = 'io.github.llm-registrar';
-const BIN = fileURLToPath(new URL('../../bin/llm-registrar', import.meta.url));
+const BIN = binOfThisCheckout();
 /** The drain takes up to timing.drainMs (30 s by default); the service manager must wait longer before SIGKILL. */
 const STOP_TIMEOUT_S = 45;
+
+/** bin/llm-registrar beside this module, whether it runs from the source (src/commands/) or the build (dist/). */
+function binOfThisCheckout(): string {
+  for (let dir = import.meta.dirname; dirname(dir) !== dir; dir = dirname(dir)) {
+    const bin = join(dir, 'bin', 'llm-registrar');
+    if (existsSync(bin)) return bin;
+  }
+  throw new Error(`no bin/llm-registrar above ${import.meta.dirname}`);
+}
 
 export interface ServiceSpec {
   platform: ServicePlatform;

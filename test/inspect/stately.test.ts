@@ -42,7 +42,7 @@ async function readEvents(url: string, enough: (events: StatelyInspectionEvent[]
 describe('the Stately inspector (--inspect)', () => {
   it('receives actor, snapshot and event records of the supervisor, the session, each provider and each task', async () => {
     const seen: StatelyInspectionEvent[] = [];
-    const inspector = createStatelyInspector((event) => seen.push(event));
+    const inspector = await createStatelyInspector((event) => seen.push(event));
     stage = await startWatched({ providers: [{ name: 'gpu', type: 'demo', model: 'demo', tokenDelayMs: 1 }], inspect: inspector.inspect });
     await eventually(() => expect(stage!.tracker.sessionView()?.connected).toBe(true));
     const call = await chatStream(stage.hubUrl, { model: 'gpu', messages: [{ role: 'user', content: SECRET_PROMPT }] });
