@@ -1,7 +1,10 @@
 // Relay overhead: a non-streaming completion through hub + registrar against the same call made directly to the
-// model server, one call at a time, interleaved so both see the same machine; the model answers at once.
+// model server, one call at a time, interleaved so both see the same machine; the model answers at once. Then the
+// same after every process sat idle a while (each call 250 ms after the last): the code runs cold, and the relay
+// has two more processes to run it in. That is what a streamed call's first token meets (bench/streaming.ts).
 import {
   isMain,
+  sleep,
   percentile,
   printTable,
   round,
@@ -20,11 +23,14 @@ export interface RelayOverheadResult {
   relayed: { p50: number; p90: number; p99: number };
   addedP50Ms: number;
   addedP99Ms: number;
+  afterIdle: { idleMs: number; calls: number; directP50: number; relayedP50: number; addedP50Ms: number };
 }
 
-export async function runRelayOverhead(options: { calls?: number; warmup?: number } = {}): Promise<RelayOverheadResult> {
+export async function runRelayOverhead(options: { calls?: number; warmup?: number; idleCalls?: number; idleMs?: number } = {}): Promise<RelayOverheadResult> {
   const calls = options.calls ?? 2_000;
   const warmup = options.warmup ?? 300;
+  const idleCalls = options.idleCalls ?? 30;
+  const idleMs = options.idleMs ?? 250;
   return withProcesses(async (track) => {
     const model = track(await startModelServer('relay-model', { tokens: 8, tokenDelayMs: 0 }));
     const hub = track(await startHubProcess('relay-hub'));
@@ -40,6 +46,14 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
       direct.push(await timedChat(model.url, 'bench'));
       relayed.push(await timedChat(hub.url, 'bench'));
     }
+    const directAfterIdle: number[] = [];
+    const relayedAfterIdle: number[] = [];
+    for (let i = 0; i < idleCalls; i++) {
+      await sleep(idleMs);
+      directAfterIdle.push(await timedChat(model.url, 'bench'));
+      await sleep(idleMs);
+      relayedAfterIdle.push(await timedChat(hub.url, 'bench'));
+    }
     const stats = (v: number[]) => ({ p50: round(percentile(v, 50), 3), p90: round(percentile(v, 90), 3), p99: round(percentile(v, 99), 3) });
     const result: RelayOverheadResult = {
       calls,
@@ -47,11 +61,23 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
       relayed: stats(relayed),
       addedP50Ms: round(percentile(relayed, 50) - percentile(direct, 50), 3),
       addedP99Ms: round(percentile(relayed, 99) - percentile(direct, 99), 3),
+      afterIdle: {
+        idleMs,
+        calls: idleCalls,
+        directP50: round(percentile(directAfterIdle, 50), 3),
+        relayedP50: round(percentile(relayedAfterIdle, 50), 3),
+        addedP50Ms: round(percentile(relayedAfterIdle, 50) - percentile(directAfterIdle, 50), 3),
+      },
     };
     printTable(`relay overhead: non-streaming, model answers at once, ${calls} calls each, one at a time (ms)`, [
       { path: 'direct', ...result.direct },
       { path: 'hub + registrar', ...result.relayed },
       { path: 'added', p50: result.addedP50Ms, p90: round(result.relayed.p90 - result.direct.p90, 3), p99: result.addedP99Ms },
+    ]);
+    printTable(`relay overhead after ${idleMs} ms idle: ${idleCalls} calls each (ms)`, [
+      { path: 'direct', p50: result.afterIdle.directP50 },
+      { path: 'hub + registrar', p50: result.afterIdle.relayedP50 },
+      { path: 'added', p50: result.afterIdle.addedP50Ms },
     ]);
     writeResult('relay-overhead', result);
     return result;
