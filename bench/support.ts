@@ -49,7 +49,9 @@ export function spawnNode(name: string, args: string[], options: { readFirstLine
   if (options.ipc) stdio.push('ipc');
   // BENCH_CPU_PROF=DIR: every process writes its profiles to DIR/<name>/ when it exits, one per thread (the tsx loader
   // has a thread of its own): read the largest with bench/top-functions.ts.
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', join(process.env.BENCH_CPU_PROF, name)] : [];
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', join(process.env.BENCH_CPU_PROF, name), ...(process.env.BENCH_CPU_PROF_INTERVAL_US ? ['--cpu-prof-interval', process.env.BENCH_CPU_PROF_INTERVAL_US] : [])]
+    : [];
   const child = spawn(process.execPath, [...profile, ...(options.nodeFlags ?? []), ...args], { cwd: ROOT, stdio, env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let firstLine: Promise<string> | undefined;
