@@ -1,12 +1,15 @@
 // Anthropic's Messages API (POST /v1/messages), plain and streamed as SSE, with its answers mapped to OpenAI terms.
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
 import {
   answersOk,
   HttpProvider,
+  MAX_EVENT_CHARS,
   parseJson,
   type ProviderOptions,
+  type SseReader,
+  sseStream,
   streamEndedEarly,
   UpstreamCall,
   upstreamErrorMessage,
@@ -17,7 +20,6 @@ import { type Completion, type LlmProvider, type StreamPiece, UpstreamError } fr
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** The Messages API requires max_tokens; this is what a request without one gets. */
 export const DEFAULT_MAX_TOKENS = 1024;
-const MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 interface UsageWire {
   input_tokens?: unknown;
@@ -81,19 +83,11 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
     const call = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
     const events = new EventReader();
-    const parser = createParser({ onEvent: events.onEvent, maxBufferSize: MAX_EVENT_CHARS, onError: events.onError });
     let clean = false;
     try {
       await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
-      const pending = events.pending;
-      for (let text = await call.read(); text !== undefined; text = await call.read()) {
-        parser.feed(text);
-        for (let i = 0; i < pending.length; i++) yield pending[i];
-        pending.length = 0;
-        if (events.failure !== undefined) throw events.failure;
-        if (events.stopped) break;
-      }
-      if (!events.stopped && events.stopReason === undefined) throw streamEndedEarly();
+      yield* sseStream(call, events);
+      if (!events.ended && events.stopReason === undefined) throw streamEndedEarly();
       clean = true;
       yield { finishReason: finishReasonOf(events.stopReason), usage: events.usage() };
     } finally {
@@ -115,16 +109,17 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
 }
 
 /** Turns the Messages stream's events into pieces, remembering the stop reason and the token counts. */
-class EventReader {
+class EventReader implements SseReader {
   readonly pending: StreamPiece[] = [];
   failure: UpstreamError | undefined;
-  stopped = false;
+  /** Saw `message_stop`. */
+  ended = false;
   stopReason: string | undefined;
   private inputTokens = 0;
   private outputTokens = 0;
 
   readonly onEvent = (event: EventSourceMessage): void => {
-    if (this.stopped || this.failure !== undefined) return;
+    if (this.ended || this.failure !== undefined) return;
     let data: EventWire;
     try {
       data = JSON.parse(event.data) as EventWire;
@@ -149,7 +144,7 @@ class EventReader {
         if (data.usage?.input_tokens != null) this.inputTokens = promptTokensOf(data.usage);
         break;
       case 'message_stop':
-        this.stopped = true;
+        this.ended = true;
         break;
       case 'error':
         this.failure = new UpstreamError('protocol', upstreamErrorMessage(data.error) ?? 'upstream reported an error');

@@ -1,5 +1,5 @@
 // Any OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, Ollama's /v1): chat completions, plain and SSE.
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import type { EventSourceMessage, ParseError } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
 import {
@@ -7,17 +7,17 @@ import {
   estimatePromptTokens,
   estimateTokens,
   HttpProvider,
+  MAX_EVENT_CHARS,
   parseJson,
   type ProviderOptions,
+  type SseReader,
+  sseStream,
   streamEndedEarly,
   UpstreamCall,
   upstreamErrorMessage,
   usageOf,
 } from './http.ts';
 import { type Completion, type LlmProvider, type StreamPiece, UpstreamError } from './types.ts';
-
-/** Largest SSE event we buffer: far above any real chunk, low enough that a runaway upstream cannot eat memory. */
-const MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 interface ChoiceWire {
   message?: { content?: unknown };
@@ -65,19 +65,11 @@ export class OpenAiProvider extends HttpProvider implements LlmProvider {
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
     const call = new UpstreamCall(`${this.baseUrl}/chat/completions`, signal, this.idleMs);
     const frames = new FrameReader();
-    const parser = createParser({ onEvent: frames.onEvent, onError: frames.onError, maxBufferSize: MAX_EVENT_CHARS });
     let clean = false;
     try {
       await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
-      const pending = frames.pending;
-      for (let text = await call.read(); text !== undefined; text = await call.read()) {
-        parser.feed(text);
-        for (let i = 0; i < pending.length; i++) yield pending[i];
-        pending.length = 0;
-        if (frames.failure !== undefined) throw frames.failure;
-        if (frames.sawDone) break;
-      }
-      if (!frames.sawDone && frames.finishReason === undefined) throw streamEndedEarly();
+      yield* sseStream(call, frames);
+      if (!frames.ended && frames.finishReason === undefined) throw streamEndedEarly();
       clean = true;
       yield {
         finishReason: frames.finishReason ?? null,
@@ -103,19 +95,20 @@ export class OpenAiProvider extends HttpProvider implements LlmProvider {
 }
 
 /** Turns SSE events of a chat completion stream into pieces; what it learns about the end waits in its fields. */
-class FrameReader {
+class FrameReader implements SseReader {
   readonly pending: StreamPiece[] = [];
   failure: UpstreamError | undefined;
-  sawDone = false;
+  /** Saw `[DONE]`. */
+  ended = false;
   finishReason: string | undefined;
   usage: Usage | undefined;
   deltas = 0;
 
   readonly onEvent = (event: EventSourceMessage): void => {
-    if (this.sawDone || this.failure !== undefined) return;
+    if (this.ended || this.failure !== undefined) return;
     const data = event.data;
     if (data === '[DONE]') {
-      this.sawDone = true;
+      this.ended = true;
       return;
     }
     if (event.event === 'error') {
