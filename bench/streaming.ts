@@ -1,6 +1,7 @@
 // Streaming: time to first token and the delay added to every token, relayed against direct, for a model that
 // streams 200 tokens 2 ms apart; and how many chunk POSTs the registrar makes per task (tokens coalesce while a
-// POST is in flight). Each relayed SSE event the caller gets is one chunk POST the hub took, plus one `[DONE]` POST.
+// POST is in flight), with tokens 2 ms apart and with all 200 at once. Each relayed SSE event the caller gets is one
+// chunk POST the hub took, plus one `[DONE]` POST.
 import {
   isMain,
   mean,
@@ -19,6 +20,7 @@ import {
 
 const TOKENS = 200;
 const TOKEN_DELAY_MS = 2;
+const BURST_CALLS = 10;
 
 export interface StreamingResult {
   calls: number;
@@ -28,14 +30,19 @@ export interface StreamingResult {
   perToken: { addedMeanMs: number; addedLastTokenMs: number };
   total: { directP50: number; relayedP50: number };
   chunkPosts: { perTaskP50: number; tokensPerPost: number };
+  /** The same 200 tokens sent by the model all at once: tokens that arrive during a chunk POST wait for the next. */
+  burst: { calls: number; chunkPostsPerTaskP50: number; tokensPerPost: number };
 }
 
 export async function runStreaming(options: { calls?: number } = {}): Promise<StreamingResult> {
   const calls = options.calls ?? 25;
   return withProcesses(async (track) => {
     const model = track(await startModelServer('stream-model', { tokens: TOKENS, tokenDelayMs: TOKEN_DELAY_MS }));
+    const burstModel = track(await startModelServer('stream-model-burst', { tokens: TOKENS, tokenDelayMs: 0 }));
     const hub = track(await startHubProcess('stream-hub'));
-    track(await startRegistrarProcess('stream-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`)]));
+    track(
+      await startRegistrarProcess('stream-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`), openAiProvider('burst', `${burstModel.url}/v1`)]),
+    );
 
     for (let i = 0; i < 3; i++) {
       await timedStream(model.url, 'bench');
@@ -55,6 +62,12 @@ export async function runStreaming(options: { calls?: number } = {}): Promise<St
       percentile(relayed.map((c) => c.tokenArrivals[k]), 50) - percentile(direct.map((c) => c.tokenArrivals[k]), 50),
     );
     const posts = relayed.map((c) => c.contentEvents + 1);
+    const burstPosts: number[] = [];
+    for (let i = 0; i < BURST_CALLS; i++) {
+      const call = await timedStream(hub.url, 'burst');
+      if (call.tokenArrivals.length !== TOKENS) throw new Error(`a burst answer had ${call.tokenArrivals.length} tokens, not ${TOKENS}`);
+      burstPosts.push(call.contentEvents + 1);
+    }
     const result: StreamingResult = {
       calls,
       tokens: TOKENS,
@@ -68,6 +81,7 @@ export async function runStreaming(options: { calls?: number } = {}): Promise<St
       perToken: { addedMeanMs: round(mean(perTokenAdded), 3), addedLastTokenMs: round(perTokenAdded[TOKENS - 1], 3) },
       total: { directP50: round(percentile(direct.map((c) => c.totalMs), 50), 2), relayedP50: round(percentile(relayed.map((c) => c.totalMs), 50), 2) },
       chunkPosts: { perTaskP50: percentile(posts, 50), tokensPerPost: round(TOKENS / percentile(posts, 50), 2) },
+      burst: { calls: BURST_CALLS, chunkPostsPerTaskP50: percentile(burstPosts, 50), tokensPerPost: round(TOKENS / percentile(burstPosts, 50), 2) },
     };
     printTable(`streaming: ${TOKENS} tokens, ${TOKEN_DELAY_MS} ms apart, ${calls} calls each (ms)`, [
       { path: 'direct', 'first token p50': result.ttft.directP50, 'whole answer p50': result.total.directP50, 'chunk POSTs/task': '-' },
@@ -76,6 +90,9 @@ export async function runStreaming(options: { calls?: number } = {}): Promise<St
     ]);
     printTable('per-token added latency (relayed − direct arrival, median over calls)', [
       { 'mean over 200 tokens': result.perToken.addedMeanMs, 'last token': result.perToken.addedLastTokenMs, 'tokens per chunk POST': result.chunkPosts.tokensPerPost },
+    ]);
+    printTable(`coalescing: the same ${TOKENS} tokens sent at once, ${BURST_CALLS} calls`, [
+      { 'chunk POSTs/task p50': result.burst.chunkPostsPerTaskP50, 'tokens per chunk POST': result.burst.tokensPerPost },
     ]);
     writeResult('streaming', result);
     return result;
