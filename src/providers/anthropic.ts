@@ -6,7 +6,6 @@ import {
   answersOk,
   HttpProvider,
   MAX_EVENT_CHARS,
-  parseJson,
   type ProviderOptions,
   type SseReader,
   sseStream,
@@ -61,23 +60,14 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
   }
 
   async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
-    const call = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
-    let clean = false;
-    try {
-      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
-      const answer = parseJson(await call.readAll(), 'an answer') as MessageWire & { error?: unknown };
-      clean = true;
-      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
-      let content = '';
-      for (const block of answer.content ?? []) if (block.type === 'text' && typeof block.text === 'string') content += block.text;
-      return {
-        content,
-        finishReason: finishReasonOf(answer.stop_reason),
-        usage: usageOf(promptTokensOf(answer.usage), count(answer.usage?.output_tokens)),
-      };
-    } finally {
-      call.release(clean);
-    }
+    const answer = await this.postForAnswer<MessageWire & { error?: unknown }>('/v1/messages', this.body(request, false), signal);
+    let content = '';
+    for (const block of answer.content ?? []) if (block.type === 'text' && typeof block.text === 'string') content += block.text;
+    return {
+      content,
+      finishReason: finishReasonOf(answer.stop_reason),
+      usage: usageOf(promptTokensOf(answer.usage), count(answer.usage?.output_tokens)),
+    };
   }
 
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {

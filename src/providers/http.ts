@@ -56,6 +56,21 @@ export abstract class HttpProvider {
     this.idleMs = options.upstreamIdleMs ?? DEFAULT_UPSTREAM_IDLE_MS;
     this.readinessTimeoutMs = options.readinessTimeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS;
   }
+
+  /** A chat call answered in one JSON body (`path` under the base URL); an `error` in it is the upstream's failure. */
+  protected async postForAnswer<T extends { error?: unknown }>(path: string, body: string, signal: AbortSignal): Promise<T> {
+    const call = new UpstreamCall(`${this.baseUrl}${path}`, signal, this.idleMs);
+    let clean = false;
+    try {
+      await call.open({ method: 'POST', headers: this.headers, body });
+      const answer = parseJson(await call.readAll(), 'an answer') as T;
+      clean = true;
+      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
+      return answer;
+    } finally {
+      call.release(clean);
+    }
+  }
 }
 
 /**

@@ -40,18 +40,9 @@ export class OllamaProvider extends HttpProvider implements LlmProvider {
   }
 
   async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
-    const call = new UpstreamCall(`${this.baseUrl}/api/chat`, signal, this.idleMs);
-    let clean = false;
-    try {
-      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
-      const answer = parseJson(await call.readAll(), 'an answer') as ChatLine;
-      clean = true;
-      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
-      const content = typeof answer.message?.content === 'string' ? answer.message.content : '';
-      return { content, finishReason: finishReasonOf(answer), usage: usageOfLine(answer, request, estimateTokens(content)) };
-    } finally {
-      call.release(clean);
-    }
+    const answer = await this.postForAnswer<ChatLine>('/api/chat', this.body(request, false), signal);
+    const content = typeof answer.message?.content === 'string' ? answer.message.content : '';
+    return { content, finishReason: finishReasonOf(answer), usage: usageOfLine(answer, request, estimateTokens(content)) };
   }
 
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {

@@ -8,7 +8,6 @@ import {
   estimateTokens,
   HttpProvider,
   MAX_EVENT_CHARS,
-  parseJson,
   type ProviderOptions,
   type SseReader,
   sseStream,
@@ -42,24 +41,15 @@ export class OpenAiProvider extends HttpProvider implements LlmProvider {
   }
 
   async complete(request: InferRequest, signal: AbortSignal): Promise<Completion> {
-    const call = new UpstreamCall(`${this.baseUrl}/chat/completions`, signal, this.idleMs);
-    let clean = false;
-    try {
-      await call.open({ method: 'POST', headers: this.headers, body: this.body(request, false) });
-      const answer = parseJson(await call.readAll(), 'an answer') as AnswerWire;
-      clean = true;
-      if (answer.error !== undefined) throw new UpstreamError('protocol', upstreamErrorMessage(answer.error) ?? 'upstream reported an error');
-      const choice = answer.choices?.[0];
-      if (choice === undefined) throw new UpstreamError('protocol', 'upstream answer has no choices');
-      const content = typeof choice.message?.content === 'string' ? choice.message.content : '';
-      return {
-        content,
-        finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
-        usage: readUsage(answer.usage) ?? usageOf(estimatePromptTokens(request.messages), estimateTokens(content)),
-      };
-    } finally {
-      call.release(clean);
-    }
+    const answer = await this.postForAnswer<AnswerWire>('/chat/completions', this.body(request, false), signal);
+    const choice = answer.choices?.[0];
+    if (choice === undefined) throw new UpstreamError('protocol', 'upstream answer has no choices');
+    const content = typeof choice.message?.content === 'string' ? choice.message.content : '';
+    return {
+      content,
+      finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
+      usage: readUsage(answer.usage) ?? usageOf(estimatePromptTokens(request.messages), estimateTokens(content)),
+    };
   }
 
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
