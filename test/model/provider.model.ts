@@ -30,6 +30,11 @@ export interface ProviderModelInput {
   up: boolean;
   /** The provider's maxConcurrency. */
   slots: number;
+  /**
+   * How many tasks the path may leave waiting for a slot (the daemon's limit is far above): one shows the queue at
+   * work; the two-slot input keeps none, or its model grows past what getSimplePaths can walk.
+   */
+  maxQueued: number;
 }
 
 interface ProviderModelContext extends ProviderModelInput {
@@ -46,7 +51,6 @@ interface ProviderModelContext extends ProviderModelInput {
 }
 
 /** More tasks waiting add nothing the model does not already cover. */
-const MAX_QUEUED = 1;
 
 export const providerModel = setup({
   types: { input: {} as ProviderModelInput, context: {} as ProviderModelContext, events: {} as ProviderStimulus },
@@ -56,7 +60,7 @@ export const providerModel = setup({
     down: ({ context }) => !context.over && !context.up,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queued > 0,
-    canQueue: ({ context }) => !context.over && context.queued < MAX_QUEUED,
+    canQueue: ({ context }) => !context.over && context.queued < context.maxQueued,
     cancellable: ({ context }) => !context.over && context.queued > 0,
     slotFreeAndUp: ({ context }) => !context.over && context.running < context.slots && context.up,
     slotFreeAndDown: ({ context }) => !context.over && context.running < context.slots && !context.up,
@@ -187,11 +191,11 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
     machine: 'provider',
     model: providerModel,
     inputs: [
-      { label: 'no wake, model up', input: { hasWake: false, up: true, slots: 1 } },
-      { label: 'no wake, model down', input: { hasWake: false, up: false, slots: 1 } },
-      { label: 'wake, model up', input: { hasWake: true, up: true, slots: 1 } },
-      { label: 'wake, model down', input: { hasWake: true, up: false, slots: 1 } },
-      { label: 'wake, model up, two slots', input: { hasWake: true, up: true, slots: 2 } },
+      { label: 'no wake, model up', input: { hasWake: false, up: true, slots: 1, maxQueued: 1 } },
+      { label: 'no wake, model down', input: { hasWake: false, up: false, slots: 1, maxQueued: 1 } },
+      { label: 'wake, model up', input: { hasWake: true, up: true, slots: 1, maxQueued: 1 } },
+      { label: 'wake, model down', input: { hasWake: true, up: false, slots: 1, maxQueued: 1 } },
+      { label: 'wake, model up, two slots', input: { hasWake: true, up: true, slots: 2, maxQueued: 0 } },
     ],
     events: [
       { type: 'task.arrives' },

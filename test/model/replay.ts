@@ -71,9 +71,13 @@ export function pathsThrough<TModel extends AnyStateMachine>(scenario: Scenario<
     type Found = { state: SnapshotFrom<TModel>; steps: ModelStep<TModel>[] }[];
     const shortest = getShortestPaths(scenario.model, options as never) as unknown as Found;
     const adjacency = getAdjacencyMap(scenario.model, options as never) as unknown as Record<string, { transitions: Record<string, ModelStep<TModel>> }>;
-    // Simple paths grow exponentially with the model's states: past a few dozen they take minutes and gigabytes, and
-    // the shortest-path-plus-transition candidates below already cover everything.
-    const simple = Object.keys(adjacency).length <= SIMPLE_PATHS_UP_TO_STATES ? (getSimplePaths(scenario.model, options as never) as unknown as Found) : [];
+    // Simple paths grow exponentially with the model's states: past a few dozen they take minutes and gigabytes (a
+    // worker dead of memory, not a failed test). Say so instead.
+    const states = Object.keys(adjacency).length;
+    if (states > SIMPLE_PATHS_UP_TO_STATES) {
+      throw new Error(`${scenario.machine} model [${label}] has ${states} states: keep each input's model at ${SIMPLE_PATHS_UP_TO_STATES} or fewer (getSimplePaths)`);
+    }
+    const simple = getSimplePaths(scenario.model, options as never) as unknown as Found;
     const key = (snapshot: SnapshotFrom<TModel>) => serializeSnapshot(snapshot as AnyMachineSnapshot) as string;
     const toState = new Map<string, ModelStep<TModel>[]>(shortest.map((path) => [key(path.state), path.steps]));
 
