@@ -50,6 +50,9 @@ export interface Scenario<TModel extends AnyStateMachine> {
   afterStep?(stage: Stage, step: StepContext<TModel>): void;
 }
 
+/** The most states an input's model may have: getSimplePaths walks every simple path, and they grow exponentially. */
+const SIMPLE_PATHS_UP_TO_STATES = 40;
+
 /**
  * The paths to replay for one input of the model, from three kinds of candidates: a shortest path to every model
  * state (getShortestPaths), every simple path (getSimplePaths), and for every transition of the model
@@ -58,8 +61,6 @@ export interface Scenario<TModel extends AnyStateMachine> {
  * every state and every transition of the model is on one, each time the path that covers most of what is left,
  * so few daemons start and each path takes many steps.
  */
-const SIMPLE_PATHS_UP_TO_STATES = 40;
-
 export function pathsThrough<TModel extends AnyStateMachine>(scenario: Scenario<TModel>): ModelPath<TModel>[] {
   const chosen: ModelPath<TModel>[] = [];
   for (const { label, input } of scenario.inputs) {
