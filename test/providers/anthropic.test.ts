@@ -4,8 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderConfig } from '../../src/config/schema.ts';
 import type { InferRequest } from '../../src/protocol/index.ts';
 import { toAnthropicMessages } from '../../src/providers/anthropic.ts';
-import { AnthropicProvider, type StreamPiece, UpstreamError } from '../../src/providers/index.ts';
+import { AnthropicProvider, UpstreamError } from '../../src/providers/index.ts';
 import { type ModelServer, type RawServer, startAnthropicServer, startRawServer } from '../support/model-server.ts';
+import { collect, never } from '../support/pieces.ts';
 
 const request: InferRequest = {
   messages: [
@@ -13,17 +14,10 @@ const request: InferRequest = {
     { role: 'user', content: 'list two planets' },
   ],
 };
-const never = (): AbortSignal => new AbortController().signal;
 
 function provider(baseUrl: string, options: { withoutKey?: boolean } = {}): AnthropicProvider {
   const apiKey = options.withoutKey ? undefined : 'sk-ant-test';
   return new AnthropicProvider(v.parse(ProviderConfig, { name: 'claude', type: 'anthropic', baseUrl, model: 'claude-test', apiKey }));
-}
-
-async function collect(stream: AsyncIterable<StreamPiece>): Promise<StreamPiece[]> {
-  const pieces: StreamPiece[] = [];
-  for await (const piece of stream) pieces.push(piece);
-  return pieces;
 }
 
 const event = (type: string, data: Record<string, unknown> = {}): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;

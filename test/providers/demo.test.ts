@@ -5,6 +5,7 @@ import { ProviderConfig } from '../../src/config/schema.ts';
 import type { InferRequest } from '../../src/protocol/index.ts';
 import { demoTokens } from '../../src/providers/demo.ts';
 import { createProvider, DEFAULT_DEMO_TOKEN_DELAY_MS, demoReply, type StreamPiece } from '../../src/providers/index.ts';
+import { never } from '../support/pieces.ts';
 
 const request: InferRequest = {
   messages: [
@@ -15,7 +16,6 @@ const request: InferRequest = {
   ],
 };
 const expectedReply = 'Hello from the llm-registrar demo model. You said: "how are you today?".';
-const never = (): AbortSignal => new AbortController().signal;
 
 function demo(tokenDelayMs?: number) {
   return createProvider(v.parse(ProviderConfig, { name: 'demo', type: 'demo', model: 'demo', tokenDelayMs }));

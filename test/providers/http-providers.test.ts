@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProviderConfig } from '../../src/config/schema.ts';
 import type { InferRequest } from '../../src/protocol/index.ts';
 import { createProvider, type LlmProvider, type ProviderOptions, type StreamPiece, UpstreamError } from '../../src/providers/index.ts';
+import { never } from '../support/pieces.ts';
 import {
   echoReply,
   type ModelScript,
@@ -46,10 +47,6 @@ async function collectUntilFailure(stream: AsyncIterable<StreamPiece>): Promise<
     return { text, error };
   }
   throw new Error(`the stream ended without an error after ${JSON.stringify(text)}`);
-}
-
-function never(): AbortSignal {
-  return new AbortController().signal;
 }
 
 describe.each(kinds)('$type provider against its double', ({ type, start }) => {

@@ -3,23 +3,16 @@ import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderConfig } from '../../src/config/schema.ts';
 import type { InferRequest } from '../../src/protocol/index.ts';
-import { OllamaProvider, type StreamPiece } from '../../src/providers/index.ts';
+import { OllamaProvider } from '../../src/providers/index.ts';
 import { echoReply, type ModelServer, type RawServer, replyTokens, startOllamaServer, startRawServer } from '../support/model-server.ts';
+import { collect, never, textOf } from '../support/pieces.ts';
 
 const request: InferRequest = { messages: [{ role: 'user', content: 'why is the sky blue' }] };
-const never = (): AbortSignal => new AbortController().signal;
 
 function provider(baseUrl: string): OllamaProvider {
   return new OllamaProvider(v.parse(ProviderConfig, { name: 'ollama', type: 'ollama', baseUrl, model: 'llama3.2' }));
 }
 
-async function collect(stream: AsyncIterable<StreamPiece>): Promise<StreamPiece[]> {
-  const pieces: StreamPiece[] = [];
-  for await (const piece of stream) pieces.push(piece);
-  return pieces;
-}
-
-const textOf = (pieces: StreamPiece[]): string => pieces.map((piece) => piece.content ?? '').join('');
 const line = (content: string, done = false, extra: Record<string, unknown> = {}): string =>
   `${JSON.stringify({ model: 'llama3.2', created_at: '2025-01-01T00:00:00Z', message: { role: 'assistant', content }, done, ...extra })}\n`;
 

@@ -3,8 +3,9 @@ import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderConfig } from '../../src/config/schema.ts';
 import type { InferRequest } from '../../src/protocol/index.ts';
-import { OpenAiProvider, type StreamPiece, UpstreamError } from '../../src/providers/index.ts';
+import { OpenAiProvider, UpstreamError } from '../../src/providers/index.ts';
 import { echoReply, type ModelServer, type RawServer, replyTokens, startOpenAiServer, startRawServer } from '../support/model-server.ts';
+import { collect, never, textOf } from '../support/pieces.ts';
 
 const request: InferRequest = {
   messages: [
@@ -12,19 +13,10 @@ const request: InferRequest = {
     { role: 'user', content: 'name three rivers' },
   ],
 };
-const never = (): AbortSignal => new AbortController().signal;
 
 function provider(baseUrl: string, extra: Partial<{ apiKey: string; model: string }> = {}): OpenAiProvider {
   return new OpenAiProvider(v.parse(ProviderConfig, { name: 'vllm', type: 'openai', baseUrl, model: 'qwen-7b', ...extra }));
 }
-
-async function collect(stream: AsyncIterable<StreamPiece>): Promise<StreamPiece[]> {
-  const pieces: StreamPiece[] = [];
-  for await (const piece of stream) pieces.push(piece);
-  return pieces;
-}
-
-const textOf = (pieces: StreamPiece[]): string => pieces.map((piece) => piece.content ?? '').join('');
 
 const chunk = (delta: Record<string, unknown>, finishReason: string | null = null): string =>
   `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finishReason }] })}\n\n`;
