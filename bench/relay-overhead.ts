@@ -4,7 +4,7 @@
 // has two more processes to run it in. That is what a streamed call's first token meets (bench/streaming.ts).
 import {
   isMain,
-  sleep,
+  interleaved,
   percentile,
   printTable,
   round,
@@ -36,37 +36,24 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
     const hub = track(await startHubProcess('relay-hub'));
     track(await startRegistrarProcess('relay-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`)]));
 
-    for (let i = 0; i < warmup; i++) {
-      await timedChat(model.url, 'bench');
-      await timedChat(hub.url, 'bench');
-    }
-    const direct: number[] = [];
-    const relayed: number[] = [];
-    for (let i = 0; i < calls; i++) {
-      direct.push(await timedChat(model.url, 'bench'));
-      relayed.push(await timedChat(hub.url, 'bench'));
-    }
-    const directAfterIdle: number[] = [];
-    const relayedAfterIdle: number[] = [];
-    for (let i = 0; i < idleCalls; i++) {
-      await sleep(idleMs);
-      directAfterIdle.push(await timedChat(model.url, 'bench'));
-      await sleep(idleMs);
-      relayedAfterIdle.push(await timedChat(hub.url, 'bench'));
-    }
+    const direct = () => timedChat(model.url, 'bench');
+    const relayed = () => timedChat(hub.url, 'bench');
+    await interleaved(warmup, direct, relayed);
+    const warm = await interleaved(calls, direct, relayed);
+    const afterIdle = await interleaved(idleCalls, direct, relayed, idleMs);
     const stats = (v: number[]) => ({ p50: round(percentile(v, 50), 3), p90: round(percentile(v, 90), 3), p99: round(percentile(v, 99), 3) });
     const result: RelayOverheadResult = {
       calls,
-      direct: stats(direct),
-      relayed: stats(relayed),
-      addedP50Ms: round(percentile(relayed, 50) - percentile(direct, 50), 3),
-      addedP99Ms: round(percentile(relayed, 99) - percentile(direct, 99), 3),
+      direct: stats(warm.direct),
+      relayed: stats(warm.relayed),
+      addedP50Ms: round(percentile(warm.relayed, 50) - percentile(warm.direct, 50), 3),
+      addedP99Ms: round(percentile(warm.relayed, 99) - percentile(warm.direct, 99), 3),
       afterIdle: {
         idleMs,
         calls: idleCalls,
-        directP50: round(percentile(directAfterIdle, 50), 3),
-        relayedP50: round(percentile(relayedAfterIdle, 50), 3),
-        addedP50Ms: round(percentile(relayedAfterIdle, 50) - percentile(directAfterIdle, 50), 3),
+        directP50: round(percentile(afterIdle.direct, 50), 3),
+        relayedP50: round(percentile(afterIdle.relayed, 50), 3),
+        addedP50Ms: round(percentile(afterIdle.relayed, 50) - percentile(afterIdle.direct, 50), 3),
       },
     };
     printTable(`relay overhead: non-streaming, model answers at once, ${calls} calls each, one at a time (ms)`, [

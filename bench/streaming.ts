@@ -3,6 +3,7 @@
 // POST is in flight), with tokens 2 ms apart and with all 200 at once. Each relayed SSE event the caller gets is one
 // chunk POST the hub took, plus one `[DONE]` POST.
 import {
+  interleaved,
   isMain,
   mean,
   percentile,
@@ -15,7 +16,6 @@ import {
   timedStream,
   withProcesses,
   writeResult,
-  type StreamTiming,
 } from './support.ts';
 
 const TOKENS = 200;
@@ -44,16 +44,8 @@ export async function runStreaming(options: { calls?: number } = {}): Promise<St
       await startRegistrarProcess('stream-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`), openAiProvider('burst', `${burstModel.url}/v1`)]),
     );
 
-    for (let i = 0; i < 3; i++) {
-      await timedStream(model.url, 'bench');
-      await timedStream(hub.url, 'bench');
-    }
-    const direct: StreamTiming[] = [];
-    const relayed: StreamTiming[] = [];
-    for (let i = 0; i < calls; i++) {
-      direct.push(await timedStream(model.url, 'bench'));
-      relayed.push(await timedStream(hub.url, 'bench'));
-    }
+    await interleaved(3, () => timedStream(model.url, 'bench'), () => timedStream(hub.url, 'bench'));
+    const { direct, relayed } = await interleaved(calls, () => timedStream(model.url, 'bench'), () => timedStream(hub.url, 'bench'));
     for (const call of [...direct, ...relayed]) {
       if (call.tokenArrivals.length !== TOKENS) throw new Error(`a streamed answer had ${call.tokenArrivals.length} tokens, not ${TOKENS}`);
     }

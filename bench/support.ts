@@ -246,6 +246,21 @@ export function timedStream(baseUrl: string, model: string): Promise<StreamTimin
   });
 }
 
+/**
+ * `rounds` pairs of the same call, straight to the model server then through the relay, so both see the same
+ * machine; each call after `idleMs` of quiet when given.
+ */
+export async function interleaved<T>(rounds: number, direct: () => Promise<T>, relayed: () => Promise<T>, idleMs = 0): Promise<{ direct: T[]; relayed: T[] }> {
+  const result = { direct: [] as T[], relayed: [] as T[] };
+  for (let i = 0; i < rounds; i++) {
+    if (idleMs > 0) await sleep(idleMs);
+    result.direct.push(await direct());
+    if (idleMs > 0) await sleep(idleMs);
+    result.relayed.push(await relayed());
+  }
+  return result;
+}
+
 /** CPU seconds (user + system) a process has used so far. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
