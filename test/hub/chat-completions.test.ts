@@ -7,12 +7,17 @@ const harness = hubHarness();
 const CHAT = '/v1/chat/completions';
 const hello = [{ role: 'user', content: 'hi' }];
 
+/** A hub with one registrar that published `llama` and has its task stream open. */
+async function llamaOnline() {
+  const hub = await harness.start();
+  const registrar = harness.registrar(hub);
+  await registrar.register([provider('llama')]);
+  return { hub, registrar, stream: await registrar.stream() };
+}
+
 describe('POST /v1/chat/completions', () => {
   it('delivers the task on the stream and relays the result to a non-streaming caller', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
 
     const call = harness.client(hub, BOB).post(CHAT, { model: 'llama', messages: hello, temperature: 0.5 });
     const frame = await stream.nextTask();
@@ -32,10 +37,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('answers 502 with the registrar error message', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
 
     const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
     const frame = await stream.nextTask();
@@ -46,10 +48,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('streams the chunks in order to a streaming caller, drops a repeated seq, and ends with [DONE]', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
 
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     expect(caller.response.status).toBe(200);
@@ -79,10 +78,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('turns a whole completion into one chunk for a streaming caller', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     const frame = await stream.nextTask();
     await registrar.result(frame.taskId, { status: 200, body: completion('all at once') });
@@ -94,10 +90,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('gathers the chunks of a registrar that streamed a non-streaming task into one completion', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
     const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
     const frame = await stream.nextTask();
     await registrar.result(frame.taskId, { chunk: { data: chunkData('one ') } });
@@ -236,10 +229,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('sends a cancel frame when a streaming caller disconnects, and the task is gone', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, registrar, stream } = await llamaOnline();
 
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     const frame = await stream.nextTask();
@@ -251,10 +241,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('sends a cancel frame when a non-streaming caller disconnects', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, stream } = await llamaOnline();
 
     const controller = new AbortController();
     const call = fetch(`${hub.url}${CHAT}`, {
@@ -315,10 +302,7 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('answers the waiting callers with 503 when the hub closes', async () => {
-    const hub = await harness.start();
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
-    const stream = await registrar.stream();
+    const { hub, stream } = await llamaOnline();
     const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
     await stream.nextTask();
     await hub.close();
