@@ -2,10 +2,9 @@
 // The library's own server listens on every interface and opens a browser; ours listens on 127.0.0.1 only, opens
 // nothing, and serves one page that frames the Stately inspector UI and posts it the events it reads from /events.
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
-import { hostAllowed, urlOf } from './loopback.ts';
+import { hostAllowed, listen, urlOf } from './loopback.ts';
 
 export const DEFAULT_INSPECT_PORT = 4850;
 const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
@@ -99,14 +98,7 @@ export async function startStatelyBridge(options: { host?: string; port?: number
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: open / to inspect\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_INSPECT_PORT, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? DEFAULT_INSPECT_PORT, host);
 
   let closing: Promise<void> | undefined;
   return {

@@ -2,11 +2,10 @@
 // the changes as Server-Sent Events, `/metrics` Prometheus text, `/machines` the machine definitions for drawings.
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { providerMachine } from '../machines/provider.ts';
 import { sessionMachine } from '../machines/session.ts';
 import { taskMachine } from '../machines/task.ts';
-import { hostAllowed, urlOf } from './loopback.ts';
+import { hostAllowed, listen, urlOf } from './loopback.ts';
 import { machineGraph } from './machine-graph.ts';
 import type { RegistrarMetrics } from './metrics.ts';
 import type { StatusTracker } from './tracker.ts';
@@ -104,14 +103,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       else response.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? DEFAULT_STATUS_PORT, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? DEFAULT_STATUS_PORT, host);
   const url = urlOf(host, port);
 
   let closing: Promise<void> | undefined;
