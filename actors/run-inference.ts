@@ -73,6 +73,8 @@ export function runInferenceActor(deps: ActorDeps) {
     }
     const published = deps.providers.get(frame.llmName);
     if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
+    // Issue 10 (openai frames): until the providers speak them, such a frame is refused, never run narrowed.
+    if (frame.kind === 'openai') throw new Error(`provider '${frame.llmName}' cannot run openai frames yet`);
     return frame.streaming ? stream(deps, published, frame, input.receivedAt, signal) : complete(published, frame, signal);
   });
 }

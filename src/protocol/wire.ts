@@ -37,14 +37,19 @@ export type AgentRow = v.InferOutput<typeof AgentRow>;
 
 export const SessionId = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
 
+/** What each half may speak beyond the base wire (SPEC.md §5); `openai.v1`: calls travel as `openai` frames. */
+export const CAPABILITY_OPENAI = 'openai.v1';
+export const Capabilities = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(32));
+
 export const RegisterRequest = v.object({
   providers: v.pipe(v.array(ProviderRow), v.minLength(1)),
   providerSessionId: v.optional(SessionId),
   agents: v.optional(v.array(AgentRow)),
+  capabilities: v.optional(Capabilities),
 });
 export type RegisterRequest = v.InferOutput<typeof RegisterRequest>;
 
-export const RegisterResponse = v.looseObject({ providerSessionId: SessionId });
+export const RegisterResponse = v.looseObject({ providerSessionId: SessionId, capabilities: v.optional(v.array(v.string())) });
 export type RegisterResponse = v.InferOutput<typeof RegisterResponse>;
 
 export const HeartbeatRequest = v.object({
@@ -65,16 +70,34 @@ export const InferFrame = v.object({
 });
 export type InferFrame = v.InferOutput<typeof InferFrame>;
 
+/** The OpenAI endpoints an `openai` frame can carry (SPEC.md §5). */
+export const OpenAiEndpoint = v.picklist(['chat.completions', 'completions', 'embeddings']);
+export type OpenAiEndpoint = v.InferOutput<typeof OpenAiEndpoint>;
+
+/** A call as the caller sent it (SPEC.md §5): `body` is the caller's JSON, untouched. */
+export const OpenAiFrame = v.object({
+  kind: v.literal('openai'),
+  taskId: TaskId,
+  llmName: WireName,
+  endpoint: OpenAiEndpoint,
+  streaming: v.boolean(),
+  body: v.record(v.string(), v.unknown()),
+});
+export type OpenAiFrame = v.InferOutput<typeof OpenAiFrame>;
+
 export const WakeFrame = v.object({ kind: v.literal('wake'), taskId: TaskId, llmName: WireName });
 export type WakeFrame = v.InferOutput<typeof WakeFrame>;
 
 export const CancelFrame = v.object({ kind: v.literal('cancel'), taskId: TaskId });
 export type CancelFrame = v.InferOutput<typeof CancelFrame>;
 
-export const TaskFrame = v.variant('kind', [InferFrame, WakeFrame, CancelFrame]);
+export const LeaveRequest = v.object({ providerSessionId: SessionId });
+export type LeaveRequest = v.InferOutput<typeof LeaveRequest>;
+
+export const TaskFrame = v.variant('kind', [InferFrame, OpenAiFrame, WakeFrame, CancelFrame]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;
 /** A frame that asks for work (and so for exactly one final result). */
-export type WorkFrame = InferFrame | WakeFrame;
+export type WorkFrame = InferFrame | OpenAiFrame | WakeFrame;
 
 export const WakeResultBody = v.object({ ok: v.literal(true), ms: v.number() });
 
@@ -88,14 +111,28 @@ export type ResultChunk = v.InferOutput<typeof ResultChunk>;
 export const TaskResult = v.union(
   [
     v.strictObject({ status: v.literal(200), body: v.union([ChatCompletion, WakeResultBody, v.record(v.string(), v.unknown())]) }),
-    v.strictObject({ error: v.pipe(v.string(), v.maxLength(10_000)) }),
+    v.strictObject({
+      error: v.pipe(v.string(), v.maxLength(10_000)),
+      // Extension (SPEC.md §5): the upstream's HTTP error, so the hub answers the caller with the same status.
+      status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(599))),
+      type: v.optional(v.pipe(v.string(), v.maxLength(200))),
+      code: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(200)))),
+      param: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(200)))),
+    }),
     v.strictObject({ chunk: ResultChunk }),
   ],
   'Invalid result: expected exactly one of { status: 200, body }, { error }, { chunk: { data, seq?, done? } }',
 );
+/** An upstream HTTP error as the result carries it (SPEC.md §5). */
+export interface UpstreamErrorFields {
+  status?: number;
+  type?: string;
+  code?: string | null;
+  param?: string | null;
+}
 export type TaskResult =
   | { status: 200; body: Record<string, unknown> }
-  | { error: string }
+  | ({ error: string } & UpstreamErrorFields)
   | { chunk: ResultChunk };
 
 /** A result that ends its task (everything but a chunk that is not `done`). */
@@ -109,6 +146,7 @@ export const paths = {
   register: '/api/v1/llms/_provider-register',
   heartbeat: '/api/v1/llms/_provider-heartbeat',
   stream: '/api/v1/llms/_provider-stream',
+  leave: '/api/v1/llms/_provider-leave',
   result: (taskId: string) => `/api/v1/llms/_provider-task/${encodeURIComponent(taskId)}/result`,
 } as const;
 

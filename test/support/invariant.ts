@@ -66,7 +66,7 @@ export function accountOf(taskId: string, results: TaskResult[]): { account: Tas
       problems.push(`${taskId}: chunk ${seq} is not JSON`);
     }
   }
-  if (final && 'status' in final) {
+  if (final && 'body' in final) {
     const content = (final.body as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content;
     if (typeof content === 'string') text += content;
   }
