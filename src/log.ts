@@ -29,7 +29,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
   const wantPretty = options.pretty ?? process.stdout.isTTY === true;
   const settings = { name: options.name, level, redact: { paths: REDACT, censor: '[redacted]' } };
-  const prettyOptions = { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' };
+  const prettyOptions = { colorize: !process.env.NO_COLOR, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' };
   if (wantPretty && options.prettyOutput) {
     const format = prettyFactory(prettyOptions);
     const output = options.prettyOutput;

@@ -3,11 +3,11 @@
 import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { configJsonSchema } from '../config/json-schema.ts';
-import { defaultConfigPath, parseConfig } from '../config/load.ts';
+import { defaultConfigPath, parseConfig, TOKEN_PLACEHOLDER } from '../config/load.ts';
 import { detectLocalServers, type DetectedServer } from '../detect.ts';
 
 export const SCHEMA_FILE = 'config.schema.json';
-export const TOKEN_PLACEHOLDER = 'paste-your-hub-token-here';
+export { TOKEN_PLACEHOLDER };
 const DEFAULT_HUB_URL = 'http://127.0.0.1:4848';
 
 interface StarterProvider {

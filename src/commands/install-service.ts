@@ -1,10 +1,11 @@
 // `llm-registrar install-service`: runs `start` as a service of this user, a systemd user unit on Linux or a
 // launchd agent on macOS, so the registrar comes back after a reboot or a crash without anyone at the keyboard.
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { defaultConfigPath, defaultStateDir, formatProblems, loadConfig } from '../config/load.ts';
+import { UsageError } from './usage.ts';
 
 export type ServicePlatform = 'linux' | 'darwin';
 
@@ -35,6 +36,10 @@ export interface ServiceFile {
   text: string;
   /** What to run to turn it on, and to look at it. */
   next: string[];
+  /** What `--uninstall` removes beside the file: the link `enable` made. */
+  links: string[];
+  /** What to run once it is removed, to stop the service still running from it. */
+  stop: string[];
 }
 
 /** systemd splits ExecStart on spaces and reads \ and % specially: quote every argument that needs it. */
@@ -78,6 +83,9 @@ WantedBy=default.target
         `journalctl --user -u ${SYSTEMD_UNIT} -f          # its log`,
         'loginctl enable-linger "$USER"                     # keep it running while you are logged out',
       ],
+      links: [join(dirname(path), 'default.target.wants', SYSTEMD_UNIT)],
+      // A unit whose file is gone stays loaded until the reload, and can still be stopped by name.
+      stop: [`systemctl --user stop ${SYSTEMD_UNIT}`, 'systemctl --user daemon-reload'],
     };
   }
   const path = join(spec.home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`);
@@ -120,15 +128,33 @@ ${spec.argv.map((arg) => `    <string>${xmlEscape(arg)}</string>`).join('\n')}
       `tail -f ${log}                                          # its log`,
       `launchctl bootout gui/$(id -u)/${LAUNCHD_LABEL}        # stop and unload it`,
     ],
+    links: [],
+    stop: [`launchctl bootout gui/$(id -u)/${LAUNCHD_LABEL}`],
   };
 }
 
-export async function installServiceCommand(options: { print?: boolean; config?: string; platform?: string }): Promise<number> {
+/** Removes the service file (and the link that enabled it); says what to run to stop what still runs from it. */
+async function uninstall(platform: ServicePlatform): Promise<number> {
+  const file = serviceFile({ platform, argv: [], home: process.env.HOME || homedir() });
+  if (!existsSync(file.path)) {
+    process.stdout.write(`nothing to remove: no service file at ${file.path}\n`);
+    return 0;
+  }
+  await rm(file.path);
+  await Promise.all(file.links.map((link) => rm(link, { force: true })));
+  process.stdout.write([`removed ${file.path}`, '', 'if it is running, stop it:', ...file.stop.map((line) => `  ${line}`)].join('\n') + '\n');
+  return 0;
+}
+
+export async function installServiceCommand(options: { print?: boolean; uninstall?: boolean; config?: string; platform?: string }): Promise<number> {
   const platform = options.platform ?? process.platform;
   if (platform !== 'linux' && platform !== 'darwin') {
+    if (options.platform !== undefined) throw new UsageError(`--platform must be linux or darwin, not '${platform}'`);
     process.stderr.write(`llm-registrar install-service: no service manager known for '${platform}': pass --platform linux (systemd) or darwin (launchd), or run \`llm-registrar start\` under your own\n`);
-    return 2;
+    return 1;
   }
+  if (options.uninstall && options.print) throw new UsageError('--print and --uninstall do not go together: pick one');
+  if (options.uninstall) return uninstall(platform);
   const configPath = resolve(options.config ?? defaultConfigPath());
   const loaded = await loadConfig(configPath);
   if (!loaded.ok && !options.print) {

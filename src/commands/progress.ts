@@ -144,7 +144,8 @@ export class Progress {
     const text = [...this.#waiting.values()].map((waiting) => waiting.text()).join('  ·  ');
     const width = this.#stream.columns || 120;
     const line = `${FRAMES[this.#frame]} ${text}`;
-    this.#stream.write(`\x1b[36m${line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line}\x1b[0m`);
+    const shown = line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line;
+    this.#stream.write(process.env.NO_COLOR ? shown : `\x1b[36m${shown}\x1b[0m`);
     this.#drawn = true;
   }
 }

@@ -1,4 +1,7 @@
-// SIGTERM / SIGINT: the first asks for a drain, a second one forces (SPEC.md, "drain on SIGTERM/SIGINT").
+// SIGTERM / SIGINT: the first asks for a drain, a second one forces (SPEC.md, "drain on SIGTERM/SIGINT"); and the
+// checks of the port and duration flags, whose mistakes are usage errors (exit 2).
+import { UsageError } from './usage.ts';
+
 export function onShutdownSignals(drain: () => void): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, drain);
 }
@@ -6,13 +9,13 @@ export function onShutdownSignals(drain: () => void): void {
 export function parsePort(text: string | undefined, fallback: number, what = '--port'): number {
   if (text === undefined) return fallback;
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${what} must be a port number from 0 to 65535, not '${text}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what} must be a port number from 0 to 65535, not '${text}'`);
   return port;
 }
 
 export function parseMs(text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
   const ms = Number(text);
-  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`${what} must be a positive number of milliseconds, not '${text}'`);
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`${what} must be a positive number of milliseconds, not '${text}'`);
   return ms;
 }

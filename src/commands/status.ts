@@ -2,25 +2,13 @@
 // code answers "is it serving?" for scripts: 0 connected, 1 running but not connected, 3 not running.
 import type { ProviderView, SessionView, StatusReport } from '../../inspect/tracker.ts';
 import { DEFAULT_STATUS_PORT } from '../../inspect/status-server.ts';
+import { colourWanted, palette, type Palette } from './palette.ts';
 
 export const EXIT_NOT_CONNECTED = 1;
 export const EXIT_NOT_RUNNING = 3;
 export const DEFAULT_STATUS_URL = `http://127.0.0.1:${DEFAULT_STATUS_PORT}`;
 
 type Paint = (text: string) => string;
-interface Palette {
-  ok: Paint;
-  warn: Paint;
-  bad: Paint;
-  busy: Paint;
-  dim: Paint;
-  bold: Paint;
-}
-
-function palette(colour: boolean): Palette {
-  const sgr = (code: string): Paint => (colour ? (text) => `\x1b[${code}m${text}\x1b[0m` : (text) => text);
-  return { ok: sgr('32'), warn: sgr('33'), bad: sgr('31'), busy: sgr('36'), dim: sgr('2'), bold: sgr('1') };
-}
 
 function seconds(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
@@ -113,7 +101,7 @@ export async function statusCommand(options: { statusUrl?: string; json?: boolea
     return EXIT_NOT_RUNNING;
   }
   if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  else process.stdout.write(formatStatus(report, { colour: process.stdout.isTTY === true && !process.env.NO_COLOR }));
+  else process.stdout.write(formatStatus(report, { colour: colourWanted(process.stdout) }));
   if (report.session?.connected) return 0;
   if (!options.json) {
     const why = report.session ? `the session is ${report.session.state}` : report.note ?? `the daemon is ${report.phase}`;

@@ -16,6 +16,7 @@ export interface UpOptions {
   port?: string;
   host?: string;
   stateDir?: string;
+  logLevel?: string;
   watch?: WatchFlags;
 }
 
@@ -36,7 +37,7 @@ async function listen(host: string, port: number, token: string, logger: Logger)
     return await startHub({ host, port, tokens: { [token]: { user: 'you', admin: true } }, logger: logger.child({ component: 'hub' }) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`port ${port} on ${host} is in use (another \`up\` or hub?): stop it, or pass --port N`);
+      throw new Error(`port ${port} on ${host} is in use (another \`up\` or hub?): stop it, or pick other ports: llm-registrar up --port N --status-port M (through npm: npm start -- --port N --status-port M)`);
     }
     throw error;
   }
@@ -75,7 +76,7 @@ ${statusUrl ? `\nWatch it live: ${statusUrl}/ (or \`llm-registrar status --statu
 
 export async function upCommand(options: UpOptions): Promise<number> {
   const progress = new Progress();
-  const logger = createLogger({ prettyOutput: progress.writeLogLine });
+  const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const host = options.host ?? '127.0.0.1';
   const port = parsePort(options.port, 4848);
   const token = process.env.LLM_REGISTRAR_HUB_TOKEN ?? `llmr_${randomBytes(18).toString('base64url')}`;

@@ -4,10 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { Config } from './schema.ts';
+import { didYouMean } from '../did-you-mean.ts';
+import { Config, PROVIDER_TYPES, TYPE_ALIASES } from './schema.ts';
 
-export type ParsedConfig = { ok: true; config: Config } | { ok: false; problems: string[] };
-export type ConfigResult = { ok: true; config: Config; path: string } | { ok: false; path: string; problems: string[] };
+/** `notes`: what the loader read differently from what the file says (a type alias), for the user to see. */
+export type ParsedConfig = { ok: true; config: Config; notes: string[] } | { ok: false; problems: string[] };
+export type ConfigResult = { ok: true; config: Config; notes: string[]; path: string } | { ok: false; path: string; problems: string[] };
+
+/** What `init` writes for a token it does not know: a config still holding it would only get 401s from the hub. */
+export const TOKEN_PLACEHOLDER = 'paste-your-hub-token-here';
 
 const APP = 'llm-registrar';
 const ENV_HUB_URL = 'LLM_REGISTRAR_HUB_URL';
@@ -55,7 +60,12 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     // V8's own message quotes the text around the mistake, which may be the token: describe it ourselves.
     return { ok: false, path, problems: [describeSyntaxError(text)] };
   }
-  return { ...parseConfig(raw, env), path };
+  const parsed = parseConfig(raw, env);
+  if (parsed.ok && parsed.config.hub.token === TOKEN_PLACEHOLDER) {
+    const where = env[ENV_HUB_TOKEN] ? `hub.token (from ${ENV_HUB_TOKEN})` : 'hub.token';
+    return { ok: false, path, problems: [`${where}: still the placeholder that \`${APP} init\` wrote: replace it with the token the hub gave you (or set ${ENV_HUB_TOKEN})`] };
+  }
+  return { ...parsed, path };
 }
 
 function describeReadError(error: unknown): string {
@@ -70,12 +80,28 @@ function describeReadError(error: unknown): string {
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): ParsedConfig {
   // valibot's `object` takes an array for an object; at the top that would only say "hub: required".
   if (!isPlainObject(raw)) return { ok: false, problems: [`(top level): the config must be a JSON object (got ${describeType(raw)})`] };
-  const { value, fromEnv } = applyEnvOverrides(raw, env);
+  const { value: overridden, fromEnv } = applyEnvOverrides(raw, env);
+  const { value, notes } = resolveTypeAliases(overridden);
   const result = v.safeParse(Config, value);
   const problems = result.success ? [] : describeIssues(result.issues, fromEnv);
   problems.push(...unknownKeys(Config, value, [], true));
-  if (result.success && problems.length === 0) return { ok: true, config: result.output };
+  if (result.success && problems.length === 0) return { ok: true, config: result.output, notes };
   return { ok: false, problems };
+}
+
+/** `"type": "vllm"` and the like become `openai`, each with a note naming the provider. */
+function resolveTypeAliases(raw: unknown): { value: unknown; notes: string[] } {
+  const notes: string[] = [];
+  if (!isPlainObject(raw) || !Array.isArray(raw.providers)) return { value: raw, notes };
+  const providers = raw.providers.map((provider: unknown, index) => {
+    if (!isPlainObject(provider) || typeof provider.type !== 'string') return provider;
+    const alias = provider.type.toLowerCase();
+    const type = Object.hasOwn(TYPE_ALIASES, alias) ? TYPE_ALIASES[alias] : undefined;
+    if (type === undefined) return provider;
+    notes.push(`providers[${index}].type: "${provider.type}" is read as "${type}" (it speaks the OpenAI API): write "type": "${type}" to say so`);
+    return { ...provider, type };
+  });
+  return { value: { ...raw, providers }, notes };
 }
 
 function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): { value: unknown; fromEnv: Map<string, string> } {
@@ -122,7 +148,16 @@ function describeIssue(issue: v.BaseIssue<unknown>, path: string): string {
   const message = issue.message.replace(/(?:: R| but r)eceived [\s\S]*$/, '');
   // The kind of a wrong value is safe to name; a wrong word where one of a few words is expected needs no more.
   const wrongWord = typeof issue.input === 'string' && /^["(]/.test(issue.expected ?? '');
-  return issue.kind === 'schema' && !wrongWord ? `${message} (got ${describeType(issue.input)})` : message;
+  if (wrongWord) return `${message}${wordHint(issue.input as string, issue.expected ?? '', path)}`;
+  return issue.kind === 'schema' ? `${message} (got ${describeType(issue.input)})` : message;
+}
+
+/** The nearest allowed word; for a provider's type, the aliases count as words too. */
+function wordHint(input: string, expected: string, path: string): string {
+  const words = [...expected.matchAll(/"([^"]*)"/g)].map((match) => match[1]);
+  const hint = didYouMean(input, /^providers\[\d+\]\.type$/.test(path) ? [...words, ...Object.keys(TYPE_ALIASES)] : words);
+  if (hint || !/^providers\[\d+\]\.type$/.test(path)) return hint;
+  return ` (${PROVIDER_TYPES.join(', ')}; any OpenAI-compatible server, such as vLLM, llama.cpp or LM Studio, is "openai")`;
 }
 
 function missingHint(path: string): string {
@@ -188,8 +223,7 @@ function unknownKeys(schema: v.GenericSchema, value: unknown, path: (string | nu
       return Object.keys(value).flatMap((key) => {
         if (Object.hasOwn(entries, key)) return unknownKeys(entries[key], value[key], [...path, key]);
         if (topLevel && EXTRA_TOP_LEVEL_KEYS.has(key)) return [];
-        const near = Object.keys(entries).find((known) => known.toLowerCase() === key.toLowerCase());
-        return [`${formatPath([...path, key])}: Unknown key${near ? ` (did you mean "${near}"?)` : ''}`];
+        return [`${formatPath([...path, key])}: Unknown key${didYouMean(key, Object.keys(entries))}`];
       });
     }
     default:

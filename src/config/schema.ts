@@ -23,10 +23,27 @@ export const WakeRecipe = v.variant('type', [
 ]);
 export type WakeRecipe = v.InferOutput<typeof WakeRecipe>;
 
+export const PROVIDER_TYPES = ['openai', 'ollama', 'anthropic', 'demo'] as const;
+
+/**
+ * Names people write for servers that speak the OpenAI API: the loader reads them as `openai` and says so, rather than
+ * refusing a config for calling vLLM by its name.
+ */
+export const TYPE_ALIASES: Readonly<Record<string, (typeof PROVIDER_TYPES)[number]>> = {
+  vllm: 'openai',
+  llamacpp: 'openai',
+  'llama.cpp': 'openai',
+  'llama-cpp': 'openai',
+  'llama-server': 'openai',
+  lmstudio: 'openai',
+  'lm-studio': 'openai',
+  sglang: 'openai',
+};
+
 export const ProviderConfig = v.pipe(
   v.object({
     name: WireName,
-    type: v.picklist(['openai', 'ollama', 'anthropic', 'demo']),
+    type: v.picklist(PROVIDER_TYPES),
     baseUrl: v.optional(HttpUrl),
     model: v.pipe(v.string(), v.minLength(1)),
     apiKey: v.optional(v.string()),

@@ -1,9 +1,9 @@
 // Bearer tokens → users. Tokens are compared by their SHA-256 digest, so a lookup neither walks the prototype of a
 // plain object nor leaks through timing how much of a guessed token was right; no token is ever logged or echoed.
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { sendError } from './errors.ts';
 import type { Viewer } from './registry.ts';
+import { recordsOf, tokenDigest, type TokenRecord } from './tokens.ts';
 
 export interface HubUser {
   user: string;
@@ -13,23 +13,27 @@ export interface HubUser {
 /** Routes that answer without a token: `up` waits on /healthz; / is a static page that asks for the token itself. */
 const PUBLIC_ROUTES = new Set(['/healthz', '/']);
 
-function digest(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
-
 export class TokenTable {
-  readonly #byDigest = new Map<string, Viewer>();
+  #byDigest = new Map<string, Viewer>();
 
-  constructor(tokens: Record<string, HubUser>) {
-    for (const [token, entry] of Object.entries(tokens)) {
-      this.#byDigest.set(digest(token), { user: entry.user, admin: entry.admin === true });
-    }
+  /** Clear tokens (the command line, tests) and hashed records (a tokens file). */
+  constructor(tokens: Record<string, HubUser> = {}, records: TokenRecord[] = []) {
+    this.replace([...recordsOf(tokens), ...records]);
+  }
+
+  /** Swaps the whole table at once (a reloaded tokens file): every request sees the old table or the new one. */
+  replace(records: TokenRecord[]): void {
+    this.#byDigest = new Map(records.map((record) => [record.digest, { user: record.user, admin: record.admin }]));
+  }
+
+  get size(): number {
+    return this.#byDigest.size;
   }
 
   /** The user of an `Authorization: Bearer <token>` header, or undefined. */
   authenticate(header: string | undefined): Viewer | undefined {
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
-    return match ? this.#byDigest.get(digest(match[1] ?? '')) : undefined;
+    return match ? this.#byDigest.get(tokenDigest(match[1] ?? '')) : undefined;
   }
 }
 

@@ -15,7 +15,7 @@ import { Registry } from './registry.ts';
 import { TaskTable } from './tasks.ts';
 import { startWatchdog } from './watchdog.ts';
 
-export type { HubUser } from './auth.ts';
+export { TokenTable, type HubUser } from './auth.ts';
 export { loadTokensFile } from './tokens.ts';
 
 /** How long answers already written get to leave before close() cuts the connections still open. */
@@ -26,8 +26,10 @@ export interface HubOptions {
   host?: string;
   /** Default 4848; 0 picks a free port. */
   port?: number;
-  /** Bearer token → user. */
-  tokens: Record<string, HubUser>;
+  /** Bearer token → user; a TokenTable when its owner replaces the tokens while the hub runs (a reloaded file). */
+  tokens: Record<string, HubUser> | TokenTable;
+  /** PEM certificate and key: the hub serves HTTPS. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Default 90 000: no heartbeat that long → the session's rows become `inactive`. */
   watchdogMs?: number;
   /** Default 15 000: SSE comment on provider streams and on streaming callers. */
@@ -65,9 +67,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
   // No automatic HEAD twins: a HEAD on the stream route would open (and take over) a session's task stream.
-  const app = Fastify({ bodyLimit: limits.maxBodyBytes, exposeHeadRoutes: false, routerOptions: { maxParamLength: 256 }, frameworkErrors });
+  const app = Fastify({
+    bodyLimit: limits.maxBodyBytes,
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors,
+    ...(options.tls ? { https: options.tls } : {}),
+  });
   installErrorHandlers(app, logger);
-  installAuth(app, new TokenTable(options.tokens));
+  installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
   openAiRoutes(app, { dispatcher, keepAliveMs });
@@ -78,9 +86,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error(`the hub listens on an unexpected address: ${String(address)}`);
   const port = address.port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // A hub on every interface is reached here through loopback: 0.0.0.0 is an address to listen on, not to call.
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const url = `${options.tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
   const stopWatchdog = startWatchdog({ registry, tasks, watchdogMs, logger, now });
-  logger.info({ url }, 'hub listening');
+  logger.debug({ url }, 'hub listening');
 
   let closing: Promise<void> | undefined;
   return {
