@@ -15,7 +15,7 @@ export interface PublishedProvider {
 /** What the actors report beside their results; every hook is optional and runs at most once per task. */
 export interface DaemonObserver {
   /** The first token of a streamed task arrived, `ms` after its frame did. */
-  firstToken?(llmName: string, ms: number): void;
+  firstToken?(llmName: string, ms: number, taskId: string): void;
 }
 
 export interface ActorDeps {

@@ -48,7 +48,7 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
       if (first && piece.content) {
-        first(frame.llmName, Date.now() - receivedAt);
+        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(piece);

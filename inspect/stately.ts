@@ -7,7 +7,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { hostAllowed, listen, urlOf } from './loopback.ts';
 
 export const DEFAULT_INSPECT_PORT = 4850;
-const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
+export const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
 /** Events kept for a browser that opens the page late, beside the registration of every live actor. */
 const REPLAYED_EVENTS = 500;
 const REPLAYED_ACTORS = 300;

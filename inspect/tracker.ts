@@ -64,6 +64,15 @@ export interface ProviderView {
 
 export type DaemonPhase = 'starting' | 'running' | 'idle' | 'stopped';
 
+/** A row the daemon publishes, as its config says: what `status` lists. */
+export interface PublishedRow {
+  name: string;
+  type: string;
+  model: string;
+  visibility: 'public' | 'private';
+  poolName?: string;
+}
+
 export interface StatusReport {
   service: 'llm-registrar';
   pid: number;
@@ -73,6 +82,9 @@ export interface StatusReport {
   /** Why the daemon is idle, when it is. */
   note?: string;
   hub?: { url: string };
+  /** The config file the daemon runs on (`up` has none). */
+  config?: { path: string };
+  published?: PublishedRow[];
   supervisor?: { state: string; value: unknown };
   session?: SessionView;
   providers: ProviderView[];
@@ -136,6 +148,8 @@ export class StatusTracker {
   #phase: DaemonPhase = 'starting';
   #note?: string;
   #hubUrl?: string;
+  #configPath?: string;
+  #published?: PublishedRow[];
   #root?: ActorLike;
   readonly #tracked = new Map<ActorLike, Tracked>();
   #session?: Tracked;
@@ -148,8 +162,10 @@ export class StatusTracker {
   /** The observer to hand to startDaemon's `inspect`. */
   readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
 
-  constructor(options: { hubUrl?: string } = {}) {
+  constructor(options: { hubUrl?: string; configPath?: string; published?: PublishedRow[] } = {}) {
     this.#hubUrl = options.hubUrl;
+    this.#configPath = options.configPath;
+    this.#published = options.published;
   }
 
   /** The daemon has nothing to publish and stays idle: say why on the page. */
@@ -251,6 +267,8 @@ export class StatusTracker {
       phase: this.#phase,
       ...(this.#note ? { note: this.#note } : {}),
       ...(this.#hubUrl ? { hub: { url: this.#hubUrl } } : {}),
+      ...(this.#configPath ? { config: { path: this.#configPath } } : {}),
+      ...(this.#published ? { published: this.#published } : {}),
       ...(root ? { supervisor: { state: root.state, value: (root.ref.getSnapshot() as MachineSnapshotLike).value } } : {}),
       ...(session ? { session } : {}),
       providers,

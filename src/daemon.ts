@@ -187,7 +187,7 @@ function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   });
 }
 
-/** One log line per session / provider / supervisor state change. */
+/** One debug line per session / provider / supervisor state change. */
 function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
   let supervisorState = '';
   actor.subscribe((snapshot) => {
@@ -203,8 +203,9 @@ function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
       const state = JSON.stringify(snapshot.value);
       if (state === previous) return;
       previous = state;
-      // A hub that refuses us (401/409) needs a person: say it loudly, every time we retry.
-      const level = snapshot.context.refused ? 'error' : 'info';
+      // A hub that refuses us (401/409) needs a person: say it loudly, every time we retry. The rest is for
+      // debugging: at info, `start` says when it is live and what each call did (src/commands/activity-log.ts).
+      const level = snapshot.context.refused ? 'error' : 'debug';
       logger[level]({ actor: id, state: snapshot.value, ...(snapshot.context.lastError ? { reason: snapshot.context.lastError } : {}) }, `${id} → ${flatten(snapshot.value)}`);
     });
   };

@@ -4,7 +4,7 @@ import { startDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
 import { Progress } from './progress.ts';
 import { onShutdownSignals } from './signals.ts';
-import { startWatching, type WatchFlags } from './watch.ts';
+import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
 
 export async function startCommand(options: { config?: string; stateDir?: string; logLevel?: string; watch?: WatchFlags }): Promise<number> {
   const result = await loadConfig(options.config ?? defaultConfigPath());
@@ -15,8 +15,17 @@ export async function startCommand(options: { config?: string; stateDir?: string
   const progress = new Progress();
   const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const stateDir = options.stateDir ?? result.config.stateDir ?? defaultStateDir();
-  logger.info({ config: result.path, stateDir, hub: result.config.hub.url }, 'starting llm-registrar');
-  const watch = await startWatching({ flags: options.watch ?? {}, status: result.config.status, hubUrl: result.config.hub.url, logger, progress });
+  logger.info({ config: result.path, stateDir, hub: result.config.hub.url }, `starting llm-registrar on ${result.path}`);
+  for (const note of result.notes) logger.info(note);
+  const watch = await startWatching({
+    flags: options.watch ?? {},
+    status: result.config.status,
+    hubUrl: result.config.hub.url,
+    logger,
+    progress,
+    published: publishedRows(result.config),
+    configPath: result.path,
+  });
   const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);
   onShutdownSignals(daemon.drain);

@@ -32,6 +32,43 @@ function providerTone(state: string, p: Palette): Paint {
   return p.busy;
 }
 
+/** Where the daemon stands with its hub, in a sentence: what `status` says first, and on stderr when not connected. */
+export function sessionInWords(report: StatusReport): string {
+  const now = Date.parse(report.now);
+  const session = report.session;
+  if (!session) return report.phase === 'idle' ? `idle: ${report.note ?? 'nothing to publish'}` : report.phase === 'stopped' ? 'stopped' : 'starting';
+  const next = session.retryAt ? `, next try in ${seconds(Date.parse(session.retryAt) - now)}` : '';
+  const unreachable = /unreachable|did not answer|ECONNREFUSED|ENOTFOUND|timed? ?out/i.test(session.lastError ?? '');
+  if (session.connected) return 'connected: the hub can send this registrar tasks';
+  switch (session.state) {
+    case 'retrying':
+      if (session.refused) return `the hub refused the register${next}: check hub.token, and that no one else publishes these names`;
+      return unreachable ? `hub unreachable${next}` : `register failed${next}`;
+    case 'connected.backoff':
+      return unreachable ? `hub unreachable (the task stream dropped)${next}` : `task stream lost${next}`;
+    case 'registering':
+      return 'registering with the hub';
+    case 'draining':
+      return 'draining: finishing the running tasks, taking no new ones';
+    case 'stopped':
+      return 'stopped';
+    default:
+      return session.state.startsWith('connected.streaming') ? 'registered; opening the task stream' : session.state;
+  }
+}
+
+function formatPublished(report: StatusReport, p: Palette): string[] {
+  if (!report.published || report.published.length === 0) return [];
+  const width = Math.max(...report.published.map((row) => row.name.length));
+  return [
+    'publishes:',
+    ...report.published.map((row) => {
+      const visibility = row.visibility === 'public' ? p.warn('public ') : p.dim('private');
+      return `  ${row.name.padEnd(width)}  ${visibility}  ${row.poolName ? `pool ${row.poolName}  ` : ''}${p.dim(`${row.type} ${row.model}`)}`;
+    }),
+  ];
+}
+
 /** The tree, one line per actor, as `status` prints it. */
 export function formatStatus(report: StatusReport, options: { colour: boolean }): string {
   const p = palette(options.colour);
@@ -41,6 +78,10 @@ export function formatStatus(report: StatusReport, options: { colour: boolean })
   const head = [`pid ${report.pid}`, `up ${since(report.startedAt)}`];
   if (report.hub) head.push(`hub ${report.hub.url}`);
   lines.push(`${p.bold('llm-registrar')}  ${p.dim(head.join(' · '))}`);
+  const summary = sessionInWords(report);
+  lines.push(report.session?.connected ? p.ok(summary) : report.session?.retryAt ? p.warn(summary) : summary);
+  if (report.config) lines.push(`config ${report.config.path}`);
+  lines.push(...formatPublished(report, p), '');
 
   const session = report.session;
   if (!session) {
@@ -103,9 +144,6 @@ export async function statusCommand(options: { statusUrl?: string; json?: boolea
   if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatStatus(report, { colour: colourWanted(process.stdout) }));
   if (report.session?.connected) return 0;
-  if (!options.json) {
-    const why = report.session ? `the session is ${report.session.state}` : report.note ?? `the daemon is ${report.phase}`;
-    process.stderr.write(`not connected to the hub: ${why}\n`);
-  }
+  if (!options.json) process.stderr.write(`not connected to the hub: ${sessionInWords(report)}\n`);
   return EXIT_NOT_CONNECTED;
 }

@@ -10,7 +10,7 @@ import { startHub, type Hub } from '../hub/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { Progress } from './progress.ts';
 import { onShutdownSignals, parsePort } from './signals.ts';
-import { startWatching, type WatchFlags } from './watch.ts';
+import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
 
 export interface UpOptions {
   port?: string;
@@ -87,7 +87,7 @@ export async function upCommand(options: UpOptions): Promise<number> {
   if (!parsed.ok) throw new Error(`internal config for up is invalid: ${parsed.problems.join('; ')}`);
   const stateDir = options.stateDir ?? join(defaultStateDir(), 'up');
   const registrarLogger = logger.child({ component: 'registrar' });
-  const watch = await startWatching({ flags: options.watch ?? {}, status: parsed.config.status, hubUrl: hub.url, logger: registrarLogger, progress });
+  const watch = await startWatching({ flags: options.watch ?? {}, status: parsed.config.status, hubUrl: hub.url, logger: registrarLogger, progress, published: publishedRows(parsed.config) });
   const daemon = await startDaemon({ config: parsed.config, stateDir, logger: registrarLogger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);
   onShutdownSignals(daemon.drain);

@@ -2,12 +2,14 @@
 // the status server (/, /status, /events, /metrics; on by default) and, with --inspect, the Stately inspector.
 import type { InspectionEvent, Observer } from 'xstate';
 import { createMetrics } from '../../inspect/metrics.ts';
-import { startStatelyBridge, DEFAULT_INSPECT_PORT, type StatelyBridge } from '../../inspect/stately.ts';
+import { startStatelyBridge, DEFAULT_INSPECT_PORT, STATELY_INSPECTOR_URL, type StatelyBridge } from '../../inspect/stately.ts';
 import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
-import { combineObservers, StatusTracker } from '../../inspect/tracker.ts';
-import type { Config } from '../config/schema.ts';
+import { combineObservers, StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
+import { wireName, type Config } from '../config/schema.ts';
 import type { Daemon, DaemonObserver } from '../daemon.ts';
 import type { Logger } from '../log.ts';
+import { logActivity } from './activity-log.ts';
+import { checkInspectorReachable } from './inspector-reach.ts';
 import type { Progress } from './progress.ts';
 import { parsePort } from './signals.ts';
 import type { WatchFlags } from './watch-flags.ts';
@@ -26,23 +28,40 @@ export interface Watch {
   close(): Promise<void>;
 }
 
+/** The rows a config publishes, as `status` and the live line name them. */
+export function publishedRows(config: Pick<Config, 'providers'>): PublishedRow[] {
+  return config.providers
+    .filter((provider) => provider.publish)
+    .map((provider) => ({ name: wireName(provider), type: provider.type, model: provider.model, visibility: provider.visibility, ...(provider.poolName ? { poolName: provider.poolName } : {}) }));
+}
+
 export async function startWatching(options: {
   flags: WatchFlags;
   status: Config['status'];
   hubUrl: string;
   logger: Logger;
   progress: Progress;
+  /** What the config publishes, for the live line and `status`. */
+  published?: PublishedRow[];
+  configPath?: string;
 }): Promise<Watch> {
   const { flags, status, logger } = options;
-  const tracker = new StatusTracker({ hubUrl: options.hubUrl });
+  const published = options.published ?? [];
+  const tracker = new StatusTracker({ hubUrl: options.hubUrl, configPath: options.configPath, published });
   const stopProgress = options.progress.watch(tracker, logger);
+  const activity = logActivity({ tracker, logger, hubUrl: options.hubUrl, published });
 
   let server: StatusServer | undefined;
-  let observer: DaemonObserver | undefined;
+  let metrics: ReturnType<typeof createMetrics> | undefined;
+  const observer: DaemonObserver = {
+    firstToken: (llmName, ms, taskId) => {
+      metrics?.firstToken(llmName, ms);
+      activity.firstToken(taskId, ms);
+    },
+  };
   const wantStatus = !flags.noStatus && (status.enabled || flags.statusPort !== undefined);
   if (wantStatus) {
-    const metrics = createMetrics(tracker);
-    observer = { firstToken: metrics.firstToken };
+    metrics = createMetrics(tracker);
     const port = parsePort(flags.statusPort, status.port, '--status-port');
     try {
       server = await startStatusServer({ tracker, metrics, host: status.host, port });
@@ -68,6 +87,8 @@ export async function startWatching(options: {
       { url: bridge.url },
       `Stately inspector: open ${bridge.url} (the page frames stately.ai/inspect, your browser posts it the actors' events; prompts and answers are left out)`,
     );
+    // Not awaited: the daemon starts at once; the warning follows within the probe's timeout.
+    void checkInspectorReachable(STATELY_INSPECTOR_URL, logger);
   }
 
   return {
@@ -82,6 +103,7 @@ export async function startWatching(options: {
     },
     async close() {
       stopProgress();
+      activity.stop();
       options.progress.stop();
       tracker.markStopped();
       await Promise.all([server?.close(), bridge?.close()]);

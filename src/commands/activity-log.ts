@@ -1,0 +1,76 @@
+// What `start` and `up` say at info level while they run, beside the waits (progress.ts): that the daemon is live,
+// with what it publishes, to whom and where to call it; and one line per finished call. State transitions are debug.
+import type { PublishedRow, StatusTracker, TransitionNotice } from '../../inspect/tracker.ts';
+import type { WorkFrame } from '../protocol/index.ts';
+import type { Logger } from '../log.ts';
+
+/** Enough of a task id to find it in the hub's log and on the status page. */
+export function shortId(taskId: string): string {
+  return taskId.slice(0, 8);
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function describeRow(row: PublishedRow): string {
+  const who = row.visibility === 'public' ? 'public: every token of the hub' : 'private: your token alone';
+  return `'${row.name}' (${who}${row.poolName ? `; pool '${row.poolName}'` : ''})`;
+}
+
+/** The line that says the daemon serves: what, to whom, and the URL a caller sends to. */
+export function liveLine(hubUrl: string, published: PublishedRow[]): string {
+  const base = hubUrl.replace(/\/+$/, '');
+  const first = published[0];
+  const call = first ? `; callers POST ${base}/v1/chat/completions with "model": "${first.poolName ?? first.name}"` : '';
+  return `live on ${base}: publishing ${published.map(describeRow).join(', ')}${call}`;
+}
+
+export interface ActivityLog {
+  /** For the daemon's observer: the first token of a streamed task came `ms` after its frame. */
+  firstToken(taskId: string, ms: number): void;
+  stop(): void;
+}
+
+export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransition'>; logger: Logger; hubUrl: string; published: PublishedRow[] }): ActivityLog {
+  const { logger } = options;
+  // One entry per streamed task still running: deleted when the task ends.
+  const firstTokens = new Map<string, number>();
+  let live = false;
+  let lostAt: number | undefined;
+
+  const onSession = (notice: TransitionNotice) => {
+    if (notice.to === 'connected.streaming.open') {
+      if (!live) logger.info({ hub: options.hubUrl, published: options.published.map((row) => row.name) }, liveLine(options.hubUrl, options.published));
+      else if (lostAt !== undefined) logger.info({ hub: options.hubUrl, downMs: Date.parse(notice.at) - lostAt }, `live again on ${options.hubUrl} after ${duration(Date.parse(notice.at) - lostAt)}`);
+      live = true;
+      lostAt = undefined;
+    } else if (live && lostAt === undefined && notice.from === 'connected.streaming.open') {
+      lostAt = Date.parse(notice.at);
+    }
+  };
+
+  const onTask = (notice: TransitionNotice) => {
+    if (notice.status !== 'done') return;
+    const frame = notice.context.frame as WorkFrame;
+    const ms = Date.parse(notice.at) - (notice.context.receivedAt as number);
+    const first = firstTokens.get(frame.taskId);
+    firstTokens.delete(frame.taskId);
+    const error = (notice.context.result as { error?: string } | undefined)?.error;
+    const fields = { task: shortId(frame.taskId), provider: frame.llmName, kind: frame.kind, outcome: notice.to, ms, ...(first !== undefined ? { firstTokenMs: first } : {}) };
+    const what = frame.kind === 'wake' ? 'wake' : 'call';
+    const firstText = first !== undefined ? `, first token after ${duration(first)}` : '';
+    const message = `${what} ${shortId(frame.taskId)} on '${frame.llmName}': ${notice.to} in ${duration(ms)}${firstText}${notice.to === 'failed' && error ? `: ${error}` : ''}`;
+    if (notice.to === 'failed') logger.warn(fields, message);
+    else logger.info(fields, message);
+  };
+
+  const stop = options.tracker.onTransition((notice) => {
+    if (notice.kind === 'session') onSession(notice);
+    else if (notice.kind === 'task') onTask(notice);
+  });
+  return {
+    firstToken: (taskId, ms) => void firstTokens.set(taskId, ms),
+    stop,
+  };
+}
