@@ -97,6 +97,36 @@ describe('loadConfig', () => {
     expect(problemsOf(result)).toEqual(['providers[0].publishname: Unknown key (did you mean "publishName"?)', 'extra: Unknown key']);
   });
 
+  it('suggests the nearest key for a typo, by edit distance', () => {
+    const result = parseConfig({ ...goodConfig, providers: [{ ...goodConfig.providers[0], maxConcurency: 8, baseUlr: 'http://x' }] }, NO_ENV);
+    expect(problemsOf(result)).toEqual(['providers[0].maxConcurency: Unknown key (did you mean "maxConcurrency"?)', 'providers[0].baseUlr: Unknown key (did you mean "baseUrl"?)']);
+  });
+
+  it('reads vllm, llamacpp and lmstudio as openai, and says so', () => {
+    for (const alias of ['vllm', 'llamacpp', 'lmstudio', 'llama.cpp']) {
+      const result = parseConfig({ ...goodConfig, providers: [{ ...goodConfig.providers[0], type: alias }] }, NO_ENV);
+      expect(result.ok, alias).toBe(true);
+      if (!result.ok) continue;
+      expect(result.config.providers[0].type).toBe('openai');
+      expect(result.notes).toEqual([`providers[0].type: "${alias}" is read as "openai" (it speaks the OpenAI API): write "type": "openai" to say so`]);
+    }
+  });
+
+  it('names the nearest type for a misspelt one, and what the types are for an unknown one', () => {
+    const typo = parseConfig({ ...goodConfig, providers: [{ ...goodConfig.providers[0], type: 'olama' }] }, NO_ENV);
+    expect(problemsOf(typo)).toEqual([expect.stringMatching(/^providers\[0\]\.type: Invalid type: .* \(did you mean "ollama"\?\)$/)]);
+    const unknown = parseConfig({ ...goodConfig, providers: [{ ...goodConfig.providers[0], type: 'tensorrt' }] }, NO_ENV);
+    expect(problemsOf(unknown)[0]).toContain('any OpenAI-compatible server, such as vLLM, llama.cpp or LM Studio, is "openai"');
+  });
+
+  it("refuses init's placeholder token, saying what to put there", async () => {
+    const result = await loadConfig(await configFile({ ...goodConfig, hub: { ...goodConfig.hub, token: 'paste-your-hub-token-here' } }), NO_ENV);
+    expect(problemsOf(result)).toEqual([
+      'hub.token: still the placeholder that `llm-registrar init` wrote: replace it with the token the hub gave you (or set LLM_REGISTRAR_HUB_TOKEN)',
+    ]);
+    expect((await loadConfig(await configFile({ ...goodConfig, hub: { ...goodConfig.hub, token: 'paste-your-hub-token-here' } }), { LLM_REGISTRAR_HUB_TOKEN: 'real' })).ok).toBe(true);
+  });
+
   it('refuses a file that does not exist, saying how to create one', async () => {
     const result = await loadConfig(join(dir, 'nope.json'), NO_ENV);
     expect(problemsOf(result)).toHaveLength(1);
