@@ -101,6 +101,9 @@ export async function hubCommand(values: Record<string, string | undefined>): Pr
   if (fromFile && fromFile.clearText > 0) {
     logger.warn({ file }, `tokens file keeps ${fromFile.clearText} tokens in clear: \`llm-registrar hub tokens migrate --tokens-file ${file}\` stores their hashes instead`);
   }
+  // Watched from here on, and read once more: a change made while the hub was starting is not missed.
+  const reloader = file ? watchTokensFile({ file, table, fixed, initial: fromFile?.records ?? [], logger }) : undefined;
+  void reloader?.reload('started');
   const hub = await startHub({
     host,
     port,
@@ -110,12 +113,14 @@ export async function hubCommand(values: Record<string, string | undefined>): Pr
     keepAliveMs: parseMs(values['keepalive-ms'], '--keepalive-ms'),
     taskTimeoutMs: parseMs(values['task-timeout-ms'], '--task-timeout-ms'),
     logger,
+  }).catch((error: NodeJS.ErrnoException) => {
+    reloader?.close();
+    throw error.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use (another hub?): stop it, or pass --port N`) : error;
   });
   describeListening(host, hub.port, tls !== undefined, logger);
   const users = new Set([...(fromFile?.records ?? []).map((record) => record.user), ...(admin ? ['admin'] : [])]).size;
   logger.info({ users, tokensFile: file ?? null }, file ? `${table.size} tokens for ${users} users, from ${file} (reloaded when it changes, or on SIGHUP)` : `1 admin token`);
 
-  const reloader = file ? watchTokensFile({ file, table, fixed, initial: fromFile?.records ?? [], logger }) : undefined;
   // Without a handler SIGHUP would end the hub without a word.
   process.on('SIGHUP', () => {
     if (reloader) void reloader.reload('SIGHUP');
