@@ -1,9 +1,9 @@
 // The commands around the daemon, run as a user runs them: status, init, schema, install-service, the watch flags
 // of start, and every --help.
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/index.ts';
 import { eventually, fastHub, fastTiming, TOKEN } from '../support/cluster.ts';
@@ -41,16 +41,17 @@ async function statusUrlOf(output: () => string): Promise<string> {
 }
 
 describe('every command explains itself', () => {
-  const commands = ['up', 'start', 'hub', 'check-config', 'status', 'init', 'schema', 'install-service'];
+  const commands = ['up', 'start', 'hub', 'hub tokens', 'models', 'check-config', 'status', 'init', 'schema', 'install-service', 'completion', 'version'];
 
   it('lists every command in the main help', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
     for (const name of commands) expect(stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+    expect(stdout).toContain('(alias: ls)');
   });
 
   it.each(commands)('%s --help prints its usage, options and what it does', async (name) => {
-    const { code, stdout } = await cli([name, '--help']);
+    const { code, stdout } = await cli([...name.split(' '), '--help']);
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^Usage: llm-registrar ${name}`));
     // A usage line and at least a sentence of explanation.
@@ -86,6 +87,9 @@ describe('llm-registrar status', () => {
       return result;
     }, 15_000);
     expect(connected.stdout).toMatch(/^llm-registrar {2}pid \d+ · up .+ · hub http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(connected.stdout).toContain('\nconnected: the hub can send this registrar tasks\n');
+    expect(connected.stdout).toContain(`\nconfig ${file}\n`);
+    expect(connected.stdout).toMatch(/^publishes:\n {2}gpu {2}private {2}demo demo$/m);
     expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [0-9a-f-]{36}/);
     expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
     expect(connected.stdout).toContain('recent transitions:');
@@ -103,7 +107,13 @@ describe('llm-registrar status', () => {
       expect(result.code).toBe(1);
       return result;
     }, 15_000);
-    expect(down.stderr).toMatch(/^not connected to the hub: the session is (connected\.backoff|connected\.streaming\.connecting|registering|retrying)$/m);
+    expect(down.stderr).toMatch(/^not connected to the hub: (hub unreachable.*, next try in \d+(\.\d)? m?s|registering with the hub|registered; opening the task stream)$/m);
+    const unreachable = await eventually(async () => {
+      const result = await cli(['status', '--status-url', url]);
+      expect(result.stdout).toMatch(/^hub unreachable.*, next try in /m);
+      return result;
+    }, 15_000);
+    expect(unreachable.code).toBe(1);
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
   });
@@ -150,7 +160,7 @@ describe('start --inspect', () => {
       const { dir, file } = await writeConfig({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], timing: fastTiming });
       const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--status-port', String(port)]);
       await eventually(() => expect(daemon.output()).toMatch(/status server not started: 127\.0\.0\.1:\d+ is in use .*--status-port N/), 15_000);
-      await eventually(() => expect(daemon.output()).toContain('session → connected.streaming.open'), 15_000);
+      await eventually(() => expect(daemon.output()).toContain('live on http://127.0.0.1:'), 15_000);
       daemon.child.kill('SIGTERM');
       expect(await daemon.exited).toBe(0);
     } finally {
@@ -177,7 +187,10 @@ describe('llm-registrar init and schema', () => {
     const schema = JSON.parse(await readFile(join(home, 'config', 'llm-registrar', 'config.schema.json'), 'utf8'));
     expect(schema.title).toBe('llm-registrar config');
 
-    const checked = await cli(['check-config', path], env);
+    const placeholder = await cli(['check-config', path], env);
+    expect(placeholder.code).toBe(1);
+    expect(placeholder.stderr).toContain('hub.token: still the placeholder that `llm-registrar init` wrote');
+    const checked = await cli(['check-config', path], { ...env, LLM_REGISTRAR_HUB_TOKEN: 'the-real-token' });
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.stdout).toContain(': valid');
 
@@ -263,5 +276,108 @@ describe('llm-registrar install-service', () => {
     const refused = await cli(['install-service', '--platform', 'linux', '--config', broken.file], { HOME: home });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('hub.url');
+  });
+});
+
+describe('install-service --uninstall', () => {
+  it('removes the unit and the link that enabled it, then says how to stop what still runs; a second run has nothing to do', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'llmr-svc-'));
+    const { file } = await writeConfig({ hub: { url: 'http://hub:4848', token: TOKEN }, providers: [] });
+    expect((await cli(['install-service', '--platform', 'linux', '--config', file], { HOME: home })).code).toBe(0);
+    const unit = join(home, '.config', 'systemd', 'user', 'llm-registrar.service');
+    const link = join(home, '.config', 'systemd', 'user', 'default.target.wants', 'llm-registrar.service');
+    await mkdir(dirname(link), { recursive: true });
+    await symlink(unit, link);
+
+    const removed = await cli(['install-service', '--uninstall', '--platform', 'linux'], { HOME: home });
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain(`removed ${unit}`);
+    expect(removed.stdout).toContain('systemctl --user stop llm-registrar.service');
+    await expect(stat(unit)).rejects.toThrow();
+    await expect(lstat(link)).rejects.toThrow();
+
+    const again = await cli(['install-service', '--uninstall', '--platform', 'linux'], { HOME: home });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('nothing to remove');
+    expect((await cli(['install-service', '--uninstall', '--print'], { HOME: home })).code).toBe(2);
+  });
+});
+
+describe('llm-registrar models (ls)', () => {
+  it('lists what the hub offers the config token, as a table and as --json; private rows of others stay hidden', async () => {
+    hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester' }, 'other-token': { user: 'other' } }, ...fastHub });
+    const mine = await writeConfig({
+      hub: { url: hub.url, token: TOKEN },
+      providers: [{ name: 'gpu', type: 'demo', model: 'demo', visibility: 'public', poolName: 'team' }, { name: 'mine', type: 'demo', model: 'demo' }],
+      timing: fastTiming,
+    });
+    const daemon = runCli(['start', '--config', mine.file, '--state-dir', join(mine.dir, 'state'), '--no-status']);
+    await eventually(() => expect(daemon.output()).toContain('live on'), 15_000);
+
+    const table = await cli(['ls', '--config', mine.file]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^NAME +STATUS +OWNER +VISIBILITY +POOL +MODEL\n/);
+    expect(table.stdout).toMatch(/^gpu +active +tester +public +team +demo$/m);
+    expect(table.stdout).toMatch(/^mine +active +tester +private +- +demo$/m);
+    expect(table.stdout).not.toContain(TOKEN);
+
+    const other = await writeConfig({ hub: { url: hub.url, token: 'other-token' }, providers: [] });
+    const json = await cli(['models', '--config', other.file, '--json']);
+    expect(json.code).toBe(0);
+    const body = JSON.parse(json.stdout) as { hub: string; llms: { name: string; visibility: string }[] };
+    expect(body.hub).toBe(hub.url);
+    expect(body.llms.map((row) => row.name)).toEqual(['gpu']);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('exits 1 with the reason when the hub refuses the token or does not answer', async () => {
+    hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester' } }, ...fastHub });
+    const refused = await writeConfig({ hub: { url: hub.url, token: 'wrong-token' }, providers: [] });
+    const denied = await cli(['models', '--config', refused.file]);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain(`refused the token (401): check hub.token in ${refused.file}`);
+    expect(denied.stderr).not.toContain('wrong-token');
+    const down = await writeConfig({ hub: { url: `http://127.0.0.1:${await closedPort()}`, token: TOKEN }, providers: [] });
+    const gone = await cli(['models', '--config', down.file]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/unreachable \(ECONNREFUSED\): is it running\? check hub\.url in/);
+  });
+});
+
+describe('what start says at info level', () => {
+  it('says when it is live, with what it publishes and where to call; one line per finished call; no transitions', async () => {
+    hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub });
+    const { dir, file } = await writeConfig({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'demo', model: 'demo', tokenDelayMs: 1 }], timing: fastTiming });
+    const daemon = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--no-status']);
+    await eventually(() => expect(daemon.output()).toContain('live on'), 15_000);
+    expect(daemon.stdout()).toContain(`live on ${hub.url}: publishing 'gpu' (private: your token alone); callers POST ${hub.url}/v1/chat/completions with \\"model\\": \\"gpu\\"`);
+
+    const call = (stream: boolean) =>
+      fetch(`${hub!.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpu', stream, messages: [{ role: 'user', content: 'hi' }] }),
+      }).then((response) => response.text());
+    await call(false);
+    await call(true);
+    const lines = await eventually(() => {
+      const calls = daemon.stdout().split('\n').filter((line) => line.includes('"msg":"call '));
+      expect(calls).toHaveLength(2);
+      return calls.map((line) => JSON.parse(line) as Record<string, unknown>);
+    });
+    expect(lines[0]).toEqual(expect.objectContaining({ level: 30, provider: 'gpu', outcome: 'done', task: expect.stringMatching(/^\S{8}$/), ms: expect.any(Number) }));
+    expect(lines[0].msg).toMatch(/^call \S{8} on 'gpu': done in \d+ m?s$/);
+    expect(lines[1]).toEqual(expect.objectContaining({ outcome: 'done', firstTokenMs: expect.any(Number) }));
+    expect(lines[1].msg).toMatch(/^call \S{8} on 'gpu': done in .+, first token after \d+ ms$/);
+    expect(daemon.stdout()).not.toContain('session →');
+    expect(daemon.stdout()).not.toContain('provider:gpu →');
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+
+    const debug = runCli(['start', '--config', file, '--state-dir', join(dir, 'state'), '--no-status', '--log-level', 'debug']);
+    await eventually(() => expect(debug.stdout()).toContain('session → connected.streaming.open'), 15_000);
+    debug.child.kill('SIGTERM');
+    expect(await debug.exited).toBe(0);
   });
 });
