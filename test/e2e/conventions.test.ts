@@ -2,6 +2,7 @@
 // 2 usage), the error last and short with a pointer to --help, did-you-mean, --version, help <command>, completion.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,23 @@ describe('usage errors', () => {
     const { code, stderr } = await cli([]);
     expect(code).toBe(2);
     expect(stderr).toContain('llm-registrar --help');
+  });
+});
+
+describe('up on a port that is taken', () => {
+  it('exits 1 and shows the npm form that picks other ports', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const home = await mkdtemp(join(tmpdir(), 'llmr-up-'));
+      const { port } = blocker.address() as { port: number };
+      const { code, stderr } = await cli(['up', '--port', String(port), '--state-dir', join(home, 'state')], { HOME: home, XDG_STATE_HOME: home });
+      expect(code).toBe(1);
+      expect(stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
+      expect(stderr).toContain('npm start -- --port N --status-port M');
+    } finally {
+      blocker.close();
+    }
   });
 });
 
