@@ -199,13 +199,16 @@ function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
     const child = (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
     if (!child) return;
     let previous = '';
+    let wasRefused = false;
     child.subscribe((snapshot: { value: unknown; context: { lastError?: string; refused?: boolean } }) => {
       const state = JSON.stringify(snapshot.value);
       if (state === previous) return;
       previous = state;
-      // A hub that refuses us (401/409) needs a person: say it loudly, every time we retry. The rest is for
-      // debugging: at info, `start` says when it is live and what each call did (src/commands/activity-log.ts).
-      const level = snapshot.context.refused ? 'error' : 'debug';
+      // A hub that refuses us (401/409) needs a person: say it loudly, every time we retry, and say when it is over.
+      // The rest is for debugging: at info, `start` says when it is live and what each call did (activity-log.ts).
+      const refused = snapshot.context.refused === true;
+      const level = refused ? 'error' : wasRefused ? 'info' : 'debug';
+      wasRefused = refused;
       logger[level]({ actor: id, state: snapshot.value, ...(snapshot.context.lastError ? { reason: snapshot.context.lastError } : {}) }, `${id} → ${flatten(snapshot.value)}`);
     });
   };
