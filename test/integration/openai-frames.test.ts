@@ -55,7 +55,7 @@ describe('openai frames through the daemon', () => {
   it('delivers any JSON body to the upstream deep-equal but for model (and stream_options when streaming)', async () => {
     await fc.assert(
       fc.asyncProperty(jsonBody, fc.boolean(), async (extra, streaming) => {
-        const body = { ...extra, model: 'gpu', messages: [{ role: 'user', content: 'hi' }], ...(streaming ? { stream: true } : {}) };
+        const body: Record<string, unknown> = { ...extra, model: 'gpu', messages: [{ role: 'user', content: 'hi' }], ...(streaming ? { stream: true } : {}) };
         const before = model.requests.length;
         await finalOf(frame('gpu', body, streaming));
         const sent = model.requests[before].body as Record<string, unknown>;
@@ -74,7 +74,8 @@ describe('openai frames through the daemon', () => {
         const plain = await finalOf(frame('echo', { messages: [] }));
         expect(plain).toEqual([{ status: 200, body: { ...answer, model: 'echo' } }]);
 
-        const chunks = payloads.map((payload) => ({ ...payload, choices: [{ index: 0, delta: {}, finish_reason: null }], model: 'upstream-id' }));
+        // A nested `model` before the top-level one (llama.cpp sorts keys) must stay as it is.
+        const chunks = payloads.map((payload) => ({ a_nested: { model: 'inner' }, ...payload, choices: [{ index: 0, delta: {}, finish_reason: null }], model: 'upstream-id' }));
         raw.pieces = [...chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`), 'data: [DONE]\n\n'];
         const streamed = await finalOf(frame('echo', { messages: [], stream: true }, true));
         expect(streamed.map((result) => ('chunk' in result ? result.chunk.data : result))).toEqual([
