@@ -143,6 +143,18 @@ describe("'ollama' provider: translated to /api/chat, /api/generate, /api/embed"
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: expect.any(Number) } });
   });
 
+  it('asks for thinking (reasoning_effort, enable_thinking) and answers it as reasoning_content, plain and streamed', async () => {
+    server = await startOllamaServer({ thinking: 'Paris is in France.', reply: () => 'Sunny.' });
+    const p = provider('ollama', server.baseUrl);
+    const answer: any = await p.openai(call({ messages: ask, chat_template_kwargs: { enable_thinking: true } }), never());
+    expect(server.requests[0].body).toMatchObject({ think: true });
+    expect(answer.choices[0].message).toEqual({ role: 'assistant', content: 'Sunny.', reasoning_content: 'Paris is in France.' });
+    const chunks = await chunksOf(p.openaiStream(call({ messages: ask, reasoning_effort: 'low' }, true), never()));
+    expect(server.requests[1].body).toMatchObject({ think: 'low' });
+    expect(chunks.map((c) => c.choices[0].delta.reasoning_content ?? '').join('')).toBe('Paris is in France.');
+    expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe('Sunny.');
+  });
+
   it('translates completions to /api/generate (suffix for FIM) and embeddings to /api/embed, base64 too', async () => {
     server = await startOllamaServer({ reply: () => 'x + y' });
     const p = provider('ollama', server.baseUrl);

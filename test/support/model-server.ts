@@ -33,6 +33,8 @@ export interface ModelScript {
    * arguments; Anthropic: `tool_use` blocks, streamed as `input_json_delta`).
    */
   toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** What a thinking model thinks before it answers, when the request asks (Ollama: `think`; its `thinking` field). */
+  thinking?: string;
   /**
    * Holds each chat call until the promise it returns settles, so a test decides when (and how) the model answers;
    * a script it resolves to answers that call instead of this one.
@@ -101,6 +103,8 @@ interface Answer {
   omitUsage: boolean;
   /** The tools the model calls instead of answering in text (empty: a text answer). */
   toolCalls: { id: string; name: string; arguments: Record<string, unknown> }[];
+  /** Its thinking, when the request asked for it. */
+  thinking?: string;
 }
 
 interface Refusal {
@@ -278,7 +282,9 @@ const ollamaWire: Wire = {
   errorBody: (_status, message) => ({ error: message }),
   complete: (a) => ollamaLine(a, a.text, true),
   // Ollama streams each tool call whole, in one line, before the done line.
-  streamHead: (a) => (a.toolCalls.length > 0 ? `${JSON.stringify({ ...ollamaLine(a, '', false), message: { role: 'assistant', content: '', tool_calls: ollamaToolCalls(a) } })}\n` : ''),
+  streamHead: (a) =>
+    (a.thinking ? `${JSON.stringify({ ...ollamaLine(a, '', false), message: { role: 'assistant', content: '', thinking: a.thinking } })}\n` : '') +
+    (a.toolCalls.length > 0 ? `${JSON.stringify({ ...ollamaLine(a, '', false), message: { role: 'assistant', content: '', tool_calls: ollamaToolCalls(a) } })}\n` : ''),
   streamToken: (a, token) => `${JSON.stringify(ollamaLine(a, token, false))}\n`,
   streamTail: (a) => `${JSON.stringify(ollamaLine(a, '', true))}\n`,
   streamError: (_a, message) => `${JSON.stringify({ error: message })}\n`,
@@ -290,6 +296,7 @@ const ollamaToolCalls = (a: Answer) => a.toolCalls.map((call) => ({ function: { 
 function ollamaLine(a: Answer, content: string, done: boolean): Record<string, unknown> {
   const message: Record<string, unknown> = { role: 'assistant', content };
   if (done && a.request.stream === false && a.toolCalls.length > 0) message.tool_calls = ollamaToolCalls(a);
+  if (done && a.request.stream === false && a.thinking) message.thinking = a.thinking;
   const line: Record<string, unknown> = {
     model: a.model,
     created_at: new Date(a.created * 1000).toISOString(),
@@ -610,6 +617,7 @@ class ScriptedModelServer implements ModelServer {
       cut,
       omitUsage: script.omitUsage === true,
       toolCalls: callsTools ? script.toolCalls!.map((call, i) => ({ id: `call_${this.answers}_${i}`, ...call })) : [],
+      thinking: request.think ? script.thinking : undefined,
     };
   }
 }
