@@ -1,9 +1,12 @@
-// Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive.
+// Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive; for an
+// `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said, payload by payload.
 import { fromPromise } from 'xstate';
 import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { completionEnvelope, DONE, type InferFrame, type TaskResult } from '../src/protocol/index.ts';
+import { completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
+import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
+import { PayloadPoster } from './payload-poster.ts';
 
 /**
  * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
@@ -20,7 +23,8 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
   });
   const body = completionEnvelope({
     id: `chatcmpl-${frame.taskId}`,
-    model: frame.request.model ?? published.config.model,
+    // The name the caller asked for, never the upstream's own id (a GGUF path for llama.cpp).
+    model: frame.request.model ?? frame.llmName,
     content: completion.content,
     finishReason: completion.finishReason,
     usage: completion.usage,
@@ -28,20 +32,27 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
   return { result: { status: 200, body } };
 }
 
-async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
-  // A chunk the hub will not take (404: the task is gone; or lost past the deadline) stops the upstream at once,
-  // not when its next token happens to arrive.
+/**
+ * What streams a task's answer to the hub needs: a POST that stops the upstream at once when the hub will not take a
+ * chunk (404: the task is gone; or lost past the deadline), not when its next token happens to arrive.
+ */
+function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
   const post = (result: TaskResult) =>
-    deps.hub.postResult(frame.taskId, result, signal).catch((error: unknown) => {
+    deps.hub.postResult(taskId, result, signal).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
-  const poster = new ChunkPoster(post, {
+  return { signal: work.signal, post, done: () => signal.removeEventListener('abort', stopWork) };
+}
+
+async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+  const work = streamWork(deps, frame.taskId, signal);
+  const poster = new ChunkPoster(work.post, {
     id: `chatcmpl-${frame.taskId}`,
-    model: frame.request.model ?? published.config.model,
+    model: frame.request.model ?? frame.llmName,
     created: Math.floor(Date.now() / 1000),
   });
   try {
@@ -58,10 +69,53 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     // Not one chunk POST (even a failed one): the caller has seen nothing of this run.
     throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
-    signal.removeEventListener('abort', stopWork);
+    work.done();
   }
   await poster.finish();
   return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+}
+
+async function openAi(deps: ActorDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+  const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
+  if (!frame.streaming) {
+    const body = await published.provider.openai(call, signal).catch((error: unknown) => {
+      throw nothingSent(error);
+    });
+    return { result: { status: 200, body } };
+  }
+  const work = streamWork(deps, frame.taskId, signal);
+  const poster = new PayloadPoster(work.post);
+  try {
+    let first = deps.observer?.firstToken;
+    for await (const data of published.provider.openaiStream(call, work.signal)) {
+      if (first) {
+        first(frame.llmName, Date.now() - receivedAt);
+        first = undefined;
+      }
+      poster.push(data);
+    }
+    await poster.flush();
+  } catch (error) {
+    await poster.flush().catch(() => undefined);
+    throw poster.posts === 0 ? nothingSent(error) : error;
+  } finally {
+    work.done();
+  }
+  return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+}
+
+/**
+ * An upstream's refusal (or a field the provider cannot express) before anything was streamed, as the result that
+ * carries its status and OpenAI error fields to the caller (SPEC.md §5), so a 400 stays a 400.
+ */
+function refusalResult(frame: OpenAiFrame, error: unknown): TaskResult | undefined {
+  if (error instanceof UnsupportedField) {
+    return { error: `model '${frame.llmName}': ${error.message}`, status: 400, type: error.type, code: null, param: error.param };
+  }
+  if (error instanceof UpstreamError && error.kind === 'http' && error.status !== undefined && error.status >= 400 && error.status <= 599) {
+    return { error: `model '${frame.llmName}': ${error.message}`, status: error.status, ...error.fields };
+  }
+  return undefined;
 }
 
 export function runInferenceActor(deps: ActorDeps) {
@@ -73,8 +127,17 @@ export function runInferenceActor(deps: ActorDeps) {
     }
     const published = deps.providers.get(frame.llmName);
     if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
-    // Issue 10 (openai frames): until the providers speak them, such a frame is refused, never run narrowed.
-    if (frame.kind === 'openai') throw new Error(`provider '${frame.llmName}' cannot run openai frames yet`);
-    return frame.streaming ? stream(deps, published, frame, input.receivedAt, signal) : complete(published, frame, signal);
+    try {
+      if (frame.kind === 'openai') return await openAi(deps, published, frame, input.receivedAt, signal);
+      return frame.streaming ? await stream(deps, published, frame, input.receivedAt, signal) : await complete(published, frame, signal);
+    } catch (error) {
+      if (!(error instanceof UpstreamError || error instanceof UnsupportedField)) throw error;
+      // The caller reads the message: it names the model; the upstream's address stays in the registrar's log.
+      deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err: error instanceof UpstreamError ? (error.detail ?? error.message) : error.message }, 'task failed upstream');
+      const refused = frame.kind === 'openai' ? refusalResult(frame, error) : undefined;
+      if (refused !== undefined && (error as RunTaskFailure).nothingSent === true) return { result: refused };
+      error.message = `model '${frame.llmName}': ${error.message}`;
+      throw error;
+    }
   });
 }

@@ -23,6 +23,8 @@ export function redact(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
     if (key === 'messages' && Array.isArray(inner)) out[key] = `[${inner.length} messages]`;
+    // An `openai` frame's body is the caller's whole call (prompt, input, tools…), not only its messages.
+    else if (key === 'body' && (value as { kind?: unknown }).kind === 'openai') out[key] = '[caller body]';
     else if (key === 'result' && typeof inner === 'object' && inner !== null && ('body' in inner || 'chunk' in inner)) {
       out[key] = 'body' in inner ? { status: (inner as { status?: unknown }).status, body: '[result]' } : { chunk: '[chunk]' };
     } else out[key] = redact(inner);

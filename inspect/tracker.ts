@@ -341,7 +341,7 @@ function taskView(ref: ActorLike, now: number): TaskView {
     taskId: frame.taskId,
     kind: frame.kind,
     state: stateName(snapshot.value),
-    streaming: frame.kind === 'infer' && frame.streaming,
+    streaming: frame.kind !== 'wake' && frame.streaming,
     receivedAt: new Date(receivedAt).toISOString(),
     ageMs: now - receivedAt,
   };

@@ -1,4 +1,5 @@
-// Anthropic's Messages API (POST /v1/messages), plain and streamed as SSE, with its answers mapped to OpenAI terms.
+// Anthropic's Messages API (POST /v1/messages), plain and streamed as SSE, with its answers mapped to OpenAI terms;
+// `openai` frames are translated in anthropic-translate.ts (tools, tool results, images, stop sequences).
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
@@ -14,11 +15,12 @@ import {
   upstreamErrorMessage,
   usageOf,
 } from './http.ts';
-import { type Completion, type LlmProvider, type StreamPiece, UpstreamError } from './types.ts';
+import { anthropicBody, anthropicChoice, DEFAULT_MAX_TOKENS, finishReasonOf } from './anthropic-translate.ts';
+import { ChunkWriter, chatCompletion, wantsUsage } from './openai-shapes.ts';
+import { type Completion, type LlmProvider, type OpenAiCall, type StreamPiece, UnsupportedField, UpstreamError } from './types.ts';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
-/** The Messages API requires max_tokens; this is what a request without one gets. */
-export const DEFAULT_MAX_TOKENS = 1024;
+export { DEFAULT_MAX_TOKENS };
 
 interface UsageWire {
   input_tokens?: unknown;
@@ -27,26 +29,19 @@ interface UsageWire {
   cache_read_input_tokens?: unknown;
 }
 interface MessageWire {
-  content?: { type?: unknown; text?: unknown }[];
+  content?: { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown; thinking?: unknown }[];
   stop_reason?: unknown;
   usage?: UsageWire;
 }
 interface EventWire {
   type?: unknown;
+  index?: unknown;
   message?: MessageWire;
-  delta?: { type?: unknown; text?: unknown; stop_reason?: unknown };
+  content_block?: { type?: unknown; id?: unknown; name?: unknown };
+  delta?: { type?: unknown; text?: unknown; stop_reason?: unknown; partial_json?: unknown; thinking?: unknown };
   usage?: UsageWire;
   error?: unknown;
 }
-
-/** Anthropic's stop reasons in the OpenAI words the registrar's results carry. */
-const FINISH_REASONS = new Map([
-  ['end_turn', 'stop'],
-  ['stop_sequence', 'stop'],
-  ['max_tokens', 'length'],
-  ['tool_use', 'tool_calls'],
-  ['refusal', 'content_filter'],
-]);
 
 export class AnthropicProvider extends HttpProvider implements LlmProvider {
   readonly type = 'anthropic';
@@ -85,6 +80,36 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
     }
   }
 
+  async openai(call: OpenAiCall, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const body = JSON.stringify(this.nativeBody(call));
+    const answer = await this.postForAnswer<MessageWire & { error?: unknown }>('/v1/messages', body, signal);
+    return chatCompletion(call, anthropicChoice(answer.content, answer.stop_reason), usageOf(promptTokensOf(answer.usage), count(answer.usage?.output_tokens)));
+  }
+
+  async *openaiStream(call: OpenAiCall, signal: AbortSignal): AsyncGenerator<string, void, undefined> {
+    const body = JSON.stringify(this.nativeBody(call));
+    const upstream = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
+    const events = new ChunkEventReader(new ChunkWriter(call));
+    let clean = false;
+    try {
+      await upstream.open({ method: 'POST', headers: this.headers, body });
+      yield* sseStream(upstream, events);
+      if (!events.ended && events.stopReason === undefined) throw streamEndedEarly();
+      clean = true;
+      yield events.writer.finish(finishReasonOf(events.stopReason));
+      if (wantsUsage(call.body)) yield events.writer.usage(events.usage());
+    } finally {
+      upstream.release(clean);
+    }
+  }
+
+  private nativeBody(call: OpenAiCall): Record<string, unknown> {
+    if (call.endpoint !== 'chat.completions') {
+      throw new UnsupportedField('model', `the Messages API has no ${call.endpoint} endpoint: call an OpenAI-compatible or Ollama model for it`);
+    }
+    return anthropicBody(call, this.model);
+  }
+
   private body(request: InferRequest, stream: boolean): string {
     const { system, messages } = toAnthropicMessages(request.messages);
     return JSON.stringify({
@@ -99,7 +124,7 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
 }
 
 /** Turns the Messages stream's events into pieces, remembering the stop reason and the token counts. */
-class EventReader implements SseReader {
+class EventReader implements SseReader<StreamPiece> {
   readonly pending: StreamPiece[] = [];
   failure: UpstreamError | undefined;
   /** Saw `message_stop`. */
@@ -156,6 +181,80 @@ class EventReader implements SseReader {
 }
 
 /**
+ * Turns the Messages stream's events into OpenAI chunks: text and thinking deltas, a `tool_use` block's start as a
+ * tool call's first delta (id, name) and each `input_json_delta` as its next arguments.
+ */
+class ChunkEventReader implements SseReader<string> {
+  readonly pending: string[] = [];
+  failure: UpstreamError | undefined;
+  ended = false;
+  stopReason: string | undefined;
+  private inputTokens = 0;
+  private outputTokens = 0;
+  /** Content block index → OpenAI tool call index. */
+  private readonly toolIndex = new Map<unknown, number>();
+
+  constructor(readonly writer: ChunkWriter) {}
+
+  readonly onEvent = (event: EventSourceMessage): void => {
+    if (this.ended || this.failure !== undefined) return;
+    let data: EventWire;
+    try {
+      data = JSON.parse(event.data) as EventWire;
+    } catch {
+      this.failure = new UpstreamError('protocol', `upstream sent an event that is not JSON: ${JSON.stringify(event.data.slice(0, 200))}`);
+      return;
+    }
+    switch (data.type) {
+      case 'content_block_start':
+        if (data.content_block?.type === 'tool_use') {
+          const index = this.toolIndex.size;
+          this.toolIndex.set(data.index, index);
+          this.pending.push(this.writer.toolCallStart(index, String(data.content_block.id), String(data.content_block.name)));
+        }
+        break;
+      case 'content_block_delta': {
+        const delta = data.delta;
+        if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') this.pending.push(this.writer.content(delta.text));
+        else if (delta?.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') this.pending.push(this.writer.reasoning(delta.thinking));
+        else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
+          const index = this.toolIndex.get(data.index);
+          if (index !== undefined) this.pending.push(this.writer.toolCallArguments(index, delta.partial_json));
+        }
+        break;
+      }
+      case 'message_start':
+        this.inputTokens = promptTokensOf(data.message?.usage);
+        this.outputTokens = count(data.message?.usage?.output_tokens);
+        break;
+      case 'message_delta':
+        if (typeof data.delta?.stop_reason === 'string') this.stopReason = data.delta.stop_reason;
+        if (data.usage?.output_tokens !== undefined) this.outputTokens = count(data.usage.output_tokens);
+        if (data.usage?.input_tokens != null) this.inputTokens = promptTokensOf(data.usage);
+        break;
+      case 'message_stop':
+        this.ended = true;
+        break;
+      case 'error':
+        this.failure = new UpstreamError('protocol', upstreamErrorMessage(data.error) ?? 'upstream reported an error');
+        break;
+      default:
+      // ping, content_block_stop and event types added later carry nothing to relay.
+    }
+  };
+
+  readonly onError = (error: { type: string }): void => {
+    if (error.type === 'max-buffer-size-exceeded' && this.failure === undefined) {
+      this.failure = new UpstreamError('protocol', `upstream sent an event larger than ${MAX_EVENT_CHARS} characters`);
+    }
+  };
+
+  usage(): Usage {
+    return usageOf(this.inputTokens, this.outputTokens);
+  }
+}
+
+/**
  * The Messages API takes the system prompt apart and only `user`/`assistant` turns: system messages are joined into
  * `system`, tool results become user turns, and neighbouring turns of one role are joined.
  */
@@ -176,11 +275,6 @@ export function toAnthropicMessages(messages: readonly ChatMessage[]): {
     else turns.push({ role, content: message.content });
   }
   return { system: system.length === 0 ? undefined : system.join('\n\n'), messages: turns };
-}
-
-function finishReasonOf(stopReason: unknown): string | null {
-  if (typeof stopReason !== 'string') return null;
-  return FINISH_REASONS.get(stopReason) ?? stopReason;
 }
 
 /** Input tokens as OpenAI counts them: cached prompt tokens are prompt tokens too. */

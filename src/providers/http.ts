@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { ProviderConfig } from '../config/schema.ts';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import type { ChatMessage, Usage } from '../protocol/index.ts';
-import { type StreamPiece, UpstreamError } from './types.ts';
+import { type ErrorFields, type StreamPiece, UpstreamError } from './types.ts';
 
 export interface ProviderOptions {
   /** No byte from the upstream for this long (waiting for headers or mid-body) fails the call. Default 300 000. */
@@ -136,9 +136,9 @@ export class UpstreamCall {
     });
     const status = response.statusCode ?? 0;
     if (status < 200 || status > 299) {
-      const excerpt = errorExcerpt(await this.readUpTo(ERROR_BODY_READ_CHARS)) || (response.statusMessage ?? '');
+      const said = errorExcerpt(await this.readUpTo(ERROR_BODY_READ_CHARS));
       this.signal.throwIfAborted();
-      throw new UpstreamError('http', `upstream answered ${status}: ${excerpt}`, status);
+      throw new UpstreamError('http', `upstream answered ${status}: ${said.message || (response.statusMessage ?? '')}`, status, said.fields);
     }
   }
 
@@ -233,10 +233,14 @@ export class UpstreamCall {
     if (this.signal.aborted) return this.signal.reason;
     if (this.wentSilent) return this.silenceError();
     if (error instanceof UpstreamError) return error;
-    const detail = describeNetworkError(error);
+    // The caller reads the message: the address stays in the detail, for the registrar's log.
+    const { phrase, code } = describeNetworkError(error);
     return new UpstreamError(
       'unreachable',
-      phase === 'connect' ? `cannot reach ${this.url}: ${detail}` : `connection to ${this.url} lost mid-answer: ${detail}`,
+      phase === 'connect' ? `cannot reach the model server (${code})` : `connection to the model server lost mid-answer (${code})`,
+      undefined,
+      {},
+      phase === 'connect' ? `cannot reach ${this.url}: ${phrase}` : `connection to ${this.url} lost mid-answer: ${phrase}`,
     );
   }
 }
@@ -251,33 +255,61 @@ function drain(response: http.IncomingMessage, controller: AbortController): voi
   response.resume();
 }
 
-/** A network error of undici as a short phrase: `connect ECONNREFUSED 127.0.0.1:8000`, `other side closed`. */
-function describeNetworkError(error: unknown): string {
+/**
+ * A network error as a phrase for the log (`connect ECONNREFUSED 127.0.0.1:8000`, `other side closed`) and a code
+ * that names no address, for the caller (`ECONNREFUSED`).
+ */
+function describeNetworkError(error: unknown): { phrase: string; code: string } {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
     const cause: unknown = current.cause;
     if (!(cause instanceof Error)) break;
     current = cause;
   }
-  if (!(current instanceof Error)) return String(current);
+  if (!(current instanceof Error)) return { phrase: String(current), code: 'network error' };
   const code = (current as { code?: unknown }).code;
-  if (current.message !== '') return current.message;
-  return typeof code === 'string' ? code : current.name;
+  const safeCode = typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'network error';
+  return { phrase: current.message !== '' ? current.message : typeof code === 'string' ? code : current.name, code: safeCode };
 }
 
-/** The useful part of an error body: the message of an `{error: …}` JSON when there is one, else the text itself. */
-function errorExcerpt(body: string): string {
+/**
+ * The useful part of an error body: the message of an `{error: …}` JSON when there is one (OpenAI's, Ollama's and
+ * Anthropic's shapes), else the text itself; and the OpenAI-shaped fields the caller's SDK reads.
+ */
+export function errorExcerpt(body: string): { message: string; fields: ErrorFields } {
   let text = body.trim();
+  let fields: ErrorFields = {};
   if (text.startsWith('{')) {
     try {
-      const message = upstreamErrorMessage((JSON.parse(text) as { error?: unknown }).error);
+      const error = (JSON.parse(text) as { error?: unknown }).error;
+      const message = upstreamErrorMessage(error);
       if (message !== undefined) text = message;
+      fields = errorFieldsOf(error);
     } catch {
       // Not JSON after all: show the text.
     }
   }
   text = text.replace(/\s+/g, ' ');
-  return text.length > ERROR_EXCERPT_CHARS ? `${text.slice(0, ERROR_EXCERPT_CHARS)}…` : text;
+  return { message: text.length > ERROR_EXCERPT_CHARS ? `${text.slice(0, ERROR_EXCERPT_CHARS)}…` : text, fields };
+}
+
+const MAX_FIELD_CHARS = 200;
+const shortString = (value: unknown): string | undefined => (typeof value === 'string' && value.length <= MAX_FIELD_CHARS ? value : undefined);
+
+/** `type`, `code` and `param` of an error object; a numeric code (vLLM sends the status) becomes its text. */
+export function errorFieldsOf(error: unknown): ErrorFields {
+  if (typeof error !== 'object' || error === null) return {};
+  const { type, code, param } = error as Record<string, unknown>;
+  const fields: ErrorFields = {};
+  const typeText = shortString(type);
+  if (typeText !== undefined) fields.type = typeText;
+  const codeText = typeof code === 'number' ? String(code) : shortString(code);
+  if (codeText !== undefined) fields.code = codeText;
+  else if (code === null) fields.code = null;
+  const paramText = shortString(param);
+  if (paramText !== undefined) fields.param = paramText;
+  else if (param === null) fields.param = null;
+  return fields;
 }
 
 /** The message inside an upstream's `error` value: a string, or an object with `message`. */
@@ -285,9 +317,9 @@ function errorExcerpt(body: string): string {
 export const MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 /** A provider's reader of its upstream's SSE events: what they said so far, and whether the answer is over. */
-export interface SseReader {
+export interface SseReader<T = StreamPiece> {
   /** Pieces parsed and not yet handed on. */
-  readonly pending: StreamPiece[];
+  readonly pending: T[];
   /** Set when the upstream sent something that ends the stream in error. */
   readonly failure: UpstreamError | undefined;
   /** The upstream said the answer is complete (`[DONE]`, `message_stop`): nothing more is read. */
@@ -297,7 +329,7 @@ export interface SseReader {
 }
 
 /** Feeds an opened call's SSE body to `reader`, yielding its pieces as they parse, until the answer or the body ends. */
-export async function* sseStream(call: UpstreamCall, reader: SseReader): AsyncGenerator<StreamPiece, void, undefined> {
+export async function* sseStream<T>(call: UpstreamCall, reader: SseReader<T>): AsyncGenerator<T, void, undefined> {
   const parser = createParser({ onEvent: reader.onEvent, onError: reader.onError, maxBufferSize: MAX_EVENT_CHARS });
   const pending = reader.pending;
   for (let text = await call.read(); text !== undefined; text = await call.read()) {

@@ -9,8 +9,8 @@ import { OllamaProvider } from './ollama.ts';
 import { OpenAiProvider } from './openai.ts';
 import type { LlmProvider } from './types.ts';
 
-export type { Completion, LlmProvider, StreamPiece } from './types.ts';
-export { UpstreamError } from './types.ts';
+export type { Completion, LlmProvider, OpenAiCall, StreamPiece } from './types.ts';
+export { UnsupportedField, UpstreamError } from './types.ts';
 export type { ProviderOptions } from './http.ts';
 export { DEFAULT_READINESS_TIMEOUT_MS, DEFAULT_UPSTREAM_IDLE_MS } from './http.ts';
 export { AnthropicProvider, OllamaProvider, OpenAiProvider, DemoProvider };

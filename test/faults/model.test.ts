@@ -67,7 +67,7 @@ describe('model server failing mid-answer', () => {
   it('answers a plain call failed with 500 with the upstream message', async () => {
     const s = await stage.start({ model: { failWith: 500 } });
     s.hub.send(infer('t-500', 'go'));
-    await eventually(() => expect(finalError(s.hub.results.get('t-500'))).toBe('upstream answered 500: scripted failure'));
+    await eventually(() => expect(finalError(s.hub.results.get('t-500'))).toBe("model 'gpu': upstream answered 500: scripted failure"));
     stage.check();
   });
 });

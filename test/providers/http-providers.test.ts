@@ -131,14 +131,15 @@ describe.each(kinds)('$type provider against its double', ({ type, start }) => {
     expect(error).toMatchObject({ kind: 'protocol', message: expect.stringContaining('scripted failure mid-stream') });
   });
 
-  it('fails as unreachable, naming the URL, when the connection drops mid-stream', async () => {
+  it('fails as unreachable when the connection drops mid-stream, the URL in the detail for the log, not in the message', async () => {
     script({ closeMidStreamAfter: 2 });
 
     const { text, error } = await collectUntilFailure(providerFor().stream(request, never()));
 
     expect(text).toBe(tokens.slice(0, 2).join(''));
     expect(error).toBeInstanceOf(UpstreamError);
-    expect(error).toMatchObject({ kind: 'unreachable', message: expect.stringContaining(server.url) });
+    expect(error).toMatchObject({ kind: 'unreachable', detail: expect.stringContaining(server.url) });
+    expect((error as Error).message).not.toContain(`${server.port}`);
   });
 
   it('fails as unreachable when the connection drops before a plain answer', async () => {
@@ -160,14 +161,14 @@ describe.each(kinds)('$type provider against its double', ({ type, start }) => {
     }
   });
 
-  it('reports a stopped server as unreachable, naming the URL, and works again once it is back', async () => {
+  it('reports a stopped server as unreachable (the URL in the detail only), and works again once it is back', async () => {
     const provider = providerFor();
     await server.stop();
 
     const error = await provider.complete(request, never()).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UpstreamError);
-    expect(error).toMatchObject({ kind: 'unreachable', message: expect.stringContaining(`127.0.0.1:${server.port}`) });
-    expect((error as Error).message).not.toContain('sk-test-key');
+    expect(error).toMatchObject({ kind: 'unreachable', message: 'cannot reach the model server (ECONNREFUSED)', detail: expect.stringContaining(`127.0.0.1:${server.port}`) });
+    expect(`${(error as Error).message} ${(error as UpstreamError).detail}`).not.toContain('sk-test-key');
 
     await server.restart();
     await expect(provider.complete(request, never())).resolves.toMatchObject({ content: reply });

@@ -28,6 +28,14 @@ export interface ModelScript {
   /** Leave token counts out of answers, as some OpenAI-compatible servers and cached Ollama prompts do. */
   omitUsage?: boolean;
   /**
+   * Call these tools instead of answering in text, when the request offers tools and its last turn is not a tool's
+   * result: each wire speaks them its own way (OpenAI: JSON-text arguments, streamed as deltas by index; Ollama: object
+   * arguments; Anthropic: `tool_use` blocks, streamed as `input_json_delta`).
+   */
+  toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** What a thinking model thinks before it answers, when the request asks (Ollama: `think`; its `thinking` field). */
+  thinking?: string;
+  /**
    * Holds each chat call until the promise it returns settles, so a test decides when (and how) the model answers;
    * a script it resolves to answers that call instead of this one.
    */
@@ -93,6 +101,10 @@ interface Answer {
   promptTokens: number;
   cut: boolean;
   omitUsage: boolean;
+  /** The tools the model calls instead of answering in text (empty: a text answer). */
+  toolCalls: { id: string; name: string; arguments: Record<string, unknown> }[];
+  /** Its thinking, when the request asked for it. */
+  thinking?: string;
 }
 
 interface Refusal {
@@ -104,6 +116,10 @@ interface Refusal {
 interface Wire {
   baseUrl(root: string): string;
   chatPath: string;
+  /** The same server's other generating endpoint (completions), spoken by a wire of its own. */
+  also?: Wire;
+  /** Its embeddings endpoint: the request's body → the answer's. */
+  embeddings?: { path: string; answer(body: Record<string, unknown>): unknown };
   /** GET endpoints that tell readiness, and their body when ready. */
   readiness: Record<string, () => unknown>;
   streamsByDefault: boolean;
@@ -120,7 +136,21 @@ interface Wire {
   streamError(answer: Answer, message: string): string;
 }
 
-const turnsOf = (body: Record<string, unknown>): ChatTurn[] => body.messages as ChatTurn[];
+/** A turn's content as text whatever its shape: a string, null, OpenAI parts, Anthropic blocks (tool results too). */
+function plainText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((part: { type?: string; text?: unknown; content?: unknown }) => (typeof part?.text === 'string' ? part.text : part?.type === 'tool_result' ? plainText(part.content) : '')).join('');
+}
+const turnsOf = (body: Record<string, unknown>): ChatTurn[] =>
+  (body.messages as { role: string; content: unknown }[]).map((turn) => ({ role: turn.role, content: plainText(turn.content) }));
+const hasMessages = (body: Record<string, unknown>): Refusal | undefined =>
+  Array.isArray(body.messages) ? undefined : { status: 400, message: 'the body must be a JSON object with a messages array' };
+
+/** Deterministic vectors, one per input text, so a test can check which text each came from. */
+export function testEmbedding(text: string): number[] {
+  return [text.length, text.charCodeAt(0) || 0, 0.5];
+}
 const noRefusal = (): undefined => undefined;
 
 const openAiWire: Wire = {
@@ -133,36 +163,107 @@ const openAiWire: Wire = {
   streamsByDefault: false,
   streamContentType: 'text/event-stream',
   authorize: noRefusal,
-  validate: noRefusal,
+  validate: hasMessages,
   conversation: turnsOf,
   maxTokens: (body) => body.max_tokens ?? body.max_completion_tokens,
   errorBody: (status, message) => ({ error: { message, type: status >= 500 ? 'InternalServerError' : 'BadRequestError', code: status } }),
+  // `n` choices (the same answer each), `logprobs` per token when asked, tool calls with JSON-text arguments.
   complete: (a) => ({
     id: a.id,
     object: 'chat.completion',
     created: a.created,
     model: a.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: a.text }, finish_reason: a.cut ? 'length' : 'stop' }],
+    system_fingerprint: 'fp_test',
+    choices: Array.from({ length: choiceCount(a) }, (_, index) => ({
+      index,
+      message:
+        a.toolCalls.length > 0
+          ? { role: 'assistant', content: null, tool_calls: a.toolCalls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } })) }
+          : { role: 'assistant', content: a.text },
+      logprobs: a.request.logprobs === true ? { content: a.tokens.map(tokenLogprob) } : null,
+      finish_reason: openAiFinish(a),
+    })),
     ...(a.omitUsage ? {} : { usage: openAiUsage(a) }),
   }),
-  streamHead: (a) => openAiChunk(a, { role: 'assistant', content: '' }, null),
-  streamToken: (a, token) => openAiChunk(a, { content: token }, null),
+  streamHead: (a) => openAiChunk(a, { role: 'assistant', content: '' }, null) + openAiToolDeltas(a),
+  streamToken: (a, token) => openAiChunk(a, { content: token }, null, a.request.logprobs === true ? { content: [tokenLogprob(token)] } : null),
   streamTail: (a) => {
     const wantsUsage = (a.request.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
     const usage = wantsUsage && !a.omitUsage ? sse({ id: a.id, object: 'chat.completion.chunk', created: a.created, model: a.model, choices: [], usage: openAiUsage(a) }) : '';
-    return `${openAiChunk(a, {}, a.cut ? 'length' : 'stop')}${usage}data: [DONE]\n\n`;
+    return `${openAiChunk(a, {}, openAiFinish(a))}${usage}data: [DONE]\n\n`;
   },
   // vLLM's shape: an error object in a data frame, then [DONE] as usual.
   streamError: (_a, message) => `${sse({ error: { message, type: 'InternalServerError', code: 500 } })}data: [DONE]\n\n`,
+  embeddings: {
+    path: '/v1/embeddings',
+    answer: (body) => {
+      const inputs = typeof body.input === 'string' ? [body.input] : (body.input as string[]);
+      return {
+        object: 'list',
+        data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: testEmbedding(text) })),
+        model: body.model,
+        usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
+      };
+    },
+  },
 };
 
-function openAiChunk(a: Answer, delta: Record<string, unknown>, finishReason: string | null): string {
-  return sse({ id: a.id, object: 'chat.completion.chunk', created: a.created, model: a.model, choices: [{ index: 0, delta, finish_reason: finishReason }] });
+function openAiChunk(a: Answer, delta: Record<string, unknown>, finishReason: string | null, logprobs?: unknown): string {
+  const choice: Record<string, unknown> = { index: 0, delta, finish_reason: finishReason };
+  if (logprobs !== undefined) choice.logprobs = logprobs;
+  return sse({ id: a.id, object: 'chat.completion.chunk', created: a.created, model: a.model, choices: [choice] });
 }
+
+const choiceCount = (a: Answer): number => (typeof a.request.n === 'number' ? a.request.n : 1);
+const openAiFinish = (a: Answer): string => (a.toolCalls.length > 0 ? 'tool_calls' : a.cut ? 'length' : 'stop');
+const tokenLogprob = (token: string) => ({ token, logprob: -0.25, bytes: [...Buffer.from(token)], top_logprobs: [] });
+
+/** Each tool call as OpenAI streams it: id and name first, then its JSON-text arguments in two pieces, by index. */
+function openAiToolDeltas(a: Answer): string {
+  return a.toolCalls
+    .map((call, index) => {
+      const args = JSON.stringify(call.arguments);
+      const half = Math.floor(args.length / 2);
+      return (
+        openAiChunk(a, { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null) +
+        openAiChunk(a, { tool_calls: [{ index, function: { arguments: args.slice(0, half) } }] }, null) +
+        openAiChunk(a, { tool_calls: [{ index, function: { arguments: args.slice(half) } }] }, null)
+      );
+    })
+    .join('');
+}
+
+/** POST /v1/completions: a text_completion, streamed as text_completion chunks. */
+const openAiCompletionWire: Wire = {
+  baseUrl: (root) => `${root}/v1`,
+  chatPath: '/v1/completions',
+  readiness: {},
+  streamsByDefault: false,
+  streamContentType: 'text/event-stream',
+  authorize: noRefusal,
+  validate: (body) => (typeof body.prompt === 'string' ? undefined : { status: 400, message: 'prompt must be a string' }),
+  conversation: (body) => [{ role: 'user', content: String(body.prompt) + (typeof body.suffix === 'string' ? ` … ${body.suffix}` : '') }],
+  maxTokens: (body) => body.max_tokens,
+  errorBody: (status, message) => ({ error: { message, type: 'BadRequestError', code: status } }),
+  complete: (a) => ({
+    id: a.id,
+    object: 'text_completion',
+    created: a.created,
+    model: a.model,
+    choices: [{ index: 0, text: a.text, logprobs: null, finish_reason: a.cut ? 'length' : 'stop' }],
+    ...(a.omitUsage ? {} : { usage: openAiUsage(a) }),
+  }),
+  streamHead: () => '',
+  streamToken: (a, token) => sse({ id: a.id, object: 'text_completion', created: a.created, model: a.model, choices: [{ index: 0, text: token, logprobs: null, finish_reason: null }] }),
+  streamTail: (a) => `${sse({ id: a.id, object: 'text_completion', created: a.created, model: a.model, choices: [{ index: 0, text: '', logprobs: null, finish_reason: a.cut ? 'length' : 'stop' }] })}data: [DONE]\n\n`,
+  streamError: (_a, message) => `${sse({ error: { message, type: 'InternalServerError', code: 500 } })}data: [DONE]\n\n`,
+};
 
 function openAiUsage(a: Answer) {
   return { prompt_tokens: a.promptTokens, completion_tokens: a.tokens.length, total_tokens: a.promptTokens + a.tokens.length };
 }
+
+openAiWire.also = openAiCompletionWire;
 
 function sse(data: unknown): string {
   return `data: ${JSON.stringify(data)}\n\n`;
@@ -175,22 +276,31 @@ const ollamaWire: Wire = {
   streamsByDefault: true,
   streamContentType: 'application/x-ndjson',
   authorize: noRefusal,
-  validate: noRefusal,
+  validate: hasMessages,
   conversation: turnsOf,
   maxTokens: (body) => (body.options as { num_predict?: unknown } | undefined)?.num_predict,
   errorBody: (_status, message) => ({ error: message }),
   complete: (a) => ollamaLine(a, a.text, true),
-  streamHead: () => '',
+  // Ollama streams each tool call whole, in one line, before the done line.
+  streamHead: (a) =>
+    (a.thinking ? `${JSON.stringify({ ...ollamaLine(a, '', false), message: { role: 'assistant', content: '', thinking: a.thinking } })}\n` : '') +
+    (a.toolCalls.length > 0 ? `${JSON.stringify({ ...ollamaLine(a, '', false), message: { role: 'assistant', content: '', tool_calls: ollamaToolCalls(a) } })}\n` : ''),
   streamToken: (a, token) => `${JSON.stringify(ollamaLine(a, token, false))}\n`,
   streamTail: (a) => `${JSON.stringify(ollamaLine(a, '', true))}\n`,
   streamError: (_a, message) => `${JSON.stringify({ error: message })}\n`,
 };
 
+/** Ollama's tool calls: arguments as an object, no id. */
+const ollamaToolCalls = (a: Answer) => a.toolCalls.map((call) => ({ function: { name: call.name, arguments: call.arguments } }));
+
 function ollamaLine(a: Answer, content: string, done: boolean): Record<string, unknown> {
+  const message: Record<string, unknown> = { role: 'assistant', content };
+  if (done && a.request.stream === false && a.toolCalls.length > 0) message.tool_calls = ollamaToolCalls(a);
+  if (done && a.request.stream === false && a.thinking) message.thinking = a.thinking;
   const line: Record<string, unknown> = {
     model: a.model,
     created_at: new Date(a.created * 1000).toISOString(),
-    message: { role: 'assistant', content },
+    message,
     done,
   };
   if (done) {
@@ -203,6 +313,33 @@ function ollamaLine(a: Answer, content: string, done: boolean): Record<string, u
   }
   return line;
 }
+
+/** POST /api/generate: `response` text, NDJSON unless `stream: false`. */
+const ollamaGenerateWire: Wire = {
+  ...ollamaWire,
+  chatPath: '/api/generate',
+  readiness: {},
+  validate: (body) => (typeof body.prompt === 'string' ? undefined : { status: 400, message: 'prompt must be a string' }),
+  conversation: (body) => [{ role: 'user', content: String(body.prompt) + (typeof body.suffix === 'string' ? ` … ${body.suffix}` : '') }],
+  complete: (a) => generateLine(a, a.text, true),
+  streamHead: () => '',
+  streamToken: (a, token) => `${JSON.stringify(generateLine(a, token, false))}\n`,
+  streamTail: (a) => `${JSON.stringify(generateLine(a, '', true))}\n`,
+};
+
+function generateLine(a: Answer, text: string, done: boolean): Record<string, unknown> {
+  const { message: _message, ...line } = ollamaLine(a, '', done);
+  return { ...line, response: text };
+}
+
+ollamaWire.also = ollamaGenerateWire;
+ollamaWire.embeddings = {
+  path: '/api/embed',
+  answer: (body) => {
+    const inputs = typeof body.input === 'string' ? [body.input] : (body.input as string[]);
+    return { model: body.model, embeddings: inputs.map(testEmbedding), total_duration: 1000, prompt_eval_count: inputs.length };
+  },
+};
 
 const anthropicWire: Wire = {
   baseUrl: (root) => root,
@@ -224,6 +361,7 @@ const anthropicWire: Wire = {
   },
   validate: (body) => {
     if (typeof body.max_tokens !== 'number') return { status: 400, message: 'max_tokens: Field required' };
+    if (!Array.isArray(body.messages)) return { status: 400, message: 'messages: Field required' };
     for (const turn of turnsOf(body)) {
       if (turn.role !== 'user' && turn.role !== 'assistant') {
         return { status: 400, message: `messages: Unexpected role "${turn.role}". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.` };
@@ -239,8 +377,8 @@ const anthropicWire: Wire = {
     type: 'message',
     role: 'assistant',
     model: a.model,
-    content: [{ type: 'text', text: a.text }],
-    stop_reason: a.cut ? 'max_tokens' : 'end_turn',
+    content: a.toolCalls.length > 0 ? a.toolCalls.map((call) => ({ type: 'tool_use', id: call.id, name: call.name, input: call.arguments })) : [{ type: 'text', text: a.text }],
+    stop_reason: a.toolCalls.length > 0 ? 'tool_use' : a.cut ? 'max_tokens' : 'end_turn',
     stop_sequence: null,
     usage: a.omitUsage ? {} : { input_tokens: a.promptTokens, output_tokens: a.tokens.length },
   }),
@@ -260,10 +398,23 @@ const anthropicWire: Wire = {
     anthropicEvent('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
     anthropicEvent('ping', {}),
   streamToken: (_a, token) => anthropicEvent('content_block_delta', { index: 0, delta: { type: 'text_delta', text: token } }),
+  // Each tool call as its own content block after the text: its start, its input as JSON text in two pieces, its stop.
   streamTail: (a) =>
     anthropicEvent('content_block_stop', { index: 0 }) +
+    a.toolCalls
+      .map((call, i) => {
+        const json = JSON.stringify(call.arguments);
+        const half = Math.floor(json.length / 2);
+        return (
+          anthropicEvent('content_block_start', { index: i + 1, content_block: { type: 'tool_use', id: call.id, name: call.name, input: {} } }) +
+          anthropicEvent('content_block_delta', { index: i + 1, delta: { type: 'input_json_delta', partial_json: json.slice(0, half) } }) +
+          anthropicEvent('content_block_delta', { index: i + 1, delta: { type: 'input_json_delta', partial_json: json.slice(half) } }) +
+          anthropicEvent('content_block_stop', { index: i + 1 })
+        );
+      })
+      .join('') +
     anthropicEvent('message_delta', {
-      delta: { stop_reason: a.cut ? 'max_tokens' : 'end_turn', stop_sequence: null },
+      delta: { stop_reason: a.toolCalls.length > 0 ? 'tool_use' : a.cut ? 'max_tokens' : 'end_turn', stop_sequence: null },
       usage: a.omitUsage ? {} : { output_tokens: a.tokens.length },
     }) +
     anthropicEvent('message_stop', {}),
@@ -355,13 +506,24 @@ class ScriptedModelServer implements ModelServer {
       return;
     }
     if (req.method === 'POST' && path === this.wire.chatPath) {
-      await this.chat(req, res, path, script);
+      await this.chat(this.wire, req, res, path, script);
+      return;
+    }
+    if (req.method === 'POST' && this.wire.also && path === this.wire.also.chatPath) {
+      await this.chat(this.wire.also, req, res, path, script);
+      return;
+    }
+    if (req.method === 'POST' && path === this.wire.embeddings?.path) {
+      const body = await readJson(req);
+      this.requests.push({ path, body, headers: req.headers });
+      if (script.failWith !== undefined) return sendJson(res, script.failWith, this.wire.errorBody(script.failWith, 'scripted failure'));
+      sendJson(res, 200, this.wire.embeddings.answer(body as Record<string, unknown>));
       return;
     }
     sendJson(res, 404, this.wire.errorBody(404, `no route for ${req.method} ${path}`));
   }
 
-  private async chat(req: http.IncomingMessage, res: http.ServerResponse, path: string, script: ModelScript): Promise<void> {
+  private async chat(wire: Wire, req: http.IncomingMessage, res: http.ServerResponse, path: string, script: ModelScript): Promise<void> {
     const call: Call = { ended: false, closedByServer: false };
     this.calls.add(call);
     this.inFlight++;
@@ -380,21 +542,19 @@ class ScriptedModelServer implements ModelServer {
       if (script.hang || call.ended) return;
     }
 
-    const fail = (status: number, message: string): void => sendJson(res, status, this.wire.errorBody(status, message));
+    const fail = (status: number, message: string): void => sendJson(res, status, wire.errorBody(status, message));
     if (script.notReady) return fail(503, 'model is loading');
     if (script.failWith !== undefined) return fail(script.failWith, 'scripted failure');
-    const refusal = this.wire.authorize(req);
+    const refusal = wire.authorize(req);
     if (refusal) return fail(refusal.status, refusal.message);
-    if (typeof body !== 'object' || body === null || !Array.isArray((body as { messages?: unknown }).messages)) {
-      return fail(400, 'the body must be a JSON object with a messages array');
-    }
+    if (typeof body !== 'object' || body === null) return fail(400, 'the body must be a JSON object');
     const request = body as Record<string, unknown>;
-    const invalid = this.wire.validate(request);
+    const invalid = wire.validate(request);
     if (invalid) return fail(invalid.status, invalid.message);
 
-    const answer = this.answer(request, script);
+    const answer = this.answer(wire, request, script);
     const delayMs = script.tokenDelayMs ?? 0;
-    const streaming = typeof request.stream === 'boolean' ? request.stream : this.wire.streamsByDefault;
+    const streaming = typeof request.stream === 'boolean' ? request.stream : wire.streamsByDefault;
     // What was written reaches the client first (a crashed process's kernel sends it too), then the connection ends
     // without the end of the body.
     const crash = (): void => {
@@ -408,17 +568,17 @@ class ScriptedModelServer implements ModelServer {
       if (call.ended) return;
       if (script.closeMidStreamAfter !== undefined) return crash();
       if (script.errorMidStreamAfter !== undefined) return fail(500, 'scripted failure mid-answer');
-      sendJson(res, 200, this.wire.complete(answer));
+      sendJson(res, 200, wire.complete(answer));
       return;
     }
 
-    res.writeHead(200, { 'content-type': this.wire.streamContentType, 'cache-control': 'no-cache' });
-    const head = this.wire.streamHead(answer);
+    res.writeHead(200, { 'content-type': wire.streamContentType, 'cache-control': 'no-cache' });
+    const head = wire.streamHead(answer);
     if (head === '') res.flushHeaders();
     else res.write(head);
     for (let i = 0; ; i++) {
       if (i === script.errorMidStreamAfter) {
-        res.end(this.wire.streamError(answer, 'scripted failure mid-stream'));
+        res.end(wire.streamError(answer, 'scripted failure mid-stream'));
         return;
       }
       if (i === script.closeMidStreamAfter) return crash();
@@ -427,19 +587,20 @@ class ScriptedModelServer implements ModelServer {
         await sleep(delayMs);
         if (call.ended) return;
       }
-      res.write(this.wire.streamToken(answer, answer.tokens[i]));
+      res.write(wire.streamToken(answer, answer.tokens[i]));
     }
     // The end of the body follows the last frame a moment later, as it can over a real network: a client that waits
     // for it, or that throws the connection away instead of reading it, shows up in timings and in `connections`.
-    res.write(this.wire.streamTail(answer));
+    res.write(wire.streamTail(answer));
     setTimeout(() => res.end(), BODY_END_LAG_MS);
   }
 
-  private answer(request: Record<string, unknown>, script: ModelScript): Answer {
-    const conversation = this.wire.conversation(request);
-    const text = (script.reply ?? echoReply)(conversation);
+  private answer(wire: Wire, request: Record<string, unknown>, script: ModelScript): Answer {
+    const conversation = wire.conversation(request);
+    const callsTools = script.toolCalls !== undefined && Array.isArray(request.tools) && conversation.at(-1)?.role !== 'tool' && !isToolResultTurn(request);
+    const text = callsTools ? '' : (script.reply ?? echoReply)(conversation);
     const all = replyTokens(text);
-    const max = this.wire.maxTokens(request);
+    const max = wire.maxTokens(request);
     const cut = typeof max === 'number' && max < all.length;
     const tokens = cut ? all.slice(0, max) : all;
     let promptTokens = 0;
@@ -455,8 +616,16 @@ class ScriptedModelServer implements ModelServer {
       promptTokens,
       cut,
       omitUsage: script.omitUsage === true,
+      toolCalls: callsTools ? script.toolCalls!.map((call, i) => ({ id: `call_${this.answers}_${i}`, ...call })) : [],
+      thinking: request.think ? script.thinking : undefined,
     };
   }
+}
+
+/** Anthropic's tool results come back as a user turn of `tool_result` blocks. */
+function isToolResultTurn(request: Record<string, unknown>): boolean {
+  const last = (request.messages as { content?: unknown }[] | undefined)?.at(-1)?.content;
+  return Array.isArray(last) && last.some((block: { type?: unknown }) => block?.type === 'tool_result');
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
