@@ -89,7 +89,7 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
     let first = deps.observer?.firstToken;
     for await (const data of published.provider.openaiStream(call, work.signal)) {
       if (first) {
-        first(frame.llmName, Date.now() - receivedAt);
+        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(data);
