@@ -57,10 +57,15 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
     summary: 'Run the hub (the coordinator registrars connect to and callers call)',
     usage: `llm-registrar hub [--port 4848] [--host 127.0.0.1] (--token T | --tokens-file FILE)
                   [--watchdog-ms 90000] [--keepalive-ms 15000] [--task-timeout-ms 300000]
+                  [--state-dir DIR] [--retention-ms 86400000] [--max-rows-per-session 256]
+                  [--max-sessions-per-user 32] [--max-result-bytes 8388608]
+                  [--request-timeout-ms 30000] [--max-connections 4096]
 
 --token T makes T an admin token (it sees every row). --tokens-file maps tokens to users:
 { "<token>": { "user": "alice" }, "<token>": { "user": "ops", "admin": true } }.
 LLM_REGISTRAR_HUB_TOKEN is used when neither is given.
+--state-dir (default $XDG_STATE_HOME/llm-registrar-hub) keeps the key session ids are signed with: keep it
+across restarts, or every registrar registers afresh.
 Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
     options: {
       port: { type: 'string' },
@@ -70,6 +75,13 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'watchdog-ms': { type: 'string' },
       'keepalive-ms': { type: 'string' },
       'task-timeout-ms': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'retention-ms': { type: 'string' },
+      'max-rows-per-session': { type: 'string' },
+      'max-sessions-per-user': { type: 'string' },
+      'max-result-bytes': { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+      'max-connections': { type: 'string' },
       'log-level': { type: 'string' },
     },
     run: async (values) => (await import('./commands/hub.ts')).hubCommand(values as Record<string, string | undefined>),
