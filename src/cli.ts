@@ -58,7 +58,7 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
     usage: `llm-registrar hub [--port 4848] [--host 127.0.0.1] (--token T | --tokens-file FILE)
                   [--watchdog-ms 90000] [--keepalive-ms 15000] [--task-timeout-ms 300000]
                   [--state-dir DIR] [--retention-ms 86400000] [--max-rows-per-session 256]
-                  [--max-sessions-per-user 32] [--max-result-bytes 8388608]
+                  [--max-sessions-per-user 1024] [--max-result-bytes 8388608]
                   [--request-timeout-ms 30000] [--max-connections 4096]
 
 --token T makes T an admin token (it sees every row). --tokens-file maps tokens to users:

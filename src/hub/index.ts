@@ -48,8 +48,9 @@ export interface HubOptions {
   /** Default 256: LLM rows plus agents one register may publish (more → 400). */
   maxRowsPerSession?: number;
   /**
-   * Default 32: sessions one user may hold. A register for a new session beyond it deletes that user's session heard
-   * from least recently among those past the watchdog, or is refused (429) when all are live.
+   * Default 1 024: sessions one user may hold (a team may share one token across its workstations). A register for
+   * a new session beyond it deletes that user's session heard from least recently among those past the watchdog, or
+   * is refused (429) when all are live.
    */
   maxSessionsPerUser?: number;
   /** Default 8 MiB (8 388 608 bytes): text a non-streaming call buffers from chunks; more → the call gets 502. */
@@ -83,7 +84,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     watchdogMs,
     retentionMs: options.retentionMs ?? 86_400_000,
     maxRowsPerSession: options.maxRowsPerSession ?? 256,
-    maxSessionsPerUser: options.maxSessionsPerUser ?? 32,
+    maxSessionsPerUser: options.maxSessionsPerUser ?? 1024,
     ids: new SessionIds(sessionKey.key),
   });
   const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024 });

@@ -86,7 +86,7 @@ describe('llm-registrar status', () => {
       return result;
     }, 15_000);
     expect(connected.stdout).toMatch(/^llm-registrar {2}pid \d+ · up .+ · hub http:\/\/127\.0\.0\.1:\d+$/m);
-    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [0-9a-f-]{36}/);
+    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [A-Za-z0-9_-]{8}/);
     expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
     expect(connected.stdout).toContain('recent transitions:');
     expect(connected.stdout).not.toContain('\x1b[');
