@@ -30,6 +30,7 @@ const WATCHDOG_MS = 2_000;
 const RETENTION_MS = 6_000;
 const WINDOW_MS = 2_000;
 const HOSTILE = 'hostile-token-0123456789';
+const SETTLE_SAMPLES = 10;
 
 function registerBody(i: number): string {
   return JSON.stringify({
@@ -48,6 +49,8 @@ export interface HostileRegisterResult {
   peakRssMb: number;
   idleRssMb: number;
   afterRetentionRssMb: number;
+  /** The lowest RSS over the 20 s after that. */
+  settledRssMb: number;
   rowsAfterRetention: number;
 }
 
@@ -66,7 +69,7 @@ export async function hostileRegister(): Promise<HostileRegisterResult> {
     const idle: number[] = [];
     for (let i = 0; i < 300; i++) idle.push(await timedChat(hub.url, 'steady'));
     const idleP50Ms = percentile(idle, 50);
-    const idleRssMb = rssMb(hub.pid);
+    const idleRssMb = round(rssMb(hub.pid), 1);
 
     const statuses: Record<string, number> = {};
     let next = 0;
@@ -92,7 +95,7 @@ export async function hostileRegister(): Promise<HostileRegisterResult> {
       const windowStart = performance.now();
       const calls: number[] = [];
       while (storming && performance.now() - windowStart < WINDOW_MS) calls.push(await timedChat(hub.url, 'steady'));
-      const rss = rssMb(hub.pid);
+      const rss = round(rssMb(hub.pid), 1);
       peakRssMb = Math.max(peakRssMb, rss);
       windows.push({ atS: round((performance.now() - started) / 1000, 1), callP50Ms: round(percentile(calls, 50), 2), calls: calls.length, rssMb: rss });
     }
@@ -104,10 +107,17 @@ export async function hostileRegister(): Promise<HostileRegisterResult> {
     const listed = async () => (JSON.parse((await request(`${hub.url}/api/v1/llms`, { headers: authHeaders })).body) as unknown[]).length;
     await waitFor(async () => (await listed()) === 1, 10_000, 'retention to collect the hostile rows');
     const rowsAfterRetention = await listed();
-    const afterRetentionRssMb = rssMb(hub.pid);
+    const afterRetentionRssMb = round(rssMb(hub.pid), 1);
+    // V8 gives pages back to the system only as its memory reducer runs GCs on a quiet heap: sample a while longer.
+    let settledRssMb = afterRetentionRssMb;
+    for (let i = 0; i < SETTLE_SAMPLES; i++) {
+      await sleep(2_000);
+      await timedChat(hub.url, 'steady');
+      settledRssMb = Math.min(settledRssMb, round(rssMb(hub.pid), 1));
+    }
 
     const worstWindowP50Ms = Math.max(...windows.map((w) => w.callP50Ms));
-    return { registers: REGISTERS, seconds: round(seconds, 1), statuses, idleP50Ms: round(idleP50Ms, 2), windows, worstWindowP50Ms, peakRssMb, idleRssMb, afterRetentionRssMb, rowsAfterRetention };
+    return { registers: REGISTERS, seconds: round(seconds, 1), statuses, idleP50Ms: round(idleP50Ms, 2), windows, worstWindowP50Ms, peakRssMb, idleRssMb, afterRetentionRssMb, settledRssMb, rowsAfterRetention };
   });
 }
 
@@ -117,8 +127,8 @@ if (isMain(import.meta.url)) {
   printTable('against the targets', [
     { figure: 'call p50, idle', value: `${result.idleP50Ms} ms`, target: '' },
     { figure: 'call p50, worst window during the registers', value: `${result.worstWindowP50Ms} ms (${round(result.worstWindowP50Ms / result.idleP50Ms, 2)}×)`, target: '< 2× idle' },
-    { figure: 'hub RSS idle / peak', value: `${result.idleRssMb} / ${result.peakRssMb} MB`, target: '' },
-    { figure: 'hub RSS after retention', value: `${result.afterRetentionRssMb} MB (${result.rowsAfterRetention} row left)`, target: '< 150 MB' },
+    { figure: 'hub RSS idle / peak', value: `${round(result.idleRssMb, 1)} / ${round(result.peakRssMb, 1)} MB`, target: '' },
+    { figure: 'hub RSS after retention / 20 s later (lowest)', value: `${result.afterRetentionRssMb} / ${result.settledRssMb} MB (${result.rowsAfterRetention} row left)`, target: '< 150 MB' },
   ]);
   process.stdout.write(`\n${writeResult('hostile-register', result)}\n`);
 }
