@@ -91,6 +91,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
+  // Results posted before the first register (`registrar restarted`) must name their session too (SPEC.md §4).
+  if (facts?.sessionId) hub.sessionId = facts.sessionId;
   if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
 
   const task = taskMachine.provide({ actors: { runTask: runInferenceActor(deps), postResult: postResultActor(deps) } });

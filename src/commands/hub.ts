@@ -3,6 +3,7 @@
 import { stat, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { startHub, TokenTable } from '../hub/index.ts';
+import { defaultStateDir } from '../hub/session-ids.ts';
 import { watchTokensFile } from '../hub/tokens-reload.ts';
 import { loadTokensFile, recordsOf, type TokenRecord } from '../hub/tokens.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -81,6 +82,13 @@ function describeListening(host: string, port: number, tls: boolean, logger: Log
   }
 }
 
+function parseCount(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`${what} must be a whole number of at least 1, not '${text}'`);
+  return count;
+}
+
 export async function hubCommand(values: Record<string, string | undefined>): Promise<number> {
   const logger = createLogger({ level: values['log-level'], name: 'hub' });
   const host = values.host ?? '127.0.0.1';
@@ -112,6 +120,13 @@ export async function hubCommand(values: Record<string, string | undefined>): Pr
     watchdogMs: parseMs(values['watchdog-ms'], '--watchdog-ms'),
     keepAliveMs: parseMs(values['keepalive-ms'], '--keepalive-ms'),
     taskTimeoutMs: parseMs(values['task-timeout-ms'], '--task-timeout-ms'),
+    stateDir: values['state-dir'] ?? defaultStateDir(),
+    retentionMs: parseMs(values['retention-ms'], '--retention-ms'),
+    maxRowsPerSession: parseCount(values['max-rows-per-session'], '--max-rows-per-session'),
+    maxSessionsPerUser: parseCount(values['max-sessions-per-user'], '--max-sessions-per-user'),
+    maxResultBytes: parseCount(values['max-result-bytes'], '--max-result-bytes'),
+    requestTimeoutMs: parseMs(values['request-timeout-ms'], '--request-timeout-ms'),
+    maxConnections: parseCount(values['max-connections'], '--max-connections'),
     logger,
   }).catch((error: NodeJS.ErrnoException) => {
     reloader?.close();

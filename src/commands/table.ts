@@ -62,6 +62,9 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
     summary: 'Run the hub (the coordinator registrars connect to and callers call)',
     usage: `llm-registrar hub [--port 4848] [--host 127.0.0.1] [--tokens-file FILE] [--token-file FILE]
                   [--tls-cert FILE --tls-key FILE] [--watchdog-ms 90000] [--keepalive-ms 15000] [--task-timeout-ms 300000]
+                  [--state-dir DIR] [--retention-ms 86400000] [--max-rows-per-session 256]
+                  [--max-sessions-per-user 1024] [--max-result-bytes 8388608]
+                  [--request-timeout-ms 30000] [--max-connections 4096]
 
 --tokens-file FILE   who may use the hub: manage it with \`llm-registrar hub tokens add NAME | list | revoke NAME\`;
                      the hub reloads it when it changes (and on SIGHUP), no restart needed
@@ -70,6 +73,10 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
 --host H             127.0.0.1 (default) is this machine alone; 0.0.0.0 is every interface, for a team
 --tls-cert, --tls-key  serve HTTPS with this PEM certificate and key; without them the hub speaks plain HTTP, and
                      tokens cross the network in clear: put TLS in front of it, or pass these
+--state-dir DIR      (default $XDG_STATE_HOME/llm-registrar-hub) keeps the key session ids are signed with: keep it
+                     across restarts, or every registrar registers afresh
+--retention-ms, --max-rows-per-session, --max-sessions-per-user, --max-result-bytes, --request-timeout-ms,
+--max-connections    the hub's limits (README, "The hub's limits")
 ${logLevelHelp}
 LLM_REGISTRAR_HUB_TOKEN is the admin token when no other token is given.
 Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
@@ -84,6 +91,13 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'watchdog-ms': { type: 'string' },
       'keepalive-ms': { type: 'string' },
       'task-timeout-ms': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'retention-ms': { type: 'string' },
+      'max-rows-per-session': { type: 'string' },
+      'max-sessions-per-user': { type: 'string' },
+      'max-result-bytes': { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+      'max-connections': { type: 'string' },
       'log-level': { type: 'string' },
     },
     run: async (values) => (await import('./hub.ts')).hubCommand(values as Record<string, string | undefined>),

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { limits, type ChatCompletionRequest, type ChatMessage, type InferRequest } from '../protocol/index.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
+import { shortId } from './session-ids.ts';
 import type { TaskEnd, TaskTable } from './tasks.ts';
 
 export interface CallPlan {
@@ -103,7 +104,7 @@ export class Dispatcher {
       if (busy > 0) this.#busy.set(row.name, busy);
       else this.#busy.delete(row.name);
       if (!outcome.ok && outcome.status !== 499) {
-        this.#options.logger.warn({ model: plan.model, llm: row.name, session: row.sessionId, status: outcome.status, taskId }, `task failed: ${outcome.message}`);
+        this.#options.logger.warn({ model: plan.model, llm: row.name, session: shortId(row.sessionId), status: outcome.status, taskId }, `task failed: ${outcome.message}`);
       }
       sink.finish(outcome);
     };
@@ -179,7 +180,7 @@ export class Dispatcher {
         clearTimeout(timer);
         this.#wakes.delete(key);
         if (outcome.ok) this.#registry.setStatus(row.sessionId, row.name, 'active');
-        else this.#options.logger.warn({ llm: row.name, session: row.sessionId }, `wake failed: ${outcome.message}`);
+        else this.#options.logger.warn({ llm: row.name, session: shortId(row.sessionId) }, `wake failed: ${outcome.message}`);
         resolve(outcome);
       };
       const timer = setTimeout(() => {

@@ -1,5 +1,6 @@
-// The hub: the reference coordinator of SPEC.md ("The hub"). All state is in memory; a restart loses it and the
-// registrars re-register with their sticky session ids.
+// The hub: the reference coordinator of SPEC.md ("The hub"). Its state is in memory but for the session key in its
+// state dir: a restart loses the rows, and the registrars re-register with their sticky session ids, which still verify.
+import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { limits } from '../protocol/index.ts';
@@ -12,6 +13,7 @@ import { homeRoutes } from './home-routes.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
+import { loadSessionKey, SessionIds } from './session-ids.ts';
 import { TaskTable } from './tasks.ts';
 import { startWatchdog } from './watchdog.ts';
 
@@ -38,6 +40,28 @@ export interface HubOptions {
   taskTimeoutMs?: number;
   /** Default 120 000: a wake not answered that long → the calls waiting on it get 504. */
   wakeTimeoutMs?: number;
+  /**
+   * Where the key that session ids are signed with is kept (`session-key`, 0600, made on first start; the dir
+   * 0700). Same dir → same key → the registrars' ids survive a restart. The `hub` command passes
+   * `$XDG_STATE_HOME/llm-registrar-hub` by default; without a dir the key lives in memory, for this process alone.
+   */
+  stateDir?: string;
+  /** Default 86 400 000 (24 h): a session not heard from that long is deleted with its rows. */
+  retentionMs?: number;
+  /** Default 256: LLM rows plus agents one register may publish (more → 400). */
+  maxRowsPerSession?: number;
+  /**
+   * Default 1 024: sessions one user may hold (a team may share one token across its workstations). A register for
+   * a new session beyond it deletes that user's session heard from least recently among those past the watchdog, or
+   * is refused (429) when all are live.
+   */
+  maxSessionsPerUser?: number;
+  /** Default 8 MiB (8 388 608 bytes): text a non-streaming call buffers from chunks; more → the call gets 502. */
+  maxResultBytes?: number;
+  /** Default 30 000: a request whose headers and body have not all arrived in that many ms is cut (slow senders). */
+  requestTimeoutMs?: number;
+  /** Default 4 096: open connections the hub accepts at once; beyond, new ones are closed on arrival. */
+  maxConnections?: number;
   /** Default silent. */
   logger?: Logger;
 }
@@ -53,9 +77,20 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const host = options.host ?? '127.0.0.1';
   const watchdogMs = options.watchdogMs ?? 90_000;
   const now = (): number => Date.now();
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
 
-  const registry = new Registry(watchdogMs);
-  const tasks = new TaskTable();
+  const stateDir = options.stateDir;
+  const sessionKey = stateDir === undefined ? { key: randomBytes(32), created: true, loosened: false } : await loadSessionKey(stateDir);
+  if (stateDir !== undefined && sessionKey.created) logger.info({ stateDir }, 'new session key: registrars with ids from another key register afresh');
+  if (sessionKey.loosened) logger.warn({ stateDir }, 'the session key was readable by others: made it 0600 (anyone who read it could forge session ids)');
+  const registry = new Registry({
+    watchdogMs,
+    retentionMs: options.retentionMs ?? 86_400_000,
+    maxRowsPerSession: options.maxRowsPerSession ?? 256,
+    maxSessionsPerUser: options.maxSessionsPerUser ?? 1024,
+    ids: new SessionIds(sessionKey.key),
+  });
+  const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024 });
   const dispatcher = new Dispatcher({
     registry,
     tasks,
@@ -73,7 +108,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     routerOptions: { maxParamLength: 256 },
     frameworkErrors,
     ...(options.tls ? { https: options.tls } : {}),
+    requestTimeout: requestTimeoutMs,
+    // Node checks the deadline every 30 s by default, long after a short one has passed.
+    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(requestTimeoutMs / 4))), headersTimeout: Math.min(60_000, requestTimeoutMs) },
   });
+  app.server.maxConnections = options.maxConnections ?? 4096;
   installErrorHandlers(app, logger);
   installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));

@@ -1,11 +1,11 @@
-// The four registrar endpoints of SPEC.md: register, heartbeat, the task stream, task results.
-import { randomUUID } from 'node:crypto';
+// The registrar endpoints of SPEC.md: register, heartbeat, the task stream, task results, leave.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { HeartbeatRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, HeartbeatRequest, LeaveRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
 import { viewerOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import type { Registry } from './registry.ts';
+import { shortId } from './session-ids.ts';
 import { openSse } from './sse.ts';
 import type { FrameSink, TaskTable } from './tasks.ts';
 
@@ -24,15 +24,22 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const viewer = viewerOf(request);
     const parsed = parseWith(RegisterRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
-    const outcome = registry.register(viewer.user, parsed.value, now(), randomUUID);
-    if (!outcome.ok) return sendError(reply, outcome.status, outcome.message);
+    const outcome = registry.register(viewer.user, parsed.value, now());
+    if (!outcome.ok) {
+      if (outcome.status === 403) logger.warn({ user: viewer.user, session: shortId(parsed.value.providerSessionId ?? '') }, 'register refused: the session id was not issued to this user');
+      return sendError(reply, outcome.status, outcome.message);
+    }
     for (const lost of outcome.forgotten) {
       tasks.forgetSession(lost, 'its names were taken over by another session');
-      logger.warn({ session: lost, by: outcome.sessionId }, 'session forgotten: every name it published was taken over');
+      logger.warn({ session: shortId(lost), by: shortId(outcome.sessionId) }, 'session forgotten: every name it published was taken over');
+    }
+    for (const old of outcome.evicted) {
+      tasks.forgetSession(old, 'the session was deleted to make room for a newer one of the same user');
+      logger.info({ session: shortId(old), user: viewer.user }, 'session deleted: its user reached maxSessionsPerUser and it was past the watchdog');
     }
     logger.info(
       {
-        session: outcome.sessionId,
+        session: shortId(outcome.sessionId),
         user: viewer.user,
         llms: parsed.value.providers.map((p) => p.name),
         agents: (parsed.value.agents ?? []).map((a) => a.name),
@@ -41,7 +48,9 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
       },
       'session registered',
     );
-    return reply.code(201).send({ providerSessionId: outcome.sessionId });
+    // What the hub sends beyond the base wire (SPEC.md §5): only what the registrar said it speaks.
+    const speaks = parsed.value.capabilities?.includes(CAPABILITY_OPENAI) === true;
+    return reply.code(201).send(speaks ? { providerSessionId: outcome.sessionId, capabilities: [CAPABILITY_OPENAI] } : { providerSessionId: outcome.sessionId });
   });
 
   app.post(paths.heartbeat, async (request, reply) => {
@@ -49,6 +58,17 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const parsed = parseWith(HeartbeatRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     if (!registry.heartbeat(viewer.user, parsed.value, now())) return sendError(reply, 404, 'unknown providerSessionId: register again');
+    return { ok: true };
+  });
+
+  app.post(paths.leave, async (request, reply) => {
+    const viewer = viewerOf(request);
+    const parsed = parseWith(LeaveRequest, request.body);
+    if (!parsed.ok) return sendError(reply, 400, parsed.error);
+    const sessionId = parsed.value.providerSessionId;
+    if (!registry.leave(viewer.user, sessionId)) return sendError(reply, 404, 'unknown providerSessionId: nothing to leave');
+    const failed = tasks.failSession(sessionId, 'the registrar publishing this model left the hub');
+    logger.info({ session: shortId(sessionId), user: viewer.user, llms: registry.rowNamesOf(sessionId), failedTasks: failed }, 'session left: its rows are inactive');
     return { ok: true };
   });
 
@@ -71,13 +91,13 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const parsed = parseWith(TaskResult, request.body);
     // valibot's own text for a failed union of objects says nothing useful ("Expected Object but received Object").
     if (!parsed.ok) return sendError(reply, 400, `invalid result: expected exactly one of {status: 200, body}, {error}, {chunk: {data, seq?, done?}}`);
+    const header = request.headers[SESSION_HEADER];
+    if (typeof header !== 'string' || header === '') {
+      return sendError(reply, 400, `missing header ${SESSION_HEADER}: a result names the session its task was sent to`);
+    }
     const { taskId } = request.params;
     const sessionId = tasks.sessionOf(taskId);
-    const header = request.headers[SESSION_HEADER];
-    const owned =
-      sessionId !== undefined &&
-      registry.sessionOf(viewer.user, sessionId) !== undefined &&
-      (header === undefined || header === sessionId);
+    const owned = sessionId !== undefined && header === sessionId && registry.sessionOf(viewer.user, sessionId) !== undefined;
     // Another user's task, or another session's, is answered exactly like a task that does not exist.
     if (!owned || !tasks.accept(taskId, parsed.value as TaskResult)) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
     return { ok: true };

@@ -1,43 +1,23 @@
-// The hub's published rows, agents and registrar sessions, and who may see what. Pure: no timers, no I/O;
-// time comes in as `now` so the watchdog rule (no heartbeat for watchdogMs → inactive) is testable by arithmetic.
-import type { AgentRow, HeartbeatRequest, ProviderRow, ProviderStatus, RegisterRequest, Visibility } from '../protocol/index.ts';
+// The hub's registrar state: sessions (owned, verifiable ids) and the one namespace they publish into, with the rules
+// of SPEC.md "One namespace, owned": who may claim a name, when a dead holder gives it up, what is bounded and when
+// it is collected. Pure: no timers, no I/O; time comes in as `now`.
+import type { HeartbeatRequest, ProviderStatus, RegisterRequest } from '../protocol/index.ts';
+import { Namespace, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
+import type { SessionIds } from './session-ids.ts';
+import { SessionTable, type Session } from './sessions.ts';
 
-/** What a caller sees: a row's last known status, or `inactive` while its session is past the watchdog. */
+export { canSee, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
+export type { Session } from './sessions.ts';
+
+/** What a caller sees: a row's last known status, or `inactive` while its session is past the watchdog or left. */
 export type RowStatus = ProviderStatus | 'inactive';
 
-export interface Viewer {
-  user: string;
-  admin: boolean;
-}
-
-export interface Session {
-  readonly id: string;
-  readonly user: string;
-  lastSeen: number;
-  /** Set once the watchdog has reported the session lost; cleared by the next sign of life. */
-  lostReported: boolean;
-}
-
-export interface LlmRow {
-  readonly name: string;
-  readonly type: string;
-  readonly model: string;
-  readonly tier?: ProviderRow['tier'];
-  readonly description?: string;
-  readonly poolName?: string;
-  readonly visibility: Visibility;
-  readonly owner: string;
-  readonly sessionId: string;
-  readonly registeredAt: number;
-  /** Last status the registrar reported (initialStatus, heartbeats, a finished wake). */
-  status: ProviderStatus;
-}
-
-export interface Agent extends Omit<AgentRow, 'visibility'> {
-  readonly visibility: Visibility;
-  readonly owner: string;
-  readonly sessionId: string;
-  readonly registeredAt: number;
+export interface RegistryOptions {
+  watchdogMs: number;
+  retentionMs: number;
+  maxRowsPerSession: number;
+  maxSessionsPerUser: number;
+  ids: SessionIds;
 }
 
 export type RegisterOutcome =
@@ -45,118 +25,126 @@ export type RegisterOutcome =
       ok: true;
       sessionId: string;
       adopted: boolean;
-      /** Names this request took from sessions past the watchdog. */
+      /** Names this request took from sessions past the watchdog (or left). */
       takenOver: string[];
-      /** Sessions left with nothing published after the takeover: forgotten, so their next heartbeat gets 404. */
+      /** Sessions left with nothing published after the takeover: deleted, so their next heartbeat gets 404. */
       forgotten: string[];
+      /** A dead session of the same user deleted to stay within maxSessionsPerUser. */
+      evicted: string[];
     }
-  | { ok: false; status: 400 | 409; message: string };
+  | { ok: false; status: 400 | 403 | 409 | 429; message: string };
 
-/** What a caller's `model` names: the candidate rows it may be served by (empty when an agent's LLM is gone). */
-export type Target =
-  | { kind: 'llm'; name: string; rows: LlmRow[] }
-  | { kind: 'pool'; name: string; rows: LlmRow[] }
-  | { kind: 'agent'; name: string; agent: Agent; rows: LlmRow[] };
+export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
 
-export function canSee(viewer: Viewer, item: { owner: string; visibility: Visibility }): boolean {
-  return viewer.admin || item.visibility === 'public' || item.owner === viewer.user;
-}
+type Kind = 'llm' | 'pool' | 'agent';
+const KIND_WORDS: Record<Kind, string> = { llm: 'an LLM', pool: 'a pool', agent: 'an agent' };
 
 export class Registry {
-  readonly #sessions = new Map<string, Session>();
-  readonly #rows = new Map<string, LlmRow>();
-  readonly #agents = new Map<string, Agent>();
+  readonly #sessions: SessionTable;
+  readonly #names = new Namespace();
+  readonly #options: RegistryOptions;
 
-  constructor(private readonly watchdogMs: number) {}
+  constructor(options: RegistryOptions) {
+    this.#options = options;
+    this.#sessions = new SessionTable(options.watchdogMs);
+  }
 
   /** Publishes a registrar's rows and agents (SPEC.md §1); adopts its earlier rows when it names its session. */
-  register(user: string, request: RegisterRequest, now: number, newSessionId: () => string): RegisterOutcome {
-    const known = request.providerSessionId === undefined ? undefined : this.#sessions.get(request.providerSessionId);
-    if (known && known.user !== user) {
-      return { ok: false, status: 409, message: 'providerSessionId cannot be used with this token: register without it to get a new session' };
-    }
-    // An unknown id is kept (the hub restarted): the registrar persisted it and will send it again.
-    const sessionId = known?.id ?? request.providerSessionId ?? this.#freshSessionId(newSessionId);
+  register(user: string, request: RegisterRequest, now: number): RegisterOutcome {
     const agents = request.agents ?? [];
+    const invalid = this.#requestProblem(request);
+    if (invalid !== undefined) return { ok: false, status: 400, message: invalid };
 
-    const duplicate = firstDuplicate(request.providers.map((p) => p.name)) ?? firstDuplicate(agents.map((a) => a.name));
-    if (duplicate !== undefined) return { ok: false, status: 400, message: `name '${duplicate}' appears twice in the request` };
-
-    for (const { name } of request.providers) {
-      const holder = this.#rows.get(name);
-      if (holder && holder.sessionId !== sessionId && this.isSessionLive(holder.sessionId, now)) {
-        return { ok: false, status: 409, message: `name '${name}' is held by another live session` };
-      }
+    const named = request.providerSessionId;
+    let session = named === undefined ? undefined : this.#sessions.get(named);
+    // Known to another user, or unknown and not issued to this one (a hub restart keeps the key, so ours verify).
+    if (named !== undefined && (session ? session.user !== user : !this.#options.ids.belongsTo(named, user))) {
+      return { ok: false, status: 403, message: FOREIGN_SESSION };
     }
-    for (const { name } of agents) {
-      const holder = this.#agents.get(name);
-      if (holder && holder.sessionId !== sessionId && this.isSessionLive(holder.sessionId, now)) {
-        return { ok: false, status: 409, message: `agent name '${name}' is held by another live session` };
+    const sessionId = named ?? this.#freshId(user);
+
+    const takeover: Array<{ name: string; sessionId: string }> = [];
+    const claim = (name: string, kind: Kind): string | undefined => {
+      for (const holder of this.#names.holders(name)) {
+        if (holder.sessionId === sessionId) continue;
+        // A pool stacks the rows of its owner, from any of their sessions, and of nobody else.
+        if (kind === 'pool' && holder.kind === 'pool' && holder.owner === user) continue;
+        if (this.isSessionLive(holder.sessionId, now)) return `name '${name}' is held by another live session`;
+        takeover.push({ name, sessionId: holder.sessionId });
       }
-    }
-
-    const pinnable = new Set(request.providers.map((p) => p.name));
-    for (const row of this.#rows.values()) {
-      if (row.visibility === 'public' && row.sessionId !== sessionId) pinnable.add(row.name);
-    }
-    // A public agent on a private LLM would show every user the private name (its llmName, its 503s).
-    const privateHere = new Set(request.providers.filter((p) => p.visibility === 'private').map((p) => p.name));
-    for (const [index, agent] of agents.entries()) {
-      if (!pinnable.has(agent.llmName)) {
-        return {
-          ok: false,
-          status: 400,
-          message: `agents.${index}.llmName: '${agent.llmName}' is neither one of this request's providers nor a public LLM`,
-        };
-      }
-      if (agent.visibility === 'public' && privateHere.has(agent.llmName)) {
-        return {
-          ok: false,
-          status: 400,
-          message: `agents.${index}.visibility: a public agent cannot be pinned to the private LLM '${agent.llmName}': make both public, or the agent private`,
-        };
-      }
-    }
-
-    const session: Session = known ?? { id: sessionId, user, lastSeen: now, lostReported: false };
-    session.lastSeen = now;
-    session.lostReported = false;
-    this.#sessions.set(sessionId, session);
-
-    for (const [name, row] of this.#rows) if (row.sessionId === sessionId) this.#rows.delete(name);
-    for (const [name, agent] of this.#agents) if (agent.sessionId === sessionId) this.#agents.delete(name);
-
-    const takenOver: string[] = [];
-    const losers = new Set<string>();
+      return undefined;
+    };
     for (const provider of request.providers) {
-      const previous = this.#rows.get(provider.name);
-      if (previous) {
-        takenOver.push(provider.name);
-        losers.add(previous.sessionId);
-      }
-      const { initialStatus, ...published } = provider;
-      this.#rows.set(provider.name, { ...published, owner: user, sessionId, registeredAt: now, status: initialStatus });
+      const held = claim(provider.name, 'llm') ?? (provider.poolName === undefined ? undefined : claim(provider.poolName, 'pool'));
+      if (held !== undefined) return { ok: false, status: 409, message: held };
     }
     for (const agent of agents) {
-      const previous = this.#agents.get(agent.name);
-      if (previous) {
-        takenOver.push(agent.name);
-        losers.add(previous.sessionId);
-      }
-      this.#agents.set(agent.name, { ...agent, owner: user, sessionId, registeredAt: now });
+      const held = claim(agent.name, 'agent');
+      if (held !== undefined) return { ok: false, status: 409, message: held };
     }
-    const forgotten = [...losers].filter((id) => !this.#publishesAnything(id));
+
+    const pinned = this.#pinProblemOrOwners(user, sessionId, request);
+    if (typeof pinned === 'string') return { ok: false, status: 400, message: pinned };
+
+    let evict: Session | undefined;
+    if (!session && this.#sessions.countOf(user) >= this.#options.maxSessionsPerUser) {
+      evict = this.#sessions.oldestDeadOf(user, now);
+      if (!evict) {
+        return {
+          ok: false,
+          status: 429,
+          message: `this user already has ${this.#options.maxSessionsPerUser} live sessions (the hub's maxSessionsPerUser): stop one, or send its providerSessionId to reuse it`,
+        };
+      }
+    }
+
+    const evicted: string[] = [];
+    if (evict) {
+      this.#delete(evict.id);
+      evicted.push(evict.id);
+    }
+    if (!session) {
+      session = { id: sessionId, user, capabilities: [], lastSeen: now, left: false, lostReported: false };
+      this.#sessions.add(session);
+    }
+    session.capabilities = [...(request.capabilities ?? [])];
+    this.#sessions.touch(session, now);
+    this.#names.clearSession(sessionId);
+
+    const takenOver = new Set<string>();
+    const losers = new Set<string>();
+    for (const { name, sessionId: loser } of takeover) {
+      this.#names.release(name, loser);
+      takenOver.add(name);
+      losers.add(loser);
+    }
+    for (const { initialStatus, ...published } of request.providers) {
+      this.#names.addRow({ ...published, owner: user, sessionId, registeredAt: now, status: initialStatus });
+    }
+    agents.forEach((agent, index) => {
+      this.#names.addAgent({ ...agent, owner: user, sessionId, registeredAt: now, llmOwner: pinned[index] ?? user });
+    });
+    const forgotten = [...losers].filter((id) => this.#sessions.get(id) !== undefined && !this.#names.publishesAnything(id));
     for (const id of forgotten) this.#sessions.delete(id);
-    return { ok: true, sessionId, adopted: known !== undefined, takenOver, forgotten };
+    return { ok: true, sessionId, adopted: named !== undefined, takenOver: [...takenOver], forgotten, evicted };
   }
 
   /** A sign of life (SPEC.md §2). False when the session is unknown or another user's: the caller answers 404. */
   heartbeat(user: string, request: HeartbeatRequest, now: number): boolean {
     const session = this.sessionOf(user, request.providerSessionId);
     if (!session) return false;
-    session.lastSeen = now;
-    session.lostReported = false;
+    this.#sessions.touch(session, now);
     for (const { name, status } of request.providers ?? []) this.setStatus(session.id, name, status);
+    return true;
+  }
+
+  /** A draining registrar is done (SPEC.md §6): its rows are inactive at once. False when the session is not the user's. */
+  leave(user: string, sessionId: string): boolean {
+    const session = this.sessionOf(user, sessionId);
+    if (!session) return false;
+    session.left = true;
+    // The leave route fails what is pending; the watchdog has nothing left to report.
+    session.lostReported = true;
     return true;
   }
 
@@ -166,9 +154,13 @@ export class Registry {
     return session && session.user === user ? session : undefined;
   }
 
+  sessionById(sessionId: string): Session | undefined {
+    return this.#sessions.get(sessionId);
+  }
+
   isSessionLive(sessionId: string, now: number): boolean {
     const session = this.#sessions.get(sessionId);
-    return session !== undefined && now - session.lastSeen < this.watchdogMs;
+    return session !== undefined && this.#sessions.isLive(session, now);
   }
 
   statusOf(row: LlmRow, now: number): RowStatus {
@@ -183,7 +175,7 @@ export class Registry {
 
   /** The row published under `name` now, if it still belongs to `sessionId` (it may have been re-registered). */
   currentRow(name: string, sessionId: string): LlmRow | undefined {
-    const row = this.#rows.get(name);
+    const row = this.#names.row(name);
     return row?.sessionId === sessionId ? row : undefined;
   }
 
@@ -193,68 +185,95 @@ export class Registry {
   }
 
   rowNamesOf(sessionId: string): string[] {
-    return [...this.#rows.values()].filter((row) => row.sessionId === sessionId).map((row) => row.name);
+    return this.#names.rowNamesOf(sessionId);
   }
 
   visibleRows(viewer: Viewer): LlmRow[] {
-    return [...this.#rows.values()].filter((row) => canSee(viewer, row));
+    return this.#names.visibleRows(viewer);
   }
 
   visibleAgents(viewer: Viewer): Agent[] {
-    return [...this.#agents.values()].filter((agent) => canSee(viewer, agent));
+    return this.#names.visibleAgents(viewer);
   }
 
-  /**
-   * What `model` names for this viewer, in this order: an LLM, a pool, an agent. Rows the viewer may not see are
-   * skipped as if absent, so the answer never tells a private row exists.
-   */
+  /** What `model` names for this viewer: exactly one thing, an LLM, a pool or an agent, or nothing it may see. */
   resolve(viewer: Viewer, model: string): Target | undefined {
-    const llmOrPool = this.#resolveLlmOrPool(viewer, model);
-    if (llmOrPool) return llmOrPool;
-    const agent = this.#agents.get(model);
-    if (agent && canSee(viewer, agent)) {
-      return { kind: 'agent', name: model, agent, rows: this.#resolveLlmOrPool(viewer, agent.llmName)?.rows ?? [] };
-    }
-    return undefined;
+    return this.#names.resolve(viewer, model);
   }
 
   /** Sessions past the watchdog that were not reported yet; each is reported once until it comes back. */
   collectLost(now: number): Session[] {
-    const lost: Session[] = [];
-    for (const session of this.#sessions.values()) {
-      if (!session.lostReported && !this.isSessionLive(session.id, now)) {
-        session.lostReported = true;
-        lost.push(session);
-      }
-    }
-    return lost;
+    return this.#sessions.collectLost(now);
   }
 
-  #publishesAnything(sessionId: string): boolean {
-    for (const row of this.#rows.values()) if (row.sessionId === sessionId) return true;
-    for (const agent of this.#agents.values()) if (agent.sessionId === sessionId) return true;
-    return false;
+  /** Deletes the sessions not heard from for retentionMs, with everything they publish; returns their ids. */
+  collectExpired(now: number): string[] {
+    const expired = this.#sessions.expired(now, this.#options.retentionMs).map((session) => session.id);
+    for (const id of expired) this.#delete(id);
+    return expired;
   }
 
-  #freshSessionId(newSessionId: () => string): string {
-    let id = newSessionId();
-    while (this.#sessions.has(id)) id = newSessionId();
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  #delete(sessionId: string): void {
+    this.#names.clearSession(sessionId);
+    this.#sessions.delete(sessionId);
+  }
+
+  #freshId(user: string): string {
+    let id = this.#options.ids.issue(user);
+    while (this.#sessions.get(id)) id = this.#options.ids.issue(user);
     return id;
   }
 
-  #resolveLlmOrPool(viewer: Viewer, name: string): Target | undefined {
-    const row = this.#rows.get(name);
-    if (row && canSee(viewer, row)) return { kind: 'llm', name, rows: [row] };
-    const members = [...this.#rows.values()].filter((r) => r.poolName === name && canSee(viewer, r));
-    return members.length > 0 ? { kind: 'pool', name, rows: members } : undefined;
+  /** What is wrong with the request on its own: too many rows, or a name used for two things. */
+  #requestProblem(request: RegisterRequest): string | undefined {
+    const agents = request.agents ?? [];
+    const rows = request.providers.length + agents.length;
+    if (rows > this.#options.maxRowsPerSession) {
+      return `providers: ${rows} LLMs and agents in one register, more than the hub keeps for a session (maxRowsPerSession ${this.#options.maxRowsPerSession}): publish fewer`;
+    }
+    const kinds = new Map<string, Kind>();
+    const use = (name: string, kind: Kind, field: string): string | undefined => {
+      const earlier = kinds.get(name);
+      kinds.set(name, kind);
+      if (earlier === undefined || (earlier === 'pool' && kind === 'pool')) return undefined;
+      if (earlier === kind) return `name '${name}' appears twice in the request`;
+      return `${field}: '${name}' is also ${KIND_WORDS[earlier]} in this request: LLMs, pools and agents share one namespace`;
+    };
+    for (const [index, provider] of request.providers.entries()) {
+      const problem = use(provider.name, 'llm', `providers.${index}.name`) ?? (provider.poolName === undefined ? undefined : use(provider.poolName, 'pool', `providers.${index}.poolName`));
+      if (problem !== undefined) return problem;
+    }
+    for (const [index, agent] of agents.entries()) {
+      const problem = use(agent.name, 'agent', `agents.${index}.name`);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
   }
-}
 
-function firstDuplicate(names: string[]): string | undefined {
-  const seen = new Set<string>();
-  for (const name of names) {
-    if (seen.has(name)) return name;
-    seen.add(name);
+  /** Each agent's LLM owner, or why an agent may not be pinned where it is. */
+  #pinProblemOrOwners(user: string, sessionId: string, request: RegisterRequest): string | string[] {
+    const here = new Map(request.providers.map((p) => [p.name, p.visibility]));
+    const owners: string[] = [];
+    for (const [index, agent] of (request.agents ?? []).entries()) {
+      const visibility = here.get(agent.llmName);
+      if (visibility !== undefined) {
+        // A public agent on a private LLM would show every user the private name (its llmName, its 503s).
+        if (agent.visibility === 'public' && visibility === 'private') {
+          return `agents.${index}.visibility: a public agent cannot be pinned to the private LLM '${agent.llmName}': make both public, or the agent private`;
+        }
+        owners.push(user);
+        continue;
+      }
+      const row = this.#names.row(agent.llmName);
+      if (!row || row.visibility !== 'public' || row.sessionId === sessionId) {
+        return `agents.${index}.llmName: '${agent.llmName}' is neither one of this request's providers nor a public LLM`;
+      }
+      owners.push(row.owner);
+    }
+    return owners;
   }
-  return undefined;
 }

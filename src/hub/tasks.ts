@@ -30,17 +30,25 @@ interface Task {
   readonly sessionId: string;
   readonly listener: TaskListener;
   readonly seqTaken: Set<number>;
+  /** Chunk text taken so far by a non-streaming task, which its caller buffers whole. */
+  bufferedBytes: number;
 }
 
 export class TaskTable {
   readonly #tasks = new Map<string, Task>();
   readonly #streams = new Map<string, FrameSink>();
+  readonly #maxResultBytes: number;
+
+  /** maxResultBytes: see HubOptions. */
+  constructor(options: { maxResultBytes?: number } = {}) {
+    this.#maxResultBytes = options.maxResultBytes ?? 8 * 1024 * 1024;
+  }
 
   /** Registers a task and sends it at once if its session has a stream open; else it waits for the next one. */
   create(sessionId: string, order: WorkOrder, listener: TaskListener): string {
     const taskId = randomUUID();
     const frame = { ...order, taskId } as InferFrame | WakeFrame;
-    this.#tasks.set(taskId, { frame, sessionId, listener, seqTaken: new Set() });
+    this.#tasks.set(taskId, { frame, sessionId, listener, seqTaken: new Set(), bufferedBytes: 0 });
     this.#streams.get(sessionId)?.send(frame);
     return taskId;
   }
@@ -59,6 +67,14 @@ export class TaskTable {
       if (seq !== undefined) {
         if (task.seqTaken.has(seq)) return true;
         task.seqTaken.add(seq);
+      }
+      if (!('streaming' in task.frame && task.frame.streaming)) {
+        task.bufferedBytes += Buffer.byteLength(data);
+        if (task.bufferedBytes > this.#maxResultBytes) {
+          // Unknown from now on: the registrar hears 404 and stops the work.
+          this.#finish(taskId, task, { kind: 'error', message: `the result is larger than the hub buffers for a non-streaming call (maxResultBytes ${this.#maxResultBytes}): ask with stream: true` });
+          return false;
+        }
       }
       // The [DONE] marker is the caller's end of stream, written once when the task ends; a final chunk may
       // still carry text (registrars other than ours), which is relayed first.

@@ -8,15 +8,59 @@ export const Tier = v.picklist(['fast', 'heavy']);
 export const ProviderStatus = v.picklist(['active', 'hibernating', 'unavailable']);
 export type ProviderStatus = v.InferOutput<typeof ProviderStatus>;
 
+/** What the hub keeps of one registered row or agent (SPEC.md, "One namespace, owned"). */
+export const rowLimits = {
+  /** Characters of an LLM, pool or agent name. */
+  nameChars: 128,
+  /** UTF-8 bytes of a description. */
+  descriptionBytes: 1024,
+  /** UTF-8 bytes of an agent's `defaultParams` or `extras`, as JSON. */
+  paramsBytes: 16 * 1024,
+  /** Levels of objects and arrays in an agent's `defaultParams` or `extras` (the object itself is level 1). */
+  paramsDepth: 8,
+  /** Not in SPEC's list, bounded all the same: the hub keeps them too. */
+  systemPromptBytes: 64 * 1024,
+  shortTextChars: 256,
+} as const;
+
 /** A wire name: an LLM, pool or agent name, unique hub-wide. */
-export const WireName = v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'));
+export const WireName = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(rowLimits.nameChars, `Invalid name: at most ${rowLimits.nameChars} characters`),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9._:\-/]*$/, 'Invalid name: use letters, digits and . _ : - /'),
+);
+
+const ShortText = v.pipe(v.string(), v.maxLength(rowLimits.shortTextChars, `Invalid length: at most ${rowLimits.shortTextChars} characters`));
+const Description = v.pipe(v.string(), v.maxBytes(rowLimits.descriptionBytes, `Invalid length: at most ${rowLimits.descriptionBytes} bytes`));
+
+/** Whether a JSON value nests objects or arrays more than `levels` deep; looks no deeper than that, so a hostile depth costs nothing. */
+function depthOver(value: unknown, levels: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (levels < 1) return true;
+  for (const child of Object.values(value)) if (depthOver(child, levels - 1)) return true;
+  return false;
+}
+
+/** A free-form JSON object the hub stores and lists: bounded in depth first (a deep one would break JSON.stringify), then in size. */
+const BoundedParams = v.pipe(
+  v.record(v.string(), v.unknown()),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    if (depthOver(dataset.value, rowLimits.paramsDepth)) {
+      addIssue({ message: `Invalid object: nested deeper than ${rowLimits.paramsDepth} levels` });
+    } else if (Buffer.byteLength(JSON.stringify(dataset.value)) > rowLimits.paramsBytes) {
+      addIssue({ message: `Invalid object: larger than ${rowLimits.paramsBytes} bytes as JSON` });
+    }
+  }),
+);
 
 export const ProviderRow = v.object({
   name: WireName,
-  type: v.pipe(v.string(), v.minLength(1)),
-  model: v.pipe(v.string(), v.minLength(1)),
+  type: v.pipe(v.string(), v.minLength(1), v.maxLength(64)),
+  model: v.pipe(ShortText, v.minLength(1)),
   tier: v.optional(Tier),
-  description: v.optional(v.string()),
+  description: v.optional(Description),
   poolName: v.optional(WireName),
   visibility: v.optional(Visibility, 'private'),
   initialStatus: v.picklist(['active', 'hibernating']),
@@ -26,11 +70,11 @@ export type ProviderRow = v.InferOutput<typeof ProviderRow>;
 export const AgentRow = v.object({
   name: WireName,
   llmName: WireName,
-  description: v.optional(v.string()),
-  systemPrompt: v.optional(v.string()),
-  project: v.optional(v.string()),
-  defaultParams: v.optional(v.record(v.string(), v.unknown())),
-  extras: v.optional(v.record(v.string(), v.unknown())),
+  description: v.optional(Description),
+  systemPrompt: v.optional(v.pipe(v.string(), v.maxBytes(rowLimits.systemPromptBytes, `Invalid length: at most ${rowLimits.systemPromptBytes} bytes`))),
+  project: v.optional(ShortText),
+  defaultParams: v.optional(BoundedParams),
+  extras: v.optional(BoundedParams),
   visibility: v.optional(Visibility, 'private'),
 });
 export type AgentRow = v.InferOutput<typeof AgentRow>;

@@ -90,7 +90,7 @@ describe('llm-registrar status', () => {
     expect(connected.stdout).toContain('\nconnected: the hub can send this registrar tasks\n');
     expect(connected.stdout).toContain(`\nconfig ${file}\n`);
     expect(connected.stdout).toMatch(/^publishes:\n {2}gpu {2}private {2}demo demo$/m);
-    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [0-9a-f-]{36}/);
+    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [A-Za-z0-9_-]{8}/);
     expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
     expect(connected.stdout).toContain('recent transitions:');
     expect(connected.stdout).not.toContain('\x1b[');

@@ -1,5 +1,8 @@
 // Test kit for the hub: a harness that closes every hub and connection after each test, a fake registrar speaking
 // the wire with plain fetch, and an SSE reader that splits events on blank lines like registrars in the field do.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { completionEnvelope, paths, SESSION_HEADER, type ProviderRow, type TaskFrame } from '../../src/protocol/index.ts';
 import { startHub, type Hub, type HubOptions, type HubUser } from '../../src/hub/index.ts';
@@ -144,6 +147,8 @@ export interface Client {
 
 /** One harness per test file: every hub and stream opened through it is closed after each test. */
 export function hubHarness(defaults: Partial<HubOptions> = {}) {
+  // One state dir (one session key) per file: a hub restarted in a test still verifies the ids it issued.
+  const stateDir = mkdtempSync(join(tmpdir(), 'hub-state-'));
   const hubs: Hub[] = [];
   const readers: SseReader[] = [];
   afterEach(async () => {
@@ -174,11 +179,12 @@ export function hubHarness(defaults: Partial<HubOptions> = {}) {
 
   return {
     async start(options: Partial<HubOptions> = {}): Promise<Hub> {
-      const hub = await startHub({ port: 0, tokens: TOKENS, keepAliveMs: 50, watchdogMs: 5_000, taskTimeoutMs: 5_000, ...defaults, ...options });
+      const hub = await startHub({ port: 0, tokens: TOKENS, keepAliveMs: 50, watchdogMs: 5_000, taskTimeoutMs: 5_000, stateDir, ...defaults, ...options });
       hubs.push(hub);
       return hub;
     },
     client,
+    stateDir,
     /** A registrar speaking the wire with plain fetch. */
     registrar(hub: Hub, token = ALICE) {
       const api = client(hub, token);

@@ -185,7 +185,8 @@ describe("another user's session", () => {
     const alice = harness.registrar(hub, ALICE);
     const sessionId = await alice.register([provider('llama'), provider('qwen')]);
     const res = await harness.client(hub, BOB).post(paths.register, { providers: [provider('mistral')], providerSessionId: sessionId });
-    const message = await expectCleanError(res, 409);
+    const message = await expectCleanError(res, 403);
+    expect(message).toBe('providerSessionId was not issued to this token: register afresh without it');
     expect(message).not.toMatch(/alice|llama|qwen/);
     const names = ((await (await harness.client(hub, ALICE).get('/api/v1/llms')).json()) as { name: string; owner: string }[]).map((row) => `${row.name}:${row.owner}`);
     expect(names.sort()).toEqual(['llama:alice', 'qwen:alice']);

@@ -33,7 +33,7 @@ describe(`POST ${paths.register}`, () => {
     const res = await harness.client(hub, ALICE).post(paths.register, { providers: [provider('llama'), provider('qwen', { initialStatus: 'hibernating' })] });
     expect(res.status).toBe(201);
     const { providerSessionId } = (await res.json()) as { providerSessionId: string };
-    expect(providerSessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(providerSessionId).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 
     const rows = (await (await harness.client(hub, ALICE).get('/api/v1/llms')).json()) as Array<{ name: string; status: string; owner: string }>;
     expect(rows.map(({ name, status, owner }) => ({ name, status, owner }))).toEqual([
@@ -69,12 +69,15 @@ describe(`POST ${paths.register}`, () => {
     expect(await llmNames(await harness.client(hub, BOB).get('/api/v1/llms'))).toEqual(['llama']);
   });
 
-  it("answers 409 for another user's session id", async () => {
+  it("answers 403 for another user's session id, and for one this hub never issued", async () => {
     const hub = await harness.start();
     const alicesSession = await harness.registrar(hub, ALICE).register([provider('llama')]);
     const res = await harness.client(hub, BOB).post(paths.register, { providers: [provider('mistral')], providerSessionId: alicesSession });
-    expect(res.status).toBe(409);
-    expect(await errorMessage(res)).not.toContain('alice');
+    expect(res.status).toBe(403);
+    expect(await errorMessage(res)).toMatch(/register afresh without it$/);
+    const madeUp = await harness.client(hub, BOB).post(paths.register, { providers: [provider('mistral')], providerSessionId: 'c0ffee00-0000-4000-8000-000000000000' });
+    expect(madeUp.status).toBe(403);
+    expect(await errorMessage(madeUp)).toBe(await errorMessage(await harness.client(hub, BOB).post(paths.register, { providers: [provider('mistral')], providerSessionId: alicesSession })));
   });
 
   it("adopts the session's earlier rows: the new list replaces them", async () => {
@@ -198,7 +201,9 @@ describe(`POST ${paths.result(':taskId')}`, () => {
     const call = harness.client(hub, ALICE).post('/v1/chat/completions', { model: 'llama', messages: hello });
     const frame = await stream.nextTask();
     expect((await bob.result(frame.taskId, { status: 200, body: completion('forged') })).status).toBe(404);
-    expect((await bob.api.post(paths.result(frame.taskId), { status: 200, body: completion('forged') })).status).toBe(404);
+    const headerless = await alice.api.post(paths.result(frame.taskId), { status: 200, body: completion('forged') });
+    expect(headerless.status).toBe(400);
+    expect(await errorMessage(headerless)).toBe(`missing header ${SESSION_HEADER}: a result names the session its task was sent to`);
     const wrongSession = await alice.api.post(paths.result(frame.taskId), { error: 'x' }, { [SESSION_HEADER]: bob.sessionId });
     expect(wrongSession.status).toBe(404);
 
