@@ -6,10 +6,11 @@ import { limits } from '../protocol/index.ts';
 import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
 import { catalogRoutes } from './catalog-routes.ts';
+import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
 import { frameworkErrors, installErrorHandlers } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
-import { openAiRoutes } from './openai-routes.ts';
+import { openAiRoutes } from './front/openai.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
 import { TaskTable } from './tasks.ts';
@@ -36,6 +37,10 @@ export interface HubOptions {
   taskTimeoutMs?: number;
   /** Default 120 000: a wake not answered that long → the calls waiting on it get 504. */
   wakeTimeoutMs?: number;
+  /** Default 10 000: a session without an open task stream that long → the calls waiting on it get 503 (SPEC.md §6). */
+  streamGraceMs?: number;
+  /** Browser origins whose pages may call the hub (CORS); default none. */
+  corsOrigins?: readonly string[];
   /** Default silent. */
   logger?: Logger;
 }
@@ -53,7 +58,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const now = (): number => Date.now();
 
   const registry = new Registry(watchdogMs);
-  const tasks = new TaskTable();
+  const tasks = new TaskTable({ streamGraceMs: options.streamGraceMs ?? 10_000, now });
   const dispatcher = new Dispatcher({
     registry,
     tasks,
@@ -67,6 +72,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   // No automatic HEAD twins: a HEAD on the stream route would open (and take over) a session's task stream.
   const app = Fastify({ bodyLimit: limits.maxBodyBytes, exposeHeadRoutes: false, routerOptions: { maxParamLength: 256 }, frameworkErrors });
   installErrorHandlers(app, logger);
+  // Before auth: a browser's preflight carries no token.
+  installCors(app, options.corsOrigins ?? []);
   installAuth(app, new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });

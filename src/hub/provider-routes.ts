@@ -41,7 +41,8 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
       },
       'session registered',
     );
-    return reply.code(201).send({ providerSessionId: outcome.sessionId });
+    const { capabilities } = outcome;
+    return reply.code(201).send(capabilities.length > 0 ? { providerSessionId: outcome.sessionId, capabilities } : { providerSessionId: outcome.sessionId });
   });
 
   app.post(paths.heartbeat, async (request, reply) => {

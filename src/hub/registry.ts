@@ -1,6 +1,6 @@
 // The hub's published rows, agents and registrar sessions, and who may see what. Pure: no timers, no I/O;
 // time comes in as `now` so the watchdog rule (no heartbeat for watchdogMs → inactive) is testable by arithmetic.
-import type { AgentRow, HeartbeatRequest, ProviderRow, ProviderStatus, RegisterRequest, Visibility } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, type AgentRow, type HeartbeatRequest, type ProviderRow, type ProviderStatus, type RegisterRequest, type Visibility } from '../protocol/index.ts';
 
 /** What a caller sees: a row's last known status, or `inactive` while its session is past the watchdog. */
 export type RowStatus = ProviderStatus | 'inactive';
@@ -16,6 +16,8 @@ export interface Session {
   lastSeen: number;
   /** Set once the watchdog has reported the session lost; cleared by the next sign of life. */
   lostReported: boolean;
+  /** What the hub may send it beyond the base wire (SPEC.md §5), as agreed on its last register. */
+  capabilities: readonly string[];
 }
 
 export interface LlmRow {
@@ -45,6 +47,8 @@ export type RegisterOutcome =
       ok: true;
       sessionId: string;
       adopted: boolean;
+      /** The capabilities both halves speak: what the register answer announces. */
+      capabilities: readonly string[];
       /** Names this request took from sessions past the watchdog. */
       takenOver: string[];
       /** Sessions left with nothing published after the takeover: forgotten, so their next heartbeat gets 404. */
@@ -61,6 +65,9 @@ export type Target =
 export function canSee(viewer: Viewer, item: { owner: string; visibility: Visibility }): boolean {
   return viewer.admin || item.visibility === 'public' || item.owner === viewer.user;
 }
+
+/** The capabilities this hub speaks beyond the base wire. */
+const HUB_CAPABILITIES: ReadonlySet<string> = new Set([CAPABILITY_OPENAI]);
 
 export class Registry {
   readonly #sessions = new Map<string, Session>();
@@ -118,9 +125,11 @@ export class Registry {
       }
     }
 
-    const session: Session = known ?? { id: sessionId, user, lastSeen: now, lostReported: false };
+    const capabilities = (request.capabilities ?? []).filter((c) => HUB_CAPABILITIES.has(c));
+    const session: Session = known ?? { id: sessionId, user, lastSeen: now, lostReported: false, capabilities };
     session.lastSeen = now;
     session.lostReported = false;
+    session.capabilities = capabilities;
     this.#sessions.set(sessionId, session);
 
     for (const [name, row] of this.#rows) if (row.sessionId === sessionId) this.#rows.delete(name);
@@ -147,7 +156,7 @@ export class Registry {
     }
     const forgotten = [...losers].filter((id) => !this.#publishesAnything(id));
     for (const id of forgotten) this.#sessions.delete(id);
-    return { ok: true, sessionId, adopted: known !== undefined, takenOver, forgotten };
+    return { ok: true, sessionId, adopted: known !== undefined, capabilities, takenOver, forgotten };
   }
 
   /** A sign of life (SPEC.md §2). False when the session is unknown or another user's: the caller answers 404. */
@@ -164,6 +173,11 @@ export class Registry {
   sessionOf(user: string, sessionId: string): Session | undefined {
     const session = this.#sessions.get(sessionId);
     return session && session.user === user ? session : undefined;
+  }
+
+  /** Whether the session's registrar takes this capability's frames (SPEC.md §5). */
+  speaks(sessionId: string, capability: string): boolean {
+    return this.#sessions.get(sessionId)?.capabilities.includes(capability) ?? false;
   }
 
   isSessionLive(sessionId: string, now: number): boolean {
