@@ -57,11 +57,14 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
     summary: 'Run the hub (the coordinator registrars connect to and callers call)',
     usage: `llm-registrar hub [--port 4848] [--host 127.0.0.1] (--token T | --tokens-file FILE)
                   [--watchdog-ms 90000] [--keepalive-ms 15000] [--task-timeout-ms 300000]
+                  [--stream-grace-ms 10000] [--cors-origin https://app.example ...]
 
 --token T makes T an admin token (it sees every row). --tokens-file maps tokens to users:
 { "<token>": { "user": "alice" }, "<token>": { "user": "ops", "admin": true } }.
 LLM_REGISTRAR_HUB_TOKEN is used when neither is given.
-Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
+Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.
+--cors-origin (repeatable; none by default) lets pages of that origin call the hub from a browser.
+--stream-grace-ms: how long calls wait for a registrar whose task stream dropped before they get 503.`,
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
@@ -70,9 +73,14 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'watchdog-ms': { type: 'string' },
       'keepalive-ms': { type: 'string' },
       'task-timeout-ms': { type: 'string' },
+      'stream-grace-ms': { type: 'string' },
+      'cors-origin': { type: 'string', multiple: true },
       'log-level': { type: 'string' },
     },
-    run: async (values) => (await import('./commands/hub.ts')).hubCommand(values as Record<string, string | undefined>),
+    run: async (values) => {
+      const { 'cors-origin': corsOrigins, ...rest } = values;
+      return (await import('./commands/hub.ts')).hubCommand(rest as Record<string, string | undefined>, (corsOrigins as string[] | undefined) ?? []);
+    },
   },
   'check-config': {
     summary: 'Validate a config file and print every problem in it',

@@ -3,7 +3,7 @@ import { loadTokensFile, startHub, type HubUser } from '../hub/index.ts';
 import { createLogger } from '../log.ts';
 import { onShutdownSignals, parseMs, parsePort } from './signals.ts';
 
-export async function hubCommand(values: Record<string, string | undefined>): Promise<number> {
+export async function hubCommand(values: Record<string, string | undefined>, corsOrigins: readonly string[] = []): Promise<number> {
   const tokens: Record<string, HubUser> = values['tokens-file'] ? await loadTokensFile(values['tokens-file']) : {};
   const adminToken = values.token ?? (values['tokens-file'] ? undefined : process.env.LLM_REGISTRAR_HUB_TOKEN);
   if (adminToken) tokens[adminToken] = { user: 'admin', admin: true };
@@ -19,6 +19,8 @@ export async function hubCommand(values: Record<string, string | undefined>): Pr
     watchdogMs: parseMs(values['watchdog-ms'], '--watchdog-ms'),
     keepAliveMs: parseMs(values['keepalive-ms'], '--keepalive-ms'),
     taskTimeoutMs: parseMs(values['task-timeout-ms'], '--task-timeout-ms'),
+    streamGraceMs: parseMs(values['stream-grace-ms'], '--stream-grace-ms'),
+    corsOrigins,
     logger,
   });
   logger.info({ url: hub.url, users: new Set(Object.values(tokens).map((t) => t.user)).size }, 'hub listening');

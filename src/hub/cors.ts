@@ -9,8 +9,22 @@ const PREFLIGHT_MAX_AGE_S = 600;
 /** Longest request-headers list echoed back (a browser's list is a few names; anything longer is not one). */
 const MAX_REQUESTED_HEADERS = 1024;
 
+/** An origin as a browser sends it (`scheme://host[:port]`, no path), or `*`; anything else is refused at start. */
+function checkedOrigin(text: string): string {
+  const origin = text.replace(/\/+$/, '');
+  if (origin === '*') return origin;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.origin !== origin) throw new Error(`--cors-origin '${text}' is not an origin: write scheme://host[:port], e.g. https://app.example`);
+  return origin;
+}
+
 export function installCors(app: FastifyInstance, origins: readonly string[]): void {
-  const allowed = new Set(origins.map((origin) => origin.replace(/\/+$/, '')));
+  const allowed = new Set(origins.map(checkedOrigin));
   const allows = (origin: string): boolean => allowed.has('*') || allowed.has(origin);
 
   app.addHook('onRequest', async (request, reply) => {
