@@ -28,7 +28,8 @@ describe('relay through hub and registrar', () => {
     expect(status).toBe(200);
     expect(json).toMatchObject({
       object: 'chat.completion',
-      model: 'qwen-7b',
+      // The name the caller asked for, not the upstream's model id.
+      model: 'gpu',
       choices: [{ index: 0, message: { role: 'assistant', content: 'four words of answer' }, finish_reason: 'stop' }],
     });
     expect(json.usage.total_tokens).toBe(json.usage.prompt_tokens + json.usage.completion_tokens);

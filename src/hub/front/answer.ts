@@ -13,6 +13,7 @@ export function answerBody(body: Record<string, unknown>, model: string): Record
  */
 export function answerChunk(data: string, model: string, callerWantsUsage: boolean): string | undefined {
   if (data.charCodeAt(0) !== 123 /* { */) return data;
+  if (alreadyNamed(data, model) && (callerWantsUsage || !data.includes('"choices":[]'))) return data;
   let chunk: unknown;
   try {
     chunk = JSON.parse(data);
@@ -24,6 +25,16 @@ export function answerChunk(data: string, model: string, callerWantsUsage: boole
   if (!callerWantsUsage && Array.isArray(fields.choices) && fields.choices.length === 0 && fields.usage !== undefined) return undefined;
   if (!('model' in fields) || fields.model === model) return data;
   return JSON.stringify({ ...fields, model });
+}
+
+/**
+ * The hot path's shortcut: a chunk whose one `"model":` key already holds the caller's name needs no parse. (Inside a
+ * JSON string a quote is escaped, so the key can only be a key; with a second one, nested, the parse decides.)
+ */
+function alreadyNamed(data: string, model: string): boolean {
+  const key = '"model":';
+  const at = data.indexOf(key);
+  return at >= 0 && at === data.lastIndexOf(key) && data.startsWith(JSON.stringify(model), at + key.length);
 }
 
 /** Whether a streaming caller's body asked for the usage chunk (`stream_options.include_usage`). */
