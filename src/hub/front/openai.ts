@@ -16,7 +16,8 @@ export interface OpenAiRoutesOptions {
   keepAliveMs: number;
 }
 
-const Model = v.pipe(v.string(), v.minLength(1));
+// Bounded: the name is echoed in errors, and no published name is longer than a wire name (128).
+const Model = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
 const Stream = v.optional(v.boolean());
 const Role = v.picklist(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 const Text = v.union([v.string(), v.array(v.unknown())], 'Invalid type: expected a string or an array');
