@@ -113,6 +113,7 @@ describe('a row whose registrar speaks the base wire only (the seed registrar)',
     const base = await startWireRegistrar({ hubUrl: hub.url, token: ALICE, providers: [{ name: 'old', model: 'up', upstream: server.baseUrl, poolName: 'pool' }], capabilities: [] });
     const full = await startWireRegistrar({ hubUrl: hub.url, token: ALICE, providers: [{ name: 'new', model: 'up', upstream: server.baseUrl, poolName: 'pool' }] });
     opened.push(base, full);
+    expect([base.capabilities, full.capabilities]).toEqual([undefined, ['openai.v1']]);
     await Promise.all([base.openStream(), full.openStream()]);
     for (let i = 0; i < 3; i++) await sdk(hub.url).chat.completions.create({ model: 'pool', messages: hello, seed: 3 });
     expect(full.frames.filter((f) => f.kind === 'openai')).toHaveLength(3);

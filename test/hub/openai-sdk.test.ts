@@ -198,6 +198,22 @@ describe('the front door through the openai SDK (openai.v1 registrar)', () => {
     expect(upstream.calls).toHaveLength(1);
   });
 
+  it("answers 502 naming the model, not the upstream's address, when the model server refuses the registrar's key or fails", async () => {
+    const { upstream, client } = await stage({ maxRetries: 0 });
+    upstream.answer = () => ({ status: 401, json: { error: { message: 'Invalid API key', type: 'authentication_error', code: 'invalid_api_key', param: null } } });
+    const refused = await client.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 502 });
+    expect((refused as Error).message).toBe("502 model 'llama': the model server refused the apiKey of its registrar");
+
+    upstream.answer = () => ({ status: 429, json: { error: { message: 'slow down', type: 'rate_limit_error', code: null, param: null } } });
+    await expect(client.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+
+    upstream.answer = () => ({ status: 500, json: { error: { message: 'CUDA out of memory at http://10.0.0.7:8080/v1', type: 'server_error', code: null, param: null } } });
+    const failed = await client.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(failed).toMatchObject({ status: 502 });
+    expect((failed as Error).message).toBe("502 model 'llama': CUDA out of memory at (the model server)");
+  });
+
   it('answers a streaming call that fails before its first chunk with the HTTP status, not a 200', async () => {
     const { upstream, client } = await stage();
     upstream.answer = () => ({ status: 400, json: { error: { message: 'bad stop', type: 'invalid_request_error', code: null, param: 'stop' } } });
