@@ -3,7 +3,7 @@
 // (the caller's body as an `openai` frame to a registrar that speaks openai.v1, a base `infer` frame otherwise), and
 // end the call exactly once: the registrar's answer, its error, the session lost, the deadline, or the caller gone.
 import type { Logger } from 'pino';
-import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferRequest, type OpenAiEndpoint, type UpstreamErrorFields } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
 import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
@@ -101,12 +101,12 @@ export class Dispatcher {
     }
     const row = this.#pick(carriers);
     const streaming = endpoint !== 'embeddings' && body.stream === true;
-    const order: WorkOrder =
-      speaks(row) || legacy?.ok !== true
-        ? { kind: 'openai', llmName: row.name, endpoint, streaming, body: agent ? withAgent(endpoint, body, agent) : body }
-        : { kind: 'infer', llmName: row.name, streaming, request: legacy.request };
+    const order: Omit<OpenAiFrame, 'taskId'> | Omit<InferFrame, 'taskId'> =
+      !speaks(row) && legacy?.ok === true
+        ? { kind: 'infer', llmName: row.name, streaming, request: legacy.request }
+        : { kind: 'openai', llmName: row.name, endpoint, streaming, body: agent ? withAgent(endpoint, body, agent) : body };
     // The registrar refuses a frame above maxFrameBytes; the caller hears it now rather than as an upstream error.
-    const frameBytes = Buffer.byteLength(JSON.stringify(order.kind === 'openai' ? order.body : order.kind === 'infer' ? order.request : '')) + FRAME_ENVELOPE_BYTES;
+    const frameBytes = Buffer.byteLength(JSON.stringify(order.kind === 'openai' ? order.body : order.request)) + FRAME_ENVELOPE_BYTES;
     if (frameBytes > limits.maxFrameBytes) {
       return { ok: false, status: 413, message: `the request is too large for a task frame (${frameBytes} bytes, limit ${limits.maxFrameBytes})` };
     }
