@@ -89,7 +89,7 @@ function parseCount(text: string | undefined, what: string): number | undefined 
   return count;
 }
 
-export async function hubCommand(values: Record<string, string | undefined>): Promise<number> {
+export async function hubCommand(values: Record<string, string | undefined>, corsOrigins: readonly string[] = []): Promise<number> {
   const logger = createLogger({ level: values['log-level'], name: 'hub' });
   const host = values.host ?? '127.0.0.1';
   const port = parsePort(values.port, 4848);
@@ -127,6 +127,8 @@ export async function hubCommand(values: Record<string, string | undefined>): Pr
     maxResultBytes: parseCount(values['max-result-bytes'], '--max-result-bytes'),
     requestTimeoutMs: parseMs(values['request-timeout-ms'], '--request-timeout-ms'),
     maxConnections: parseCount(values['max-connections'], '--max-connections'),
+    streamGraceMs: parseMs(values['stream-grace-ms'], '--stream-grace-ms'),
+    corsOrigins,
     logger,
   }).catch((error: NodeJS.ErrnoException) => {
     reloader?.close();

@@ -65,6 +65,7 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
                   [--state-dir DIR] [--retention-ms 86400000] [--max-rows-per-session 256]
                   [--max-sessions-per-user 1024] [--max-result-bytes 8388608]
                   [--request-timeout-ms 30000] [--max-connections 4096]
+                  [--stream-grace-ms 10000] [--cors-origin https://app.example ...]
 
 --tokens-file FILE   who may use the hub: manage it with \`llm-registrar hub tokens add NAME | list | revoke NAME\`;
                      the hub reloads it when it changes (and on SIGHUP), no restart needed
@@ -77,6 +78,8 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
                      across restarts, or every registrar registers afresh
 --retention-ms, --max-rows-per-session, --max-sessions-per-user, --max-result-bytes, --request-timeout-ms,
 --max-connections    the hub's limits (README, "The hub's limits")
+--stream-grace-ms    how long calls wait for a registrar whose task stream dropped before they get 503
+--cors-origin O      (repeatable; none by default) lets pages of that origin call the hub from a browser
 ${logLevelHelp}
 LLM_REGISTRAR_HUB_TOKEN is the admin token when no other token is given.
 Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
@@ -98,9 +101,14 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'max-result-bytes': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
       'max-connections': { type: 'string' },
+      'stream-grace-ms': { type: 'string' },
+      'cors-origin': { type: 'string', multiple: true },
       'log-level': { type: 'string' },
     },
-    run: async (values) => (await import('./hub.ts')).hubCommand(values as Record<string, string | undefined>),
+    run: async (values) => {
+      const { 'cors-origin': corsOrigins, ...rest } = values;
+      return (await import('./hub.ts')).hubCommand(rest as Record<string, string | undefined>, (corsOrigins as string[] | undefined) ?? []);
+    },
   },
   'hub tokens': {
     summary: "Manage the hub's tokens file: add NAME [--admin], list, revoke NAME, migrate",

@@ -1,8 +1,9 @@
-// What a caller may see: GET /v1/models (OpenAI's list), /api/v1/llms, /api/v1/llms/:name, /api/v1/agents.
+// What a caller may see: GET /v1/models (OpenAI's list), /v1/models/{id}, /api/v1/llms, /api/v1/llms/:name,
+// /api/v1/agents.
 import type { FastifyInstance } from 'fastify';
 import { viewerOf } from './auth.ts';
 import { sendError } from './errors.ts';
-import type { Agent, LlmRow, Registry } from './registry.ts';
+import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
 
 export function catalogRoutes(app: FastifyInstance, options: { registry: Registry; now: () => number }): void {
   const { registry, now } = options;
@@ -30,8 +31,8 @@ export function catalogRoutes(app: FastifyInstance, options: { registry: Registr
     visibility: agent.visibility,
   });
 
-  app.get('/v1/models', async (request) => {
-    const viewer = viewerOf(request);
+  /** Every name the viewer may call, as OpenAI lists models: LLMs, then pools, then agents. */
+  const visibleModels = (viewer: Viewer) => {
     const models = new Map<string, { id: string; object: 'model'; created: number; owned_by: string }>();
     const add = (id: string, registeredAt: number, owner: string): void => {
       if (!models.has(id)) models.set(id, { id, object: 'model', created: Math.floor(registeredAt / 1000), owned_by: owner });
@@ -40,7 +41,16 @@ export function catalogRoutes(app: FastifyInstance, options: { registry: Registr
     for (const row of rows) add(row.name, row.registeredAt, row.owner);
     for (const row of rows) if (row.poolName !== undefined) add(row.poolName, row.registeredAt, row.owner);
     for (const agent of registry.visibleAgents(viewer)) add(agent.name, agent.registeredAt, agent.owner);
-    return { object: 'list', data: [...models.values()] };
+    return models;
+  };
+
+  app.get('/v1/models', async (request) => ({ object: 'list', data: [...visibleModels(viewerOf(request)).values()] }));
+
+  // A wildcard, as below: a model id may hold '/'.
+  app.get<{ Params: { '*': string } }>('/v1/models/*', async (request, reply) => {
+    const id = request.params['*'];
+    const model = visibleModels(viewerOf(request)).get(id);
+    return model ?? sendError(reply, 404, `model '${id}' not found`, { code: 'model_not_found', param: 'model' });
   });
 
   app.get('/api/v1/llms', async (request) => {

@@ -1,25 +1,33 @@
-// A caller's chat request, from `model` to answer: resolve it (LLM, pool, agent), pick the least-busy healthy row,
-// wake it first when it hibernates (one wake per row shared by every call waiting on it), send the infer task, and
+// A caller's call, from `model` to answer: resolve it (LLM, pool, agent), pick the least-busy healthy row that can
+// carry it, wake it first when it hibernates (one wake per row shared by every call waiting on it), send the task
+// (the caller's body as an `openai` frame to a registrar that speaks openai.v1, a base `infer` frame otherwise), and
 // end the call exactly once: the registrar's answer, its error, the session lost, the deadline, or the caller gone.
 import type { Logger } from 'pino';
-import { limits, type ChatCompletionRequest, type ChatMessage, type InferRequest } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
+import type { ErrorDetail } from './errors.ts';
+import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
 import { shortId } from './session-ids.ts';
-import type { TaskEnd, TaskTable } from './tasks.ts';
+import type { TaskEnd, TaskTable, WorkOrder } from './tasks.ts';
+
+/** A caller's body after the front door checked its envelope: `model` is there, the rest is the caller's. */
+export type CallBody = Record<string, unknown> & { model: string; stream?: boolean };
 
 export interface CallPlan {
-  /** The caller's `model`, as asked. */
+  /** The caller's `model`, as asked: what the answer's `model` says. */
   readonly model: string;
   readonly row: LlmRow;
-  readonly request: InferRequest;
+  readonly endpoint: OpenAiEndpoint;
   readonly streaming: boolean;
+  readonly order: WorkOrder;
 }
 
 /** 499: the caller went away; nobody is left to answer, the status never reaches the wire. */
 export interface CallFailure {
   ok: false;
-  status: 404 | 413 | 499 | 502 | 503 | 504;
+  status: number;
   message: string;
+  detail?: ErrorDetail;
 }
 export type CallOutcome = { ok: true; body?: Record<string, unknown> } | CallFailure;
 
@@ -39,8 +47,14 @@ export interface DispatcherOptions {
 
 type WakeOutcome = { ok: true } | CallFailure;
 
-/** Room for what an infer frame adds around its request: kind, taskId, llmName, streaming. */
+/** Room for what a frame adds around its request or body: kind, taskId, llmName, endpoint, streaming. */
 const FRAME_ENVELOPE_BYTES = 512;
+
+const ENDPOINT_PATHS: Record<OpenAiEndpoint, string> = {
+  'chat.completions': '/v1/chat/completions',
+  completions: '/v1/completions',
+  embeddings: '/v1/embeddings',
+};
 
 export class Dispatcher {
   readonly #registry: Registry;
@@ -62,10 +76,13 @@ export class Dispatcher {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Decides where a call goes, before any answer is started: 404 unknown (or invisible) model, 503 nothing healthy. */
-  plan(viewer: Viewer, body: ChatCompletionRequest): { ok: true; plan: CallPlan } | CallFailure {
+  /**
+   * Decides where a call goes, before any answer is started: 404 unknown (or invisible) model, 503 nothing healthy,
+   * 400 a call that no healthy row can carry (a base-wire registrar and a field it would drop).
+   */
+  plan(viewer: Viewer, endpoint: OpenAiEndpoint, body: CallBody): { ok: true; plan: CallPlan } | CallFailure {
     const target = this.#registry.resolve(viewer, body.model);
-    if (!target) return { ok: false, status: 404, message: `model '${body.model}' not found` };
+    if (!target) return { ok: false, status: 404, message: `model '${body.model}' not found`, detail: { code: 'model_not_found', param: 'model' } };
     if (target.kind === 'agent' && target.rows.length === 0) {
       return { ok: false, status: 503, message: `agent '${target.name}': its LLM '${target.agent.llmName}' is not available` };
     }
@@ -75,15 +92,27 @@ export class Dispatcher {
       const statuses = target.rows.map((row) => `${row.name}: ${this.#registry.statusOf(row, now)}`).join(', ');
       return { ok: false, status: 503, message: `model '${body.model}' has no healthy provider (${statuses})` };
     }
-    const request = inferRequest(body, target.kind === 'agent' ? target.agent : undefined);
+    const agent = target.kind === 'agent' ? target.agent : undefined;
+    const speaks = (row: LlmRow): boolean => this.#registry.speaks(row.sessionId, CAPABILITY_OPENAI);
+    const legacy = healthy.every(speaks) ? undefined : legacyOrder(endpoint, body, agent);
+    const carriers = healthy.filter((row) => speaks(row) || legacy?.ok === true);
+    if (carriers.length === 0) {
+      const refusal = legacy as CallFailure;
+      return { ...refusal, message: `model '${body.model}': ${refusal.message}` };
+    }
+    const row = this.#pick(carriers);
+    const streaming = endpoint !== 'embeddings' && body.stream === true;
+    const order: Omit<OpenAiFrame, 'taskId'> | Omit<InferFrame, 'taskId'> =
+      !speaks(row) && legacy?.ok === true
+        ? { kind: 'infer', llmName: row.name, streaming, request: legacy.request }
+        : { kind: 'openai', llmName: row.name, endpoint, streaming, body: agent ? withAgent(endpoint, body, agent) : body };
     // The registrar refuses a frame above maxFrameBytes; the caller hears it now rather than as an upstream error.
-    const frameBytes = Buffer.byteLength(JSON.stringify(request)) + FRAME_ENVELOPE_BYTES;
+    const frameBytes = Buffer.byteLength(JSON.stringify(order.kind === 'openai' ? order.body : order.request)) + FRAME_ENVELOPE_BYTES;
     if (frameBytes > limits.maxFrameBytes) {
       return { ok: false, status: 413, message: `the request is too large for a task frame (${frameBytes} bytes, limit ${limits.maxFrameBytes})` };
     }
-    const row = this.#pick(healthy);
     this.#lastPicked.set(row.name, ++this.#picks);
-    return { ok: true, plan: { model: body.model, row, request, streaming: body.stream === true } };
+    return { ok: true, plan: { model: body.model, row, endpoint, streaming, order } };
   }
 
   /** Runs a planned call; `sink.finish` is called exactly once. Aborting `signal` cancels the registrar's task. */
@@ -135,16 +164,12 @@ export class Dispatcher {
       if (!registry.isSessionLive(row.sessionId, this.#now())) {
         return finish({ ok: false, status: 503, message: `model '${plan.model}': the registrar publishing '${row.name}' stopped answering` });
       }
-      taskId = tasks.create(
-        row.sessionId,
-        { kind: 'infer', llmName: row.name, streaming: plan.streaming, request: plan.request },
-        {
-          chunk: (data) => {
-            if (!settled) sink.chunk(data);
-          },
-          end: (end) => finish(inferOutcome(end)),
+      taskId = tasks.create(row.sessionId, plan.order, {
+        chunk: (data) => {
+          if (!settled) sink.chunk(data);
         },
-      );
+        end: (end) => finish(callOutcome(plan.model, end)),
+      });
     });
   }
 
@@ -158,13 +183,22 @@ export class Dispatcher {
     for (const fail of [...this.#calls]) fail({ ok: false, status: 503, message });
   }
 
-  /** Active before hibernating (a wake can take a minute), then fewest calls in flight, then least recently picked. */
+  /**
+   * A row whose registrar has its stream open before one that may be gone, active before hibernating (a wake can
+   * take a minute), then fewest calls in flight, then least recently picked.
+   */
   #pick(rows: LlmRow[]): LlmRow {
-    const rank = (row: LlmRow): [number, number, number] => [row.status === 'active' ? 0 : 1, this.busyCount(row.name), this.#lastPicked.get(row.name) ?? 0];
-    return rows.reduce((best, row) => {
-      const [a, b] = [rank(row), rank(best)];
-      return a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2]))) ? row : best;
-    });
+    const rank = (row: LlmRow): number[] => [
+      this.#tasks.hasStream(row.sessionId) ? 0 : 1,
+      row.status === 'active' ? 0 : 1,
+      this.busyCount(row.name),
+      this.#lastPicked.get(row.name) ?? 0,
+    ];
+    const before = (a: number[], b: number[]): boolean => {
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return (a[i] ?? 0) < (b[i] ?? 0);
+      return false;
+    };
+    return rows.reduce((best, row) => (before(rank(row), rank(best)) ? row : best));
   }
 
   #wakeIfHibernating(row: LlmRow): Promise<WakeOutcome> {
@@ -194,23 +228,71 @@ export class Dispatcher {
   }
 }
 
-function inferOutcome(end: TaskEnd): CallOutcome {
+/** Redacts what a registrar's message may say about its own network (an upstream URL) before a caller reads it. */
+function withoutUrls(message: string): string {
+  return message.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, '(the model server)');
+}
+
+/**
+ * How the caller hears a task's end. An upstream's 4xx is the caller's own mistake and keeps its status, message
+ * and fields (so SDKs do not retry it); a 401/403 is the registrar's key, not the caller's; the rest is a 502 (or
+ * the upstream's 503) naming the model.
+ */
+export function callOutcome(model: string, end: TaskEnd): CallOutcome {
   switch (end.kind) {
     case 'body':
       return { ok: true, body: end.body };
     case 'done':
       return { ok: true };
     case 'error':
-      return { ok: false, status: 502, message: end.message };
+      return upstreamFailure(model, end.message, end.upstream);
     case 'failed':
-      return { ok: false, status: 503, message: end.message };
+      return { ok: false, status: 503, message: `model '${model}': ${end.message}` };
   }
+}
+
+function upstreamFailure(model: string, message: string, upstream: UpstreamErrorFields): CallFailure {
+  const { status } = upstream;
+  const detail: ErrorDetail = { ...(upstream.type === undefined ? {} : { type: upstream.type }), code: upstream.code ?? null, param: upstream.param ?? null };
+  if (status === 401 || status === 403) {
+    return { ok: false, status: 502, message: `model '${model}': the model server refused the apiKey of its registrar` };
+  }
+  if (status !== undefined && status >= 400 && status < 500) return { ok: false, status, message, detail };
+  return { ok: false, status: status === 503 ? 503 : 502, message: `model '${model}': ${withoutUrls(message)}` };
 }
 
 function wakeOutcome(name: string, end: TaskEnd): WakeOutcome {
   if (end.kind === 'body' || end.kind === 'done') return { ok: true };
-  return { ok: false, status: 503, message: `could not wake '${name}': ${end.message}` };
+  return { ok: false, status: 503, message: `could not wake '${name}': ${withoutUrls(end.message)}` };
 }
+
+/** The base-wire order for a chat call, or the 400 that names what it cannot carry. */
+function legacyOrder(endpoint: OpenAiEndpoint, body: CallBody, agent?: Agent): { ok: true; request: InferRequest } | CallFailure {
+  if (endpoint !== 'chat.completions') {
+    return { ok: false, status: 400, message: `its registrar speaks the base wire only, which has no ${ENDPOINT_PATHS[endpoint]}`, detail: { code: 'unsupported_endpoint' } };
+  }
+  const call = legacyCall(body);
+  if (!call.ok) return { ok: false, status: 400, message: call.message, detail: { code: 'unsupported_parameter', param: call.param } };
+  return { ok: true, request: inferRequest(call.body, agent) };
+}
+
+/**
+ * An agent's call as its LLM gets it: the system prompt first (chat), the defaults where the caller set nothing;
+ * `model` and what the caller's text is are never a default's to change.
+ */
+export function withAgent(endpoint: OpenAiEndpoint, body: CallBody, agent: Agent): CallBody {
+  if (endpoint === 'embeddings') return body;
+  const out: CallBody = { ...body };
+  for (const [field, value] of Object.entries(agent.defaultParams ?? {})) {
+    if (out[field] === undefined && !AGENT_PROOF.has(field)) out[field] = value;
+  }
+  if (endpoint === 'chat.completions' && agent.systemPrompt && Array.isArray(body.messages)) {
+    out.messages = [{ role: 'system', content: agent.systemPrompt }, ...body.messages];
+  }
+  return out;
+}
+
+const AGENT_PROOF = new Set(['model', 'messages', 'prompt', 'input', 'stream']);
 
 /** The infer request for the registrar: an agent's system prompt first, its defaults where the caller set nothing. */
 export function inferRequest(body: ChatCompletionRequest, agent?: Agent): InferRequest {

@@ -1,9 +1,43 @@
-// Every error the hub answers has one shape, OpenAI's: `{ error: { message } }` — fastify's own errors included.
+// Every error the hub answers has one shape, OpenAI's: `{ error: { message, type, code, param } }` — fastify's own
+// errors included — so SDKs read it, and a 503 says when to try again.
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
-export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
-  return reply.code(status).send({ error: { message } });
+/** What an error can say beyond its message; an upstream's own `type`, `code` and `param` travel through as given. */
+export interface ErrorDetail {
+  type?: string;
+  code?: string | null;
+  param?: string | null;
+}
+
+/** Seconds a caller is told to wait after a 503: about one reconnect of a registrar (SPEC.md: backoff base 5 s). */
+export const RETRY_AFTER_S = 5;
+
+/** OpenAI's `type` for a status, for errors that did not come with one. */
+export function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+export function errorBody(status: number, message: string, detail: ErrorDetail = {}): { error: { message: string; type: string; code: string | null; param: string | null } } {
+  return { error: { message, type: detail.type ?? errorType(status), code: detail.code ?? null, param: detail.param ?? null } };
+}
+
+export function sendError(reply: FastifyReply, status: number, message: string, detail?: ErrorDetail): FastifyReply {
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
+  return reply.code(status).send(errorBody(status, message, detail));
+}
+
+/** The same answer on a raw response (a hijacked reply: a streaming call that failed before its first byte). */
+export function writeError(res: ServerResponse, status: number, message: string, detail?: ErrorDetail): void {
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (status === 503) headers['retry-after'] = String(RETRY_AFTER_S);
+  res.writeHead(status, headers);
+  res.end(JSON.stringify(errorBody(status, message, detail)));
 }
 
 /**

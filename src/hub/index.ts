@@ -7,10 +7,11 @@ import { limits } from '../protocol/index.ts';
 import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
 import { catalogRoutes } from './catalog-routes.ts';
+import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
 import { frameworkErrors, installErrorHandlers } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
-import { openAiRoutes } from './openai-routes.ts';
+import { openAiRoutes } from './front/openai.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
 import { loadSessionKey, SessionIds } from './session-ids.ts';
@@ -62,6 +63,10 @@ export interface HubOptions {
   requestTimeoutMs?: number;
   /** Default 4 096: open connections the hub accepts at once; beyond, new ones are closed on arrival. */
   maxConnections?: number;
+  /** Default 10 000: a session without an open task stream that long → the calls waiting on it get 503 (SPEC.md §6). */
+  streamGraceMs?: number;
+  /** Browser origins whose pages may call the hub (CORS); default none. */
+  corsOrigins?: readonly string[];
   /** Default silent. */
   logger?: Logger;
 }
@@ -90,7 +95,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     maxSessionsPerUser: options.maxSessionsPerUser ?? 1024,
     ids: new SessionIds(sessionKey.key),
   });
-  const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024 });
+  const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024, streamGraceMs: options.streamGraceMs ?? 10_000, now });
   const dispatcher = new Dispatcher({
     registry,
     tasks,
@@ -114,6 +119,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   });
   app.server.maxConnections = options.maxConnections ?? 4096;
   installErrorHandlers(app, logger);
+  // Before auth: a browser's preflight carries no token.
+  installCors(app, options.corsOrigins ?? []);
   installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });

@@ -48,9 +48,8 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
       },
       'session registered',
     );
-    // What the hub sends beyond the base wire (SPEC.md §5): only what the registrar said it speaks.
-    const speaks = parsed.value.capabilities?.includes(CAPABILITY_OPENAI) === true;
-    return reply.code(201).send(speaks ? { providerSessionId: outcome.sessionId, capabilities: [CAPABILITY_OPENAI] } : { providerSessionId: outcome.sessionId });
+    const { capabilities } = outcome;
+    return reply.code(201).send(capabilities.length > 0 ? { providerSessionId: outcome.sessionId, capabilities } : { providerSessionId: outcome.sessionId });
   });
 
   app.post(paths.heartbeat, async (request, reply) => {
@@ -67,7 +66,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     const sessionId = parsed.value.providerSessionId;
     if (!registry.leave(viewer.user, sessionId)) return sendError(reply, 404, 'unknown providerSessionId: nothing to leave');
-    const failed = tasks.failSession(sessionId, 'the registrar publishing this model left the hub');
+    const failed = tasks.sessionLeft(sessionId, 'the registrar publishing this model left the hub');
     logger.info({ session: shortId(sessionId), user: viewer.user, llms: registry.rowNamesOf(sessionId), failedTasks: failed }, 'session left: its rows are inactive');
     return { ok: true };
   });
@@ -92,12 +91,14 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     // valibot's own text for a failed union of objects says nothing useful ("Expected Object but received Object").
     if (!parsed.ok) return sendError(reply, 400, `invalid result: expected exactly one of {status: 200, body}, {error}, {chunk: {data, seq?, done?}}`);
     const header = request.headers[SESSION_HEADER];
-    if (typeof header !== 'string' || header === '') {
-      return sendError(reply, 400, `missing header ${SESSION_HEADER}: a result names the session its task was sent to`);
-    }
     const { taskId } = request.params;
     const sessionId = tasks.sessionOf(taskId);
-    const owned = sessionId !== undefined && header === sessionId && registry.sessionOf(viewer.user, sessionId) !== undefined;
+    // Our registrars (they speak openai.v1) always name the task's session; base registrars (mcpd's, the seed's)
+    // send no header, and their results are matched by task id and token owner alone, as on mcpd.
+    if ((typeof header !== 'string' || header === '') && sessionId !== undefined && registry.speaks(sessionId, CAPABILITY_OPENAI)) {
+      return sendError(reply, 400, `missing header ${SESSION_HEADER}: a result names the session its task was sent to`);
+    }
+    const owned = sessionId !== undefined && (header === undefined || header === sessionId) && registry.sessionOf(viewer.user, sessionId) !== undefined;
     // Another user's task, or another session's, is answered exactly like a task that does not exist.
     if (!owned || !tasks.accept(taskId, parsed.value as TaskResult)) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
     return { ok: true };

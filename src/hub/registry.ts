@@ -1,7 +1,7 @@
 // The hub's registrar state: sessions (owned, verifiable ids) and the one namespace they publish into, with the rules
 // of SPEC.md "One namespace, owned": who may claim a name, when a dead holder gives it up, what is bounded and when
 // it is collected. Pure: no timers, no I/O; time comes in as `now`.
-import type { HeartbeatRequest, ProviderStatus, RegisterRequest } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, type HeartbeatRequest, type ProviderStatus, type RegisterRequest } from '../protocol/index.ts';
 import { Namespace, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
 import type { SessionIds } from './session-ids.ts';
 import { SessionTable, type Session } from './sessions.ts';
@@ -25,6 +25,8 @@ export type RegisterOutcome =
       ok: true;
       sessionId: string;
       adopted: boolean;
+      /** The capabilities both halves speak: what the register answer announces (SPEC.md §5). */
+      capabilities: readonly string[];
       /** Names this request took from sessions past the watchdog (or left). */
       takenOver: string[];
       /** Sessions left with nothing published after the takeover: deleted, so their next heartbeat gets 404. */
@@ -35,6 +37,9 @@ export type RegisterOutcome =
   | { ok: false; status: 400 | 403 | 409 | 429; message: string };
 
 export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
+
+/** The capabilities this hub speaks beyond the base wire. */
+const HUB_CAPABILITIES: ReadonlySet<string> = new Set([CAPABILITY_OPENAI]);
 
 type Kind = 'llm' | 'pool' | 'agent';
 const KIND_WORDS: Record<Kind, string> = { llm: 'an LLM', pool: 'a pool', agent: 'an agent' };
@@ -107,7 +112,8 @@ export class Registry {
       session = { id: sessionId, user, capabilities: [], lastSeen: now, left: false, lostReported: false };
       this.#sessions.add(session);
     }
-    session.capabilities = [...(request.capabilities ?? [])];
+    const capabilities = (request.capabilities ?? []).filter((capability) => HUB_CAPABILITIES.has(capability));
+    session.capabilities = capabilities;
     this.#sessions.touch(session, now);
     this.#names.clearSession(sessionId);
 
@@ -126,7 +132,7 @@ export class Registry {
     });
     const forgotten = [...losers].filter((id) => this.#sessions.get(id) !== undefined && !this.#names.publishesAnything(id));
     for (const id of forgotten) this.#sessions.delete(id);
-    return { ok: true, sessionId, adopted: named !== undefined, takenOver: [...takenOver], forgotten, evicted };
+    return { ok: true, sessionId, adopted: named !== undefined, capabilities, takenOver: [...takenOver], forgotten, evicted };
   }
 
   /** A sign of life (SPEC.md §2). False when the session is unknown or another user's: the caller answers 404. */
@@ -156,6 +162,11 @@ export class Registry {
 
   sessionById(sessionId: string): Session | undefined {
     return this.#sessions.get(sessionId);
+  }
+
+  /** Whether the session's registrar takes this capability's frames (SPEC.md §5). */
+  speaks(sessionId: string, capability: string): boolean {
+    return this.#sessions.get(sessionId)?.capabilities.includes(capability) ?? false;
   }
 
   isSessionLive(sessionId: string, now: number): boolean {

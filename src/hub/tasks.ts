@@ -1,13 +1,15 @@
 // The tasks handed to registrars: delivery over each session's one stream (at least once: re-sent on the next
-// stream until a final result), results in, chunk `seq` dedupe, cancel frames. Timeouts belong to the caller's call.
+// stream until a final result), results in, chunk `seq` dedupe, cancel frames. The stream is the session's pulse
+// (SPEC.md §6): tasks of a session without one fail once it has been gone `streamGraceMs`. Call deadlines belong
+// to the caller's call.
 import { randomUUID } from 'node:crypto';
-import { DONE, type InferFrame, type TaskFrame, type TaskResult, type WakeFrame } from '../protocol/index.ts';
+import { DONE, type InferFrame, type OpenAiFrame, type TaskFrame, type TaskResult, type UpstreamErrorFields, type WakeFrame } from '../protocol/index.ts';
 
 /** How a task ended: the registrar's answer (`body`, `done`, `error`), or the hub gave up on it (`failed`). */
 export type TaskEnd =
   | { kind: 'body'; body: Record<string, unknown> }
   | { kind: 'done' }
-  | { kind: 'error'; message: string }
+  | { kind: 'error'; message: string; upstream: UpstreamErrorFields }
   | { kind: 'failed'; message: string };
 
 export interface TaskListener {
@@ -23,10 +25,11 @@ export interface FrameSink {
   end(): void;
 }
 
-export type WorkOrder = Omit<InferFrame, 'taskId'> | Omit<WakeFrame, 'taskId'>;
+export type WorkOrder = Omit<InferFrame, 'taskId'> | Omit<OpenAiFrame, 'taskId'> | Omit<WakeFrame, 'taskId'>;
+type WorkFrame = InferFrame | OpenAiFrame | WakeFrame;
 
 interface Task {
-  readonly frame: InferFrame | WakeFrame;
+  readonly frame: WorkFrame;
   readonly sessionId: string;
   readonly listener: TaskListener;
   readonly seqTaken: Set<number>;
@@ -34,23 +37,51 @@ interface Task {
   bufferedBytes: number;
 }
 
+/** A session without a stream: since when, and the timer that fails its tasks once the grace is over. */
+interface Offline {
+  readonly since: number;
+  timer?: NodeJS.Timeout;
+}
+
+export interface TaskTableOptions {
+  /** Default 8 MiB: chunk text a non-streaming task may buffer (see HubOptions). */
+  maxResultBytes?: number;
+  /** Default 10 000: how long a session's tasks wait for its stream to come back. */
+  streamGraceMs?: number;
+  now?: () => number;
+}
+
 export class TaskTable {
   readonly #tasks = new Map<string, Task>();
   readonly #streams = new Map<string, FrameSink>();
   readonly #maxResultBytes: number;
+  /** Sessions whose stream went away (or that left), until a stream opens again. */
+  readonly #offline = new Map<string, Offline>();
+  readonly #graceMs: number;
+  readonly #now: () => number;
 
-  /** maxResultBytes: see HubOptions. */
-  constructor(options: { maxResultBytes?: number } = {}) {
+  constructor(options: TaskTableOptions = {}) {
     this.#maxResultBytes = options.maxResultBytes ?? 8 * 1024 * 1024;
+    this.#graceMs = options.streamGraceMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
   }
 
-  /** Registers a task and sends it at once if its session has a stream open; else it waits for the next one. */
+  /**
+   * Registers a task and sends it at once if its session has a stream open; else it waits for the next one, at most
+   * what is left of the session's grace.
+   */
   create(sessionId: string, order: WorkOrder, listener: TaskListener): string {
     const taskId = randomUUID();
-    const frame = { ...order, taskId } as InferFrame | WakeFrame;
+    const frame = { ...order, taskId } as WorkFrame;
     this.#tasks.set(taskId, { frame, sessionId, listener, seqTaken: new Set(), bufferedBytes: 0 });
-    this.#streams.get(sessionId)?.send(frame);
+    const stream = this.#streams.get(sessionId);
+    if (stream) stream.send(frame);
+    else this.#armGrace(sessionId, this.#offline.get(sessionId)?.since ?? this.#now());
     return taskId;
+  }
+
+  hasStream(sessionId: string): boolean {
+    return this.#streams.has(sessionId);
   }
 
   /** The session a pending task was sent to; undefined once the task is finished, dropped or never existed. */
@@ -72,7 +103,7 @@ export class TaskTable {
         task.bufferedBytes += Buffer.byteLength(data);
         if (task.bufferedBytes > this.#maxResultBytes) {
           // Unknown from now on: the registrar hears 404 and stops the work.
-          this.#finish(taskId, task, { kind: 'error', message: `the result is larger than the hub buffers for a non-streaming call (maxResultBytes ${this.#maxResultBytes}): ask with stream: true` });
+          this.#finish(taskId, task, { kind: 'error', message: `the result is larger than the hub buffers for a non-streaming call (maxResultBytes ${this.#maxResultBytes}): ask with stream: true`, upstream: {} });
           return false;
         }
       }
@@ -81,7 +112,8 @@ export class TaskTable {
       if (data !== DONE && data !== '') task.listener.chunk(data);
       if (done === true) this.#finish(taskId, task, { kind: 'done' });
     } else if ('error' in result) {
-      this.#finish(taskId, task, { kind: 'error', message: result.error });
+      const { error, ...upstream } = result;
+      this.#finish(taskId, task, { kind: 'error', message: error, upstream });
     } else {
       this.#finish(taskId, task, { kind: 'body', body: result.body });
     }
@@ -110,21 +142,37 @@ export class TaskTable {
   /** A session the hub no longer knows: its pending tasks fail and its stream ends (the registrar then gets 404). */
   forgetSession(sessionId: string, message: string): void {
     this.failSession(sessionId, message);
+    this.#clearOffline(sessionId);
     const stream = this.#streams.get(sessionId);
     this.#streams.delete(sessionId);
     stream?.end();
+  }
+
+  /**
+   * A session that said it is leaving (SPEC.md §6): what waits on it fails now, and so does every task for it until a
+   * stream opens again; there is no grace to wait out.
+   */
+  sessionLeft(sessionId: string, message: string): number {
+    this.#clearOffline(sessionId);
+    this.#offline.set(sessionId, { since: this.#now() - this.#graceMs });
+    return this.failSession(sessionId, message);
   }
 
   /** A session's new stream replaces its old one (ended) and receives every task of the session still pending. */
   attachStream(sessionId: string, sink: FrameSink): void {
     const previous = this.#streams.get(sessionId);
     this.#streams.set(sessionId, sink);
+    this.#clearOffline(sessionId);
     previous?.end();
     for (const task of this.#tasks.values()) if (task.sessionId === sessionId) sink.send(task.frame);
   }
 
+  /** The stream went away: the session's tasks, sent or not, wait out the grace for the next one. */
   detachStream(sessionId: string, sink: FrameSink): void {
-    if (this.#streams.get(sessionId) === sink) this.#streams.delete(sessionId);
+    if (this.#streams.get(sessionId) !== sink) return;
+    this.#streams.delete(sessionId);
+    this.#offline.set(sessionId, { since: this.#now() });
+    if (this.#hasTasks(sessionId)) this.#armGrace(sessionId, this.#now());
   }
 
   get pendingCount(): number {
@@ -133,10 +181,34 @@ export class TaskTable {
 
   /** Shutdown: every pending task fails with `message`, every stream ends. */
   close(message: string): void {
+    for (const sessionId of [...this.#offline.keys()]) this.#clearOffline(sessionId);
     for (const [taskId, task] of this.#tasks) this.#finish(taskId, task, { kind: 'failed', message });
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     for (const stream of streams) stream.end();
+  }
+
+  /** Fails the session's tasks once its stream has been gone the grace, counted from `since`; one timer a session. */
+  #armGrace(sessionId: string, since: number): void {
+    const offline = this.#offline.get(sessionId) ?? { since };
+    this.#offline.set(sessionId, offline);
+    if (offline.timer) return;
+    const left = Math.max(0, offline.since + this.#graceMs - this.#now());
+    offline.timer = setTimeout(() => {
+      offline.timer = undefined;
+      this.failSession(sessionId, `its registrar has had no task stream open for ${this.#graceMs} ms`);
+    }, left);
+    offline.timer.unref();
+  }
+
+  #clearOffline(sessionId: string): void {
+    clearTimeout(this.#offline.get(sessionId)?.timer);
+    this.#offline.delete(sessionId);
+  }
+
+  #hasTasks(sessionId: string): boolean {
+    for (const task of this.#tasks.values()) if (task.sessionId === sessionId) return true;
+    return false;
   }
 
   #finish(taskId: string, task: Task, end: TaskEnd): void {

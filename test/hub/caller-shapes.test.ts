@@ -34,8 +34,9 @@ describe('caller message shapes', () => {
     });
   });
 
-  it('refuses an image part with a 400 that says only text is supported', async () => {
+  it('refuses an image part for a base-wire registrar with a 400 that says only text is supported', async () => {
     const hub = await harness.start();
+    await harness.registrar(hub).register([provider('llama')]);
     const res = await harness.client(hub, ALICE).post(CHAT, {
       model: 'llama',
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:,' } }] }],

@@ -30,21 +30,22 @@ describe('POST /v1/chat/completions', () => {
 
     const res = await call;
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual(completion('hello there'));
+    // The answer names the model the caller asked for, not the upstream's id.
+    expect(await res.json()).toEqual(completion('hello there', 'llama'));
 
     const again = await registrar.result(frame.taskId, { status: 200, body: completion('late') });
     expect(again.status).toBe(404);
   });
 
-  it('answers 502 with the registrar error message', async () => {
+  it('answers 502 with the registrar error message, naming the model and no internal URL', async () => {
     const { hub, registrar, stream } = await llamaOnline();
 
     const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
     const frame = await stream.nextTask();
-    await registrar.result(frame.taskId, { error: 'upstream refused the connection' });
+    await registrar.result(frame.taskId, { error: 'connection to http://127.0.0.1:8082/v1/chat/completions refused' });
     const res = await call;
     expect(res.status).toBe(502);
-    expect(await errorMessage(res)).toBe('upstream refused the connection');
+    expect(await errorMessage(res)).toBe("model 'llama': connection to (the model server) refused");
   });
 
   it('streams the chunks in order to a streaming caller, drops a repeated seq, and ends with [DONE]', async () => {
@@ -65,7 +66,7 @@ describe('POST /v1/chat/completions', () => {
     ]) {
       expect((await registrar.result(frame.taskId, result)).status).toBe(200);
     }
-    expect(await caller.rest()).toEqual([chunkData('Hel'), chunkData('lo'), chunkData('!', 'stop'), '[DONE]']);
+    expect(await caller.rest()).toEqual([chunkData('Hel', null, 'llama'), chunkData('lo', null, 'llama'), chunkData('!', 'stop', 'llama'), '[DONE]']);
     expect(caller.ended).toBe(true);
   });
 
@@ -279,7 +280,7 @@ describe('POST /v1/chat/completions', () => {
     await registrar.register([provider('llama')]);
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     const [error, done, ...more] = await caller.rest();
-    expect(JSON.parse(error ?? '')).toEqual({ error: { message: "model 'llama' did not answer within 150 ms", code: 504 } });
+    expect(JSON.parse(error ?? '')).toEqual({ error: { message: "model 'llama' did not answer within 150 ms", type: 'server_error', code: null, param: null } });
     expect(done).toBe('[DONE]');
     expect(more).toEqual([]);
   });

@@ -26,8 +26,8 @@ export function completion(content: string, model = 'm'): Record<string, unknown
   return completionEnvelope({ id: 'chatcmpl-1', model, content, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
 }
 
-export function chunkData(content: string, finishReason: string | null = null): string {
-  return JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finishReason }] });
+export function chunkData(content: string, finishReason: string | null = null, model = 'm'): string {
+  return JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { content }, finish_reason: finishReason }] });
 }
 
 export interface SseEvent {

@@ -90,7 +90,7 @@ describe('session lifecycle', () => {
     await cluster.startDaemon();
     const { status, json } = await pending;
     expect(status).toBe(502);
-    expect(json.error.message).toBe('registrar restarted');
+    expect(json.error.message).toBe("model 'demo': registrar restarted");
     // The restarted registrar took the re-sent frame for the answered task as already done: nothing ran it.
     await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
   });
