@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { paths, SESSION_HEADER } from '../../src/protocol/index.ts';
+import { CAPABILITY_OPENAI, paths, SESSION_HEADER } from '../../src/protocol/index.ts';
 import type { Hub } from '../../src/hub/index.ts';
 import { ADMIN, ALICE, BOB, chunkData, completion, errorMessage, hubHarness, provider, waitUntil, type SseReader } from './helpers.ts';
 
@@ -147,9 +147,9 @@ describe('leaving', () => {
 });
 
 describe('results name their session', () => {
-  it('refuses a result without the session header (400) or naming another session (404), and takes it with the right one', async () => {
+  it("refuses our registrar's result without the session header (400) or naming another session (404), and takes it with the right one", async () => {
     const hub = await harness.start();
-    const alice = await online(hub, ALICE, [provider('llama')]);
+    const alice = await online(hub, ALICE, [provider('llama')], { capabilities: [CAPABILITY_OPENAI] });
     const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
     const frame = await alice.stream.nextTask();
     const headerless = await alice.registrar.api.post(paths.result(frame.taskId), { error: 'x' });
@@ -158,6 +158,18 @@ describe('results name their session', () => {
     expect((await alice.registrar.api.post(paths.result(frame.taskId), { error: 'x' }, { [SESSION_HEADER]: 'someone-else' })).status).toBe(404);
     expect((await alice.registrar.result(frame.taskId, { status: 200, body: completion('ok') })).status).toBe(200);
     expect((await call).status).toBe(200);
+  });
+
+  it("takes a base registrar's result without the header, as mcpd does, and only from the task's owner", async () => {
+    const hub = await harness.start();
+    const alice = await online(hub, ALICE, [provider('llama')]);
+    const bob = await online(hub, BOB, [provider('mistral')]);
+    const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
+    const frame = await alice.stream.nextTask();
+    expect((await bob.registrar.api.post(paths.result(frame.taskId), { status: 200, body: completion('forged') })).status).toBe(404);
+    expect((await alice.registrar.api.post(paths.result(frame.taskId), { status: 200, body: completion('ok') })).status).toBe(200);
+    const body = (await (await call).json()) as { choices: Array<{ message: { content: string } }> };
+    expect(body.choices[0]?.message.content).toBe('ok');
   });
 });
 

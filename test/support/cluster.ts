@@ -57,7 +57,9 @@ export interface Cluster {
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'llmr-test-')));
-  const hubOptions = (port: number): HubOptions => ({ port, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub, ...options.hub });
+  // The hub's own state dir (its session key): a restarted hub still verifies the registrar's session id.
+  const hubStateDir = await mkdtemp(join(tmpdir(), 'llmr-hub-'));
+  const hubOptions = (port: number): HubOptions => ({ port, tokens: { [TOKEN]: { user: 'tester', admin: true } }, stateDir: hubStateDir, ...fastHub, ...options.hub });
   let hub: Hub | undefined = await startHub(hubOptions(0));
   const port = hub.port;
   const parsed = parseConfig(
@@ -108,6 +110,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await daemon.stopped;
       await hub?.close();
       if (!options.stateDir) await rm(stateDir, { recursive: true, force: true });
+      await rm(hubStateDir, { recursive: true, force: true });
     },
   };
   return cluster;

@@ -36,7 +36,8 @@ export interface Watched {
 
 export async function startWatched(options: WatchedOptions): Promise<Watched> {
   const stateDir = await mkdtemp(join(tmpdir(), 'llmr-watched-'));
-  const hubOptions = (port: number) => ({ port, tokens: { [TOKEN]: { user: 'tester', admin: true } }, ...fastHub });
+  // The hub keeps its session key there too, so a restarted hub still verifies the registrar's session id.
+  const hubOptions = (port: number) => ({ port, tokens: { [TOKEN]: { user: 'tester', admin: true } }, stateDir: join(stateDir, 'hub'), ...fastHub });
   let hub: Hub | undefined = await startHub(hubOptions(0));
   const hubPort = hub.port;
   const hubUrl = hub.url;
