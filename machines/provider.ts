@@ -61,8 +61,8 @@ interface ProviderContext extends ProviderInput {
   lastError?: string;
   /** Reprobes since the provider was last active. */
   reprobes: number;
-  /** The gap before the next readiness poll of the wake under way. */
-  wakePollGapMs: number;
+  /** Readiness polls of the wake under way that found it not ready yet. */
+  wakePolls: number;
   wakeStartedAt?: number;
   lastWakeMs?: number;
 }
@@ -88,7 +88,8 @@ export const providerMachine = setup({
     wakeRecipe: promisePlaceholder<void, WakeInput>('wakeRecipe'),
   },
   delays: {
-    wakePoll: ({ context }) => context.wakePollGapMs,
+    // 100, 100, 200, 400 … ms with the defaults: a server that loads in 300 ms is caught by the poll at 400.
+    wakePoll: ({ context }) => Math.min(context.wakePollMs, context.wakePollStartMs * 2 ** Math.max(0, Math.min(context.wakePolls - 1, 30))),
     wakeMaxWait: ({ context }) => context.wakeMaxWaitMs,
     reprobe: ({ context }) => Math.min(context.reprobeCapMs, context.reprobeMs * 2 ** Math.min(context.reprobes, 30)),
   },
@@ -178,13 +179,13 @@ export const providerMachine = setup({
     /** Up again: the next outage starts its reprobes from the first delay, and the last error is history. */
     recordUp: assign({ reprobes: 0, lastError: undefined }),
     countReprobe: assign({ reprobes: ({ context }) => context.reprobes + 1 }),
-    startWakePolls: assign({ wakePollGapMs: ({ context }) => Math.min(context.wakePollStartMs, context.wakePollMs) }),
-    slowWakePolls: assign({ wakePollGapMs: ({ context }) => Math.min(context.wakePollMs, context.wakePollGapMs * 2) }),
+    startWakePolls: assign({ wakePolls: 0 }),
+    countWakePoll: assign({ wakePolls: ({ context }) => context.wakePolls + 1 }),
     notePolled: sendParent(({ context }) => ({ type: 'provider.wakePolled', name: context.name })),
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePollGapMs: input.wakePollStartMs }),
+  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0 }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },
@@ -266,7 +267,7 @@ export const providerMachine = setup({
             onError: 'waiting',
           },
         },
-        waiting: { after: { wakePoll: { target: 'polling', actions: 'slowWakePolls' } } },
+        waiting: { after: { wakePoll: { target: 'polling', actions: 'countWakePoll' } } },
       },
     },
     unavailable: {

@@ -80,8 +80,6 @@ export type SessionEvent =
 export type SessionNotice =
   | { type: 'session.registered'; sessionId: string }
   | { type: 'session.retrying'; delayMs: number; attempt: number; error: string }
-  /** The session took its leave of the hub (or had none to take): the supervisor may stop. */
-  | { type: 'session.left' }
   | Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
 
 interface SessionContext {
@@ -140,7 +138,6 @@ export const sessionMachine = setup({
       error: context.lastError ?? '',
     })),
     forwardToSupervisor: sendParent(({ event }) => event),
-    announceLeft: sendParent({ type: 'session.left' }),
     keepNames: assign({ names: ({ event }) => (event as Extract<SessionEvent, { type: 'session.publish' }>).names }),
   },
 }).createMachine({
@@ -261,7 +258,7 @@ export const sessionMachine = setup({
     },
     draining: {
       // No more tasks are taken; heartbeats go on so the hub keeps the session while running tasks finish.
-      on: { 'session.leave': [{ guard: 'hasSession', target: 'leaving' }, { target: 'stopped', actions: 'announceLeft' }] },
+      on: { 'session.leave': [{ guard: 'hasSession', target: 'leaving' }, 'stopped'] },
       initial: 'checking',
       states: {
         checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
@@ -278,7 +275,7 @@ export const sessionMachine = setup({
     leaving: {
       // The leave actor gives up on its own after a short deadline: a hub that does not know the route (mcpd) or does
       // not answer must not hold up the exit.
-      invoke: { id: 'leave', src: 'leave', input: ({ context }) => ({ sessionId: context.sessionId! }), onDone: { target: 'stopped', actions: 'announceLeft' } },
+      invoke: { id: 'leave', src: 'leave', input: ({ context }) => ({ sessionId: context.sessionId! }), onDone: 'stopped' },
     },
     stopped: { type: 'final' },
   },

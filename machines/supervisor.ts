@@ -1,7 +1,7 @@
 // The root: one session, one provider machine per published provider; routes task frames by wire name and
 // keeps the facts that survive a restart (session id, provider statuses, tasks in flight). A provider with
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
-import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom } from 'xstate';
+import { and, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
@@ -74,6 +74,8 @@ export const supervisorMachine = setup({
   },
   guards: {
     nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0,
+    // By actorId: src/transition-memo.ts hands guards a stand-in for the type of a child's done event.
+    sessionEnded: ({ event }) => (event as { actorId?: string }).actorId === 'session',
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -212,7 +214,11 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
-    'xstate.done.actor.*': { actions: 'settle' },
+    'xstate.done.actor.*': [
+      // Its done event, not a notice before it: a final supervisor would be sent the session's end after it stopped.
+      { guard: and(['sessionEnded', stateIn('#supervisor.leaving')]), target: '.stopped' },
+      { actions: 'settle' },
+    ],
   },
   initial: 'running',
   states: {
@@ -238,7 +244,7 @@ export const supervisorMachine = setup({
     // Every result is posted: the session takes leave of the hub, so its rows go inactive at once (SPEC.md §6).
     leaving: {
       entry: sendTo('session', { type: 'session.leave' }),
-      on: { 'session.left': 'stopped' },
+      // The session's end (the root's `xstate.done.actor.*`) takes it to stopped.
     },
     stopped: {
       type: 'final',

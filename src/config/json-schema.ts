@@ -53,7 +53,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'timing.heartbeatMs': 'How often the registrar tells the hub it is alive.',
   'timing.backoffBaseMs': 'The first retry delay after a failed register or a lost stream; it doubles each time, up to backoffCapMs.',
   'timing.backoffCapMs': 'The longest retry delay.',
-  'timing.wakePollStartMs': 'The first readiness poll of a wake comes this soon; the gap doubles up to wakePollMs.',
+  'timing.wakePollStartMs': 'A wake polls readiness at once, then this far apart, then doubling the gap up to wakePollMs.',
   'timing.wakePollMs': 'The longest gap between readiness polls of a waking provider.',
   'timing.wakeHttpTimeoutMs': 'How long an http wake recipe may take to answer.',
   'timing.resultDeadlineMs': 'How long a result POST is retried before it is given up (and logged).',

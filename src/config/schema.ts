@@ -53,7 +53,7 @@ export const Timing = v.object({
   heartbeatMs: v.optional(Ms, 30_000),
   backoffBaseMs: v.optional(Ms, 5_000),
   backoffCapMs: v.optional(Ms, 60_000),
-  /** A wake's readiness polls start this far apart and double up to wakePollMs: a cold start costs its load time. */
+  /** A wake polls readiness at once, then this far apart twice, then doubling up to wakePollMs: a cold start costs its load time. */
   wakePollStartMs: v.optional(Ms, 100),
   wakePollMs: v.optional(Ms, 1_500),
   wakeHttpTimeoutMs: v.optional(Ms, 30_000),

@@ -184,7 +184,7 @@ describe('session machine, leaving and publishing', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('takes leave of the hub when the drain is over, then stops and says so', async () => {
+  it('takes leave of the hub when the drain is over, then stops', async () => {
     let answer!: () => void;
     const f = fakes({ leave: () => new Promise<void>((resolve) => (answer = resolve)) });
     const s = underParent(f.machine, { timing, random: () => 0.5 });
@@ -196,7 +196,6 @@ describe('session machine, leaving and publishing', () => {
     answer();
     await vi.advanceTimersByTimeAsync(0);
     expect(s.state()).toBe('stopped');
-    expect(s.received('session.left')).toHaveLength(1);
   });
 
   it('has no leave to take without a session: it stops at once', async () => {
@@ -207,7 +206,6 @@ describe('session machine, leaving and publishing', () => {
     s.send({ type: 'session.leave' });
     expect(s.state()).toBe('stopped');
     expect(f.leaves).toEqual([]);
-    expect(s.received('session.left')).toHaveLength(1);
   });
 
   it('registers again with the same session id and the new names when what is published changes', async () => {
