@@ -27,7 +27,8 @@ export interface ResultPost {
 }
 
 export interface HubScript {
-  register?: (body: RegisterRequest) => Answer | Promise<Answer>;
+  /** `gone()` tells, while the answer is held, whether the registrar gave up on this request (its socket closed). */
+  register?: (body: RegisterRequest, gone: () => boolean) => Answer | Promise<Answer>;
   heartbeat?: () => Answer | Promise<Answer>;
   /** Answer to a stream request; 200 opens the stream. */
   stream?: () => Answer | Promise<Answer>;
@@ -96,7 +97,9 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-register') {
       const body = (await readJson(req)) as RegisterRequest;
       hub.registers.push(body);
-      return answer(res, await (script.register?.(body) ?? 201), { providerSessionId: body.providerSessionId ?? sessionId });
+      let closed = false;
+      res.on('close', () => (closed = true));
+      return answer(res, await (script.register?.(body, () => closed) ?? 201), { providerSessionId: body.providerSessionId ?? sessionId });
     }
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-heartbeat') {
       await readJson(req);
