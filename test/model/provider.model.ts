@@ -67,8 +67,11 @@ export const providerModel = setup({
     slotFreeAndDown: ({ context }) => !context.over && context.running < context.slots && !context.up,
     slotTaken: ({ context }) => !context.over && context.running > 0,
     answerable: ({ context }) => !context.over && context.running > 0 && context.up,
-    /** One task runs (a second one would end on its own while the provider is unavailable). */
-    answerableAlone: ({ context }) => !context.over && context.running === 1 && context.up,
+    /**
+     * One task runs (a second one would end on its own while the provider is unavailable), on a provider without a wake
+     * recipe: with one, the states it adds (unavailable with tasks queued, up or down) took getSimplePaths minutes.
+     */
+    refusable: ({ context }) => !context.over && context.running === 1 && context.up && !context.hasWake,
     /** With nothing in flight the first signal already stops the daemon; the second one aborts what is left. */
     tasksInFlight: ({ context }) => !context.over && context.running + context.queued > 0,
   },
@@ -135,7 +138,7 @@ export const providerModel = setup({
         ],
         'model.answers': { guard: 'answerable', actions: ['finishOne', 'startQueued'] },
         // The upstream answers the running call 401: the provider is unavailable (the apiKey) until a reprobe.
-        'model.refusesKey': { guard: 'answerableAlone', target: 'unavailable', actions: 'finishOne' },
+        'model.refusesKey': { guard: 'refusable', target: 'unavailable', actions: 'finishOne' },
         // The held calls die with the server (unreachable, nothing sent yet): with a wake recipe the running tasks go
         // back to the queue, else they fail; either way the provider probes again.
         'model.down': [
