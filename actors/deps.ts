@@ -10,6 +10,8 @@ export interface PublishedProvider {
   wireName: string;
   config: ProviderConfig;
   provider: LlmProvider;
+  /** For one model of a `model: "*"` provider: that provider's name in the config. */
+  catalog?: string;
 }
 
 /** What the actors report beside their results; every hook is optional and runs at most once per task. */
@@ -22,6 +24,8 @@ export interface ActorDeps {
   hub: HubClient;
   /** Published providers by wire name. */
   providers: Map<string, PublishedProvider>;
+  /** The providers of the config with `model: "*"`, by name: each lists its server's models (actors/list-models.ts). */
+  catalogs: Map<string, ProviderConfig>;
   agents: AgentRow[];
   timing: Timing;
   logger: Logger;

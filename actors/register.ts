@@ -2,6 +2,7 @@
 import { fromPromise } from 'xstate';
 import type { RegisterFailure, RegisterInput, RegisterOutput } from '../machines/session.ts';
 import { CAPABILITY_OPENAI, RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
+import { cleanModelName } from '../src/model-names.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
 /** `hibernating` when a wake recipe could bring it up and it does not answer right now (SPEC.md §1). */
@@ -10,14 +11,20 @@ async function initialStatus(published: PublishedProvider, signal: AbortSignal):
   return (await published.provider.isAvailable(signal)) ? 'active' : 'hibernating';
 }
 
-export async function registerBody(deps: ActorDeps, sessionId: string | undefined, signal: AbortSignal): Promise<RegisterRequest> {
+/** `names`: the wire names to publish (a catalog's models change); absent, every provider the daemon has. */
+export async function registerBody(deps: ActorDeps, sessionId: string | undefined, signal: AbortSignal, names?: string[]): Promise<RegisterRequest> {
+  const published = names ? names.flatMap((name) => deps.providers.get(name) ?? []) : [...deps.providers.values()];
+  if (published.length === 0) {
+    throw new RegisterError(`nothing to publish yet: ${[...deps.catalogs.keys()].map((name) => `'${name}'`).join(', ') || 'no provider'} lists no model; retrying`);
+  }
   const providers = await Promise.all(
-    [...deps.providers.values()].map(async (published): Promise<ProviderRow> => {
+    published.map(async (published): Promise<ProviderRow> => {
       const { config } = published;
       return {
         name: published.wireName,
         type: config.type,
-        model: config.model,
+        // A file path (llama-server's GGUF) tells callers where the file lies, not what the model is.
+        model: cleanModelName(config.model) || config.model,
         tier: config.tier,
         description: config.description,
         poolName: config.poolName,
@@ -58,7 +65,7 @@ function refusal(status: number, body: unknown): RegisterError {
 
 export function registerActor(deps: ActorDeps) {
   return fromPromise<RegisterOutput, RegisterInput>(async ({ input, signal }) => {
-    const body = await registerBody(deps, input.sessionId, signal);
+    const body = await registerBody(deps, input.sessionId, signal, input.names);
     let answer: Awaited<ReturnType<typeof deps.hub.register>>;
     try {
       answer = await deps.hub.register(body, signal);

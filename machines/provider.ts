@@ -1,5 +1,7 @@
 // One published provider: whether its upstream answers, how it is woken, and which of its tasks may run.
 // probing → active | hibernating | unavailable; hibernating → waking → active | hibernating (SPEC.md, "Wake").
+// An unavailable provider is probed again on a doubling schedule, and at once when a task arrives for it; a wake polls
+// readiness soon after its recipe, then less and less often; an upstream that refuses our apiKey makes it unavailable.
 // A task that finds the upstream gone before it sent anything comes back to the queue once, and the provider probes:
 // a stopped upstream with a wake recipe is woken, and the task runs on it (an infer for a hibernating provider).
 import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
@@ -16,9 +18,13 @@ export interface ProviderInput {
   hasWake: boolean;
   maxConcurrency: number;
   maxQueue: number;
+  /** The first readiness poll of a wake, then doubling up to wakePollMs. */
+  wakePollStartMs: number;
   wakePollMs: number;
   wakeMaxWaitMs: number;
+  /** The first reprobe of an unavailable provider, then doubling up to reprobeCapMs. */
   reprobeMs: number;
+  reprobeCapMs: number;
 }
 
 export interface ProbeInput {
@@ -53,11 +59,18 @@ interface ProviderContext extends ProviderInput {
   /** Tasks taken so far: the next one's place in the arrival order. */
   accepted: number;
   lastError?: string;
+  /** Reprobes since the provider was last active. */
+  reprobes: number;
+  /** Readiness polls of the wake under way that found it not ready yet. */
+  wakePolls: number;
   wakeStartedAt?: number;
   lastWakeMs?: number;
 }
 
 const unreachable = (context: ProviderContext) => `provider '${context.name}' is not reachable (${context.upstream})`;
+/** Says what to fix: the config's apiKey, not the server. */
+const REFUSED_KEY = 'the model server refused the apiKey: check apiKey in the config';
+
 const failUnreachable = [
   { type: 'recordError', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
   { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
@@ -75,15 +88,17 @@ export const providerMachine = setup({
     wakeRecipe: promisePlaceholder<void, WakeInput>('wakeRecipe'),
   },
   delays: {
-    wakePoll: ({ context }) => context.wakePollMs,
+    // 100, 100, 200, 400 … ms with the defaults: a server that loads in 300 ms is caught by the poll at 400.
+    wakePoll: ({ context }) => Math.min(context.wakePollMs, context.wakePollStartMs * 2 ** Math.max(0, Math.min(context.wakePolls - 1, 30))),
     wakeMaxWait: ({ context }) => context.wakeMaxWaitMs,
-    reprobe: ({ context }) => context.reprobeMs,
+    reprobe: ({ context }) => Math.min(context.reprobeCapMs, context.reprobeMs * 2 ** Math.min(context.reprobes, 30)),
   },
   guards: {
     upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queue.length > 0,
     upstreamUnreachable: ({ event }) => taskEndOf(event)?.upstreamUnreachable === true,
+    upstreamRefusedKey: ({ event }) => taskEndOf(event)?.upstreamRefusedKey === true,
   },
   actions: {
     reportStatus: sendParent(({ context }, params: { status: ProviderPhase }) => ({
@@ -161,11 +176,16 @@ export const providerMachine = setup({
     startWakeClock: assign({ wakeStartedAt: () => Date.now() }),
     recordWake: assign({ lastWakeMs: ({ context }) => Date.now() - (context.wakeStartedAt ?? Date.now()), lastError: undefined }),
     recordError: assign((_, params: { error: string }) => ({ lastError: params.error })),
+    /** Up again: the next outage starts its reprobes from the first delay, and the last error is history. */
+    recordUp: assign({ reprobes: 0, lastError: undefined }),
+    countReprobe: assign({ reprobes: ({ context }) => context.reprobes + 1 }),
+    startWakePolls: assign({ wakePolls: 0 }),
+    countWakePoll: assign({ wakePolls: ({ context }) => context.wakePolls + 1 }),
     notePolled: sendParent(({ context }) => ({ type: 'provider.wakePolled', name: context.name })),
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0 }),
+  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0 }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },
@@ -191,13 +211,15 @@ export const providerMachine = setup({
       },
     },
     active: {
-      entry: [{ type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
+      entry: ['recordUp', { type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
       on: {
         'task.received': { actions: ['accept', 'startQueued'] },
         // Probed down with a wake recipe, it is woken (hibernating → waking) before the task runs again.
         'task.upstreamLost': { target: 'probing', actions: 'requeue' },
         'xstate.done.actor.*': [
           { guard: 'upstreamUnreachable', target: 'probing', actions: 'release' },
+          // Probing would not tell: llama-server, for one, checks no key on its readiness endpoints.
+          { guard: 'upstreamRefusedKey', target: 'unavailable', actions: ['release', { type: 'recordError', params: { error: REFUSED_KEY } }] },
           { actions: ['release', 'startQueued'] },
         ],
       },
@@ -208,7 +230,7 @@ export const providerMachine = setup({
       on: { 'task.received': { actions: 'accept', target: 'waking' } },
     },
     waking: {
-      entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakeClock'],
+      entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakeClock', 'startWakePolls'],
       after: {
         wakeMaxWait: {
           target: 'hibernating',
@@ -245,12 +267,12 @@ export const providerMachine = setup({
             onError: 'waiting',
           },
         },
-        waiting: { after: { wakePoll: 'polling' } },
+        waiting: { after: { wakePoll: { target: 'polling', actions: 'countWakePoll' } } },
       },
     },
     unavailable: {
       entry: { type: 'reportStatus', params: { status: 'unavailable' } },
-      after: { reprobe: 'probing' },
+      after: { reprobe: { target: 'probing', actions: 'countReprobe' } },
       on: { 'task.received': { actions: 'accept', target: 'probing' } },
     },
   },

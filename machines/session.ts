@@ -1,5 +1,6 @@
-// The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining; stopped.
-// It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time").
+// The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining → leaving → stopped.
+// It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time"). A change of what
+// is published (models pulled or removed) registers again with the same session id.
 import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
 import type { ProviderStatus, TaskFrame } from '../src/protocol/index.ts';
 import { backoffDelay } from './backoff.ts';
@@ -21,6 +22,11 @@ export interface SessionInput {
 
 export interface RegisterInput {
   sessionId?: string;
+  /** Wire names to publish; absent: every provider of the config. */
+  names?: string[];
+}
+export interface LeaveInput {
+  sessionId: string;
 }
 export interface RegisterOutput {
   sessionId: string;
@@ -63,7 +69,11 @@ export type SessionEvent =
   | { type: 'session.heartbeatNow' }
   /** A provider's wire status changed: the next heartbeat reports it (SPEC.md §2, extension). */
   | { type: 'session.providerStatus'; name: string; status: ProviderStatus }
+  /** What is published changed: register again with these wire names. */
+  | { type: 'session.publish'; names: string[] }
   | { type: 'session.drain' }
+  /** The drain is over: take leave of the hub (SPEC.md §6), then stop. */
+  | { type: 'session.leave' }
   | { type: 'session.stop' };
 
 /** What the session tells the supervisor. */
@@ -74,6 +84,7 @@ export type SessionNotice =
 
 interface SessionContext {
   sessionId?: string;
+  names?: string[];
   timing: SessionTiming;
   random: () => number;
   /** Failures since the last stream that opened; a register that succeeds does not reset it (SPEC.md: after a 200 stream). */
@@ -99,6 +110,7 @@ export const sessionMachine = setup({
     register: promisePlaceholder<RegisterOutput, RegisterInput>('register'),
     heartbeat: callbackPlaceholder<HeartbeatCommand, HeartbeatInput>('heartbeat'),
     taskStream: callbackPlaceholder<EventObject, TaskStreamInput>('taskStream'),
+    leave: promisePlaceholder<void, LeaveInput>('leave'),
   },
   delays: {
     retry: ({ context }) => context.retryDelayMs,
@@ -126,6 +138,7 @@ export const sessionMachine = setup({
       error: context.lastError ?? '',
     })),
     forwardToSupervisor: sendParent(({ event }) => event),
+    keepNames: assign({ names: ({ event }) => (event as Extract<SessionEvent, { type: 'session.publish' }>).names }),
   },
 }).createMachine({
   id: 'session',
@@ -139,15 +152,19 @@ export const sessionMachine = setup({
   }),
   initial: 'registering',
   on: {
+    // Not connected: the next register publishes them.
+    'session.publish': { actions: 'keepNames' },
     'session.drain': '.draining',
     'session.stop': '.stopped',
   },
   states: {
     registering: {
+      // A register under way publishes the old names: start it again with the new ones.
+      on: { 'session.publish': { target: 'registering', reenter: true, actions: 'keepNames' } },
       invoke: {
         id: 'register',
         src: 'register',
-        input: ({ context }) => ({ sessionId: context.sessionId }),
+        input: ({ context }) => ({ sessionId: context.sessionId, names: context.names }),
         onDone: {
           target: 'connected',
           actions: [
@@ -181,6 +198,7 @@ export const sessionMachine = setup({
         'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
         'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
         'session.heartbeatNow': { actions: sendTo('heartbeat', { type: 'heartbeat.now' }) },
+        'session.publish': { target: 'registering', actions: 'keepNames' },
         'session.providerStatus': {
           actions: sendTo('heartbeat', ({ event }) => ({ type: 'heartbeat.status', name: event.name, status: event.status })),
         },
@@ -240,6 +258,7 @@ export const sessionMachine = setup({
     },
     draining: {
       // No more tasks are taken; heartbeats go on so the hub keeps the session while running tasks finish.
+      on: { 'session.leave': [{ guard: 'hasSession', target: 'leaving' }, 'stopped'] },
       initial: 'checking',
       states: {
         checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
@@ -252,6 +271,11 @@ export const sessionMachine = setup({
         },
         idle: {},
       },
+    },
+    leaving: {
+      // The leave actor gives up on its own after a short deadline: a hub that does not know the route (mcpd) or does
+      // not answer must not hold up the exit.
+      invoke: { id: 'leave', src: 'leave', input: ({ context }) => ({ sessionId: context.sessionId! }), onDone: 'stopped' },
     },
     stopped: { type: 'final' },
   },

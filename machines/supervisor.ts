@@ -1,15 +1,29 @@
 // The root: one session, one provider machine per published provider; routes task frames by wire name and
-// keeps the facts that survive a restart (session id, provider statuses, tasks in flight).
-import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom } from 'xstate';
+// keeps the facts that survive a restart (session id, provider statuses, tasks in flight). A provider with
+// `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
+import { and, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
+import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
 import { taskEndOf, taskMachine } from './task.ts';
+
+/** A provider of the config with `model: "*"`: what each of its models' provider machines starts from. */
+export interface CatalogInput {
+  /** The provider's name in the config. */
+  source: string;
+  /** Everything of a model's provider machine but its wire name. */
+  provider: Omit<ProviderInput, 'name' | 'maxQueue'>;
+  /** Wire names of the models listed when the daemon started (also among `providers`). */
+  names: string[];
+}
 
 export interface SupervisorInput {
   session: SessionInput;
   providers: Omit<ProviderInput, 'maxQueue'>[];
+  catalogs?: CatalogInput[];
+  modelSyncMs?: number;
   maxQueue: number;
   drainMs: number;
   /** After the drain deadline, how long the error results of what was left may take before we stop anyway. */
@@ -23,6 +37,7 @@ export interface SupervisorInput {
 export type SupervisorEvent =
   | SessionNotice
   | ProviderNotice
+  | ModelsListed
   /** SIGTERM/SIGINT: the first drains, a second one forces. */
   | { type: 'daemon.drain' };
 
@@ -32,6 +47,8 @@ export interface SupervisorContext {
   providerNames: string[];
   providers: Record<string, ProviderActorRef>;
   providerStatus: Record<string, ProviderPhase>;
+  /** Per catalog (its config name): what its models' provider machines start from, and their wire names now. */
+  catalogs: Record<string, { provider: CatalogInput['provider']; names: string[] }>;
   /** Work frames taken and not yet answered: taskId → wire name of the target (or '' when it had none). */
   inFlight: Record<string, string>;
   /** Ids of recently finished tasks, oldest first. */
@@ -50,13 +67,15 @@ export const supervisorMachine = setup({
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
   },
-  actors: { session: sessionMachine, provider: providerMachine, task: taskMachine },
+  actors: { session: sessionMachine, provider: providerMachine, task: taskMachine, catalog: catalogMachine },
   delays: {
     drainDeadline: ({ context }) => context.drainMs,
     forceGrace: ({ context }) => context.forceGraceMs,
   },
   guards: {
     nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0,
+    // By actorId: src/transition-memo.ts hands guards a stand-in for the type of a child's done event.
+    sessionEnded: ({ event }) => (event as { actorId?: string }).actorId === 'session',
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -108,6 +127,36 @@ export const supervisorMachine = setup({
         if (status === 'unavailable') enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
       }
     }),
+    /**
+     * A catalog's server lists other models now: start a provider machine for each new one, stop those of the models
+     * gone (their tasks in flight are answered with the reason), and register again with the same session id.
+     */
+    syncModels: enqueueActions(({ context, enqueue, event }) => {
+      const { source, names } = event as ModelsListed;
+      const catalog = context.catalogs[source];
+      if (!catalog) return;
+      const added = names.filter((name) => !catalog.names.includes(name) && !(name in context.providers));
+      const removed = catalog.names.filter((name) => !names.includes(name));
+      if (added.length === 0 && removed.length === 0) return;
+      for (const name of removed) enqueue(stopChild(providerId(name)));
+      for (const [taskId, llmName] of Object.entries(context.inFlight)) {
+        if (!removed.includes(llmName)) continue;
+        const error = `model '${llmName}' is no longer listed by its server`;
+        enqueue.spawnChild('task', { id: taskId, input: { frame: { kind: 'wake', taskId, llmName }, receivedAt: Date.now(), error } });
+      }
+      const providerNames = [...context.providerNames.filter((name) => !removed.includes(name)), ...added];
+      enqueue.assign(({ spawn }) => {
+        const providers: Record<string, ProviderActorRef> = {};
+        const providerStatus: Record<string, ProviderPhase> = {};
+        for (const name of providerNames) {
+          providers[name] = context.providers[name] ?? spawn('provider', { id: providerId(name), input: { ...catalog.provider, name, maxQueue: context.maxQueue } });
+          providerStatus[name] = context.providerStatus[name] ?? 'probing';
+        }
+        const kept = catalog.names.filter((name) => !removed.includes(name));
+        return { providers, providerStatus, providerNames, catalogs: { ...context.catalogs, [source]: { ...catalog, names: [...kept, ...added] } } };
+      });
+      enqueue.sendTo('session', { type: 'session.publish', names: providerNames });
+    }),
     abortAll: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.providers)) {
         enqueue.sendTo(ref, { type: 'task.abortAll', error: 'registrar shutting down: the task did not finish before the drain deadline' });
@@ -125,12 +174,18 @@ export const supervisorMachine = setup({
       });
     }
     const restarted = input.restartedTasks.map((task) => task.taskId);
+    const catalogs: SupervisorContext['catalogs'] = {};
+    for (const catalog of input.catalogs ?? []) {
+      catalogs[catalog.source] = { provider: catalog.provider, names: catalog.names };
+      spawn('catalog', { id: `catalog:${catalog.source}`, input: { source: catalog.source, modelSyncMs: input.modelSyncMs ?? 30_000 } });
+    }
     return {
       session: spawn('session', { id: 'session', input: input.session }),
       sessionId: input.session.sessionId,
       providerNames: input.providers.map((p) => p.name),
       providers,
       providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
+      catalogs,
       inFlight: Object.fromEntries(input.restartedTasks.map((task) => [task.taskId, task.llmName])),
       recent: restarted,
       rememberTasks: input.rememberTasks ?? 1_000,
@@ -159,7 +214,11 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
-    'xstate.done.actor.*': { actions: 'settle' },
+    'xstate.done.actor.*': [
+      // Its done event, not a notice before it: a final supervisor would be sent the session's end after it stopped.
+      { guard: and(['sessionEnded', stateIn('#supervisor.leaving')]), target: '.stopped' },
+      { actions: 'settle' },
+    ],
   },
   initial: 'running',
   states: {
@@ -167,23 +226,32 @@ export const supervisorMachine = setup({
       on: {
         'stream.task': { actions: 'route' },
         'stream.badFrame': { actions: 'answerBadFrame' },
+        'models.listed': { actions: 'syncModels' },
         'daemon.drain': 'draining',
       },
     },
     draining: {
       entry: sendTo('session', { type: 'session.drain' }),
-      always: { guard: 'nothingInFlight', target: 'stopped' },
+      always: { guard: 'nothingInFlight', target: 'leaving' },
       after: { drainDeadline: 'forcing' },
       on: { 'daemon.drain': 'forcing' },
     },
     forcing: {
       entry: 'abortAll',
-      always: { guard: 'nothingInFlight', target: 'stopped' },
+      always: { guard: 'nothingInFlight', target: 'leaving' },
       after: { forceGrace: 'stopped' },
+    },
+    // Every result is posted: the session takes leave of the hub, so its rows go inactive at once (SPEC.md §6).
+    leaving: {
+      entry: sendTo('session', { type: 'session.leave' }),
+      // The session's end (the root's `xstate.done.actor.*`) takes it to stopped.
     },
     stopped: {
       type: 'final',
-      entry: sendTo('session', { type: 'session.stop' }),
+      // The session is over already when it took its leave.
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (context.session.getSnapshot().status === 'active') enqueue.sendTo(context.session, { type: 'session.stop' });
+      }),
     },
   },
 });

@@ -48,6 +48,8 @@ export interface RunTaskFailure {
   name?: string;
   kind?: string;
   nothingSent?: boolean;
+  /** The upstream's HTTP status, when it answered with an error. */
+  status?: number;
 }
 
 export type TaskEvent =
@@ -71,6 +73,8 @@ export interface TaskEnd {
   taskId: string;
   outcome: TaskOutcome;
   upstreamUnreachable: boolean;
+  /** The upstream answered 401 or 403: its provider refuses our apiKey. */
+  upstreamRefusedKey: boolean;
 }
 
 /** What a provider tells the supervisor when one of its tasks ended. */
@@ -94,6 +98,10 @@ function failureOf(event: unknown): RunTaskFailure {
   const error = (event as { error?: unknown }).error;
   return typeof error === 'object' && error !== null ? (error as RunTaskFailure) : {};
 }
+/** 401/403 from the upstream, thrown or carried in an error result (SPEC.md §5). */
+function refusesKey(status: unknown): boolean {
+  return status === 401 || status === 403;
+}
 
 export const taskMachine = setup({
   types: {
@@ -103,6 +111,7 @@ export const taskMachine = setup({
       receivedAt: number;
       result?: TaskResult;
       upstreamUnreachable: boolean;
+      upstreamRefusedKey: boolean;
       mayWake: boolean;
       seq: number;
       /** It was sent back to the queue once already: the next unreachable upstream is its error. */
@@ -142,6 +151,7 @@ export const taskMachine = setup({
     receivedAt: input.receivedAt,
     result: input.error === undefined ? undefined : { error: input.error },
     upstreamUnreachable: false,
+    upstreamRefusedKey: false,
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
     requeued: false,
@@ -150,6 +160,7 @@ export const taskMachine = setup({
     taskId: context.frame.taskId,
     outcome: context.outcome ?? 'failed',
     upstreamUnreachable: context.upstreamUnreachable,
+    upstreamRefusedKey: context.upstreamRefusedKey,
   }),
   initial: 'queued',
   states: {
@@ -171,7 +182,10 @@ export const taskMachine = setup({
         input: ({ context }) => ({ frame: context.frame, receivedAt: context.receivedAt }),
         onDone: {
           target: 'reporting',
-          actions: assign({ result: ({ event }) => event.output.result }),
+          actions: assign({
+            result: ({ event }) => event.output.result,
+            upstreamRefusedKey: ({ event }) => 'error' in event.output.result && refusesKey(event.output.result.status),
+          }),
         },
         onError: [
           { guard: 'taskGone', target: 'cancelled' },
@@ -182,6 +196,7 @@ export const taskMachine = setup({
             actions: assign({
               result: ({ event }) => ({ error: errorMessage(event.error) }),
               upstreamUnreachable: ({ event }) => failureOf(event).kind === UPSTREAM_UNREACHABLE,
+              upstreamRefusedKey: ({ event }) => refusesKey(failureOf(event).status),
             }),
           },
         ],

@@ -2,6 +2,8 @@
 // the real I/O, persists the facts that survive a restart, and logs every transition that matters.
 import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import { heartbeatActor } from '../actors/heartbeat.ts';
+import { leaveActor } from '../actors/leave.ts';
+import { listModelsActor, syncCatalog } from '../actors/list-models.ts';
 import type { ActorDeps, DaemonObserver, PublishedProvider } from '../actors/deps.ts';
 import { postResultActor } from '../actors/post-result.ts';
 import { probeActor } from '../actors/probe.ts';
@@ -9,11 +11,12 @@ import { registerActor } from '../actors/register.ts';
 import { runInferenceActor } from '../actors/run-inference.ts';
 import { taskStreamActor } from '../actors/task-stream.ts';
 import { wakeRecipeActor } from '../actors/wake-recipe.ts';
-import { providerMachine } from '../machines/provider.ts';
+import { catalogMachine } from '../machines/catalog.ts';
+import { providerMachine, type ProviderInput } from '../machines/provider.ts';
 import { sessionMachine } from '../machines/session.ts';
 import { supervisorMachine, type SupervisorActorRef, type SupervisorContext } from '../machines/supervisor.ts';
 import { taskMachine } from '../machines/task.ts';
-import { wireName, type Config } from './config/schema.ts';
+import { EVERY_MODEL, wireName, type Config, type ProviderConfig, type Timing } from './config/schema.ts';
 import { HubClient } from './hub-client.ts';
 import type { Logger } from './log.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
@@ -57,9 +60,22 @@ function factsOf(context: SupervisorContext): PersistedFacts {
   };
 }
 
-function upstreamOf(published: PublishedProvider): string {
-  const { config } = published;
+function upstreamOf(config: ProviderConfig): string {
   return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${config.baseUrl}`;
+}
+
+/** A provider machine's input, but its wire name: the same for every model of a `model: "*"` provider. */
+function providerInputOf(config: ProviderConfig, timing: Timing): Omit<ProviderInput, 'name' | 'maxQueue'> {
+  return {
+    upstream: upstreamOf(config),
+    hasWake: config.wake !== undefined,
+    maxConcurrency: config.maxConcurrency,
+    wakePollStartMs: timing.wakePollStartMs,
+    wakePollMs: timing.wakePollMs,
+    wakeMaxWaitMs: (config.wake?.maxWaitSeconds ?? 60) * 1000,
+    reprobeMs: timing.reprobeMs,
+    reprobeCapMs: timing.reprobeCapMs,
+  };
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -75,8 +91,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return { drain: () => stop(), stopped };
   }
 
+  const catalogs = new Map(publishedConfigs.filter((p) => p.model === EVERY_MODEL).map((p) => [p.name, p]));
   const providers = new Map<string, PublishedProvider>(
-    publishedConfigs.map((providerConfig) => [
+    publishedConfigs.filter((p) => p.model !== EVERY_MODEL).map((providerConfig) => [
       wireName(providerConfig),
       { wireName: wireName(providerConfig), config: providerConfig, provider: createProvider(providerConfig, { upstreamIdleMs: timing.upstreamIdleMs }) },
     ]),
@@ -87,7 +104,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     requestTimeoutMs: timing.requestTimeoutMs,
     resultDeadlineMs: timing.resultDeadlineMs,
   });
-  const deps: ActorDeps = { hub, providers, agents: config.agents, timing, logger, observer: options.observer };
+  const deps: ActorDeps = { hub, providers, catalogs, agents: config.agents, timing, logger, observer: options.observer };
+  // The first register publishes the models listed now; the catalogs keep them in sync from there.
+  const listed = await Promise.all(
+    [...catalogs.values()].map(async (source) => {
+      const names = (await syncCatalog(deps, source)) ?? [];
+      if (names.length === 0) logger.warn({ provider: source.name }, `'${source.name}' lists no model yet: its models are published as they appear`);
+      return { source: source.name, provider: providerInputOf(source, timing), names };
+    }),
+  );
 
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
@@ -99,8 +124,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const machine = supervisorMachine.provide({
     actors: {
       session: sessionMachine.provide({
-        actors: { register: registerActor(deps), heartbeat: heartbeatActor(deps), taskStream: taskStreamActor(deps) },
+        actors: { register: registerActor(deps), heartbeat: heartbeatActor(deps), taskStream: taskStreamActor(deps), leave: leaveActor(deps) },
       }),
+      catalog: catalogMachine.provide({ actors: { listModels: listModelsActor(deps) } }),
       provider: providerMachine.provide({ actors: { task, probe: probeActor(deps), wakeRecipe: wakeRecipeActor(deps) } }),
       task,
     },
@@ -118,15 +144,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           streamIdleMs: timing.streamIdleMs,
         },
       },
-      providers: [...providers.values()].map((published) => ({
-        name: published.wireName,
-        upstream: upstreamOf(published),
-        hasWake: published.config.wake !== undefined,
-        maxConcurrency: published.config.maxConcurrency,
-        wakePollMs: timing.wakePollMs,
-        wakeMaxWaitMs: (published.config.wake?.maxWaitSeconds ?? 60) * 1000,
-        reprobeMs: timing.reprobeMs,
-      })),
+      providers: [...providers.values()].map((published) => ({ name: published.wireName, ...providerInputOf(published.config, timing) })),
+      catalogs: listed,
+      modelSyncMs: timing.modelSyncMs,
       maxQueue: limits.maxQueuedPerProvider,
       drainMs: timing.drainMs,
       forceGraceMs: Math.min(5_000, timing.resultDeadlineMs),

@@ -9,6 +9,8 @@ export interface DetectedServer {
   baseUrl: string;
   type: 'openai' | 'ollama';
   models: string[];
+  /** It answers 503 while it loads its model (llama-server): it is a server, its models are listed once it is ready. */
+  loading?: boolean;
 }
 
 export interface DetectOptions {
@@ -32,7 +34,7 @@ const KINDS = Object.keys(DEFAULT_PORTS) as ServerKind[];
 const OllamaTags = v.object({ models: v.array(v.unknown()) });
 const OpenAiModels = v.object({ data: v.array(v.unknown()) });
 
-/** Probes every candidate in parallel; a server that lists no model is left out. Never throws. */
+/** Probes every candidate in parallel; a server that lists no model is left out, unless it is loading. Never throws. */
 export async function detectLocalServers(options: DetectOptions = {}): Promise<DetectedServer[]> {
   const host = options.host ?? '127.0.0.1';
   const root = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}`;
@@ -45,7 +47,7 @@ export async function detectLocalServers(options: DetectOptions = {}): Promise<D
   const found: DetectedServer[] = [];
   for (const server of await Promise.all(probes)) {
     // One server answering to two kinds' probes (say llama-server on vLLM's port) is reported once, as the first.
-    if (server && server.models.length > 0 && !found.some((f) => f.baseUrl === server.baseUrl)) found.push(server);
+    if (server && (server.models.length > 0 || server.loading) && !found.some((f) => f.baseUrl === server.baseUrl)) found.push(server);
   }
   return found;
 }
@@ -66,7 +68,8 @@ async function probe(kind: ServerKind, origin: string, signal: AbortSignal): Pro
       // llama-server answers /health 503 while it loads: it is there, and recent builds already list the model.
       const { status } = await get(`${origin}/health`, signal);
       if (status !== 200 && status !== 503) return undefined;
-      return { kind, baseUrl: `${origin}/v1`, type: 'openai', models: await openAiModels(origin, signal) };
+      const models = await openAiModels(origin, signal);
+      return { kind, baseUrl: `${origin}/v1`, type: 'openai', models, ...(status === 503 && models.length === 0 ? { loading: true } : {}) };
     }
     case 'lmstudio':
       return { kind, baseUrl: `${origin}/v1`, type: 'openai', models: await openAiModels(origin, signal) };
@@ -98,4 +101,25 @@ async function getJson(url: string, signal: AbortSignal): Promise<unknown> {
     return undefined;
   }
   return response.json();
+}
+
+/**
+ * Waits for a loading server to list its models, `onWait` told once a second how long it has waited; gives up after
+ * `timeoutMs` and answers the server as it was (still loading).
+ */
+export async function waitUntilLoaded(server: DetectedServer, options: { timeoutMs: number; pollMs?: number; onWait?: (waitedMs: number) => void }): Promise<DetectedServer> {
+  const started = Date.now();
+  let said = 0;
+  const origin = server.baseUrl.replace(/\/v1$/, '');
+  while (Date.now() - started < options.timeoutMs) {
+    const models = await openAiModels(origin, AbortSignal.timeout(1_000)).catch(() => []);
+    if (models.length > 0) return { ...server, models, loading: undefined };
+    const waited = Date.now() - started;
+    if (waited - said >= 1_000) {
+      said = waited;
+      options.onWait?.(waited);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
+  }
+  return server;
 }

@@ -100,6 +100,13 @@ export class HubClient {
     return response.status;
   }
 
+  /** Takes leave of the hub (SPEC.md §6, an extension: a base hub answers 404). Resolves with the status. */
+  async leave(sessionId: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    const response = await this.call(() => this.http.post(paths.leave.slice(1), { json: { providerSessionId: sessionId }, timeout: timeoutMs, signal }));
+    await response.body?.cancel();
+    return response.status;
+  }
+
   /**
    * Posts one result, retrying network errors and 5xx with backoff and the same body until the result deadline.
    * Throws TaskGoneError on 404 and HubCallError when the deadline passes or the hub refuses the body.

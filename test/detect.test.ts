@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectLocalServers, type ServerKind } from '../src/detect.ts';
+import { detectLocalServers, waitUntilLoaded, type ServerKind } from '../src/detect.ts';
 
 type Route = { status?: number; body?: unknown; delayMs?: number; hang?: boolean };
 const servers: Server[] = [];
@@ -79,9 +79,25 @@ describe('detectLocalServers', () => {
     ]);
   });
 
-  it('skips a loading llama.cpp that cannot list its model yet', async () => {
+  it('reports a loading llama.cpp that cannot list its model yet as a server that is loading', async () => {
     const port = await double({ 'GET /health': { status: 503 }, 'GET /v1/models': { status: 503, body: { error: 'Loading model' } } });
-    expect(await detectLocalServers({ ports: only({ 'llama.cpp': [port] }) })).toEqual([]);
+    expect(await detectLocalServers({ ports: only({ 'llama.cpp': [port] }) })).toEqual([
+      { kind: 'llama.cpp', baseUrl: `http://127.0.0.1:${port}/v1`, type: 'openai', models: [], loading: true },
+    ]);
+  });
+
+  it('waits for a loading server to list its model, saying how long it waited, within a bound', async () => {
+    const routes: Record<string, Route> = { 'GET /health': { status: 503 }, 'GET /v1/models': { status: 503 } };
+    const port = await double(routes);
+    const [loading] = await detectLocalServers({ ports: only({ 'llama.cpp': [port] }) });
+    setTimeout(() => (routes['GET /v1/models'] = openAiModels(['/models/tiny.gguf'])), 300);
+    const waited: number[] = [];
+    const ready = await waitUntilLoaded(loading, { timeoutMs: 5_000, pollMs: 50, onWait: (ms) => waited.push(ms) });
+    expect(ready).toEqual({ kind: 'llama.cpp', baseUrl: `http://127.0.0.1:${port}/v1`, type: 'openai', models: ['/models/tiny.gguf'], loading: undefined });
+    routes['GET /v1/models'] = { status: 503 };
+    const still = await waitUntilLoaded(loading, { timeoutMs: 1_200, pollMs: 50, onWait: (ms) => waited.push(ms) });
+    expect(still.loading).toBe(true);
+    expect(waited.length).toBeGreaterThanOrEqual(1);
   });
 
   it('finds LM Studio by its model list alone', async () => {

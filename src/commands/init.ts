@@ -4,7 +4,9 @@ import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { configJsonSchema } from '../config/json-schema.ts';
 import { defaultConfigPath, parseConfig, TOKEN_PLACEHOLDER } from '../config/load.ts';
+import { EVERY_MODEL } from '../config/schema.ts';
 import { detectLocalServers, type DetectedServer } from '../detect.ts';
+import { cleanModelName } from '../model-names.ts';
 
 export const SCHEMA_FILE = 'config.schema.json';
 export { TOKEN_PLACEHOLDER };
@@ -20,12 +22,10 @@ interface StarterProvider {
   maxConcurrency: number;
 }
 
-/** A wire name from a model id: the hub allows letters, digits and . _ : - / and wants a letter or digit first. */
-function wireNameOf(model: string): string {
-  return model.replace(/[^A-Za-z0-9._:\-/]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128) || 'local';
-}
-
-/** The first model of each server is published; the others are listed, unpublished, for the user to pick. */
+/**
+ * Every model of every server is published: a server with one model as that model under its clean name (a GGUF path
+ * by its base name); a server with several, or one still loading, with `"model": "*"`, so rows follow its models.
+ */
 export function starterProviders(servers: DetectedServer[]): StarterProvider[] {
   if (servers.length === 0) return [{ name: 'demo', type: 'demo', model: 'demo', publish: true, visibility: 'private', maxConcurrency: 4 }];
   const taken = new Set<string>();
@@ -35,17 +35,18 @@ export function starterProviders(servers: DetectedServer[]): StarterProvider[] {
     taken.add(candidate);
     return candidate;
   };
-  return servers.flatMap((server) =>
-    server.models.map((model, index) => ({
-      name: unique(wireNameOf(model)),
+  return servers.map((server) => {
+    const single = server.models.length === 1 && !server.loading;
+    return {
+      name: unique(single ? cleanModelName(server.models[0]) || server.kind : server.kind),
       type: server.type,
       baseUrl: server.baseUrl,
-      model,
-      publish: index === 0,
+      model: single ? server.models[0] : EVERY_MODEL,
+      publish: true,
       visibility: 'private' as const,
       maxConcurrency: 4,
-    })),
-  );
+    };
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -90,9 +91,12 @@ function explain(path: string, hubUrl: string, tokenFromEnv: boolean, servers: D
   const found =
     servers.length === 0
       ? ['no model server answered on the usual ports (Ollama 11434, vLLM 8000, llama.cpp 8080/9931, LM Studio 1234):', 'the built-in "demo" model stands in; replace it with your server']
-      : servers.map((server) => `${server.kind} at ${server.baseUrl}: ${server.models.length} model${server.models.length === 1 ? '' : 's'}`);
-  const published = providers.filter((p) => p.publish).map((p) => `"${p.name}"`);
-  const listed = providers.length - published.length;
+      : servers.map((server) =>
+          server.loading
+            ? `${server.kind} at ${server.baseUrl}: loading its model (its models are published once it lists them)`
+            : `${server.kind} at ${server.baseUrl}: ${server.models.length} model${server.models.length === 1 ? '' : 's'}`,
+        );
+  const published = providers.map((p) => (p.model === EVERY_MODEL ? `"${p.name}" (every model it lists: "model": "*")` : `"${p.name}"`));
   const lines = [
     `wrote ${path} (mode 0600) and ${SCHEMA_FILE} beside it, which editors use to check and complete the file`,
     '',
@@ -102,7 +106,7 @@ function explain(path: string, hubUrl: string, tokenFromEnv: boolean, servers: D
       : `  hub.token    "${TOKEN_PLACEHOLDER}": replace it with the token the hub gave you (or set LLM_REGISTRAR_HUB_TOKEN)`,
     `  providers    ${found[0]}`,
     ...found.slice(1).map((line) => `               ${line}`),
-    `               published: ${published.join(', ')}${listed > 0 ? `; ${listed} more listed with "publish": false (set it to true to publish them)` : ''}`,
+    `               published: ${published.join(', ')}`,
     '  visibility   "private": only you see them on the hub; "public" lets everyone call them',
     '  wake         add a "wake" recipe to a provider to start its server on demand (see the README)',
     '',

@@ -45,6 +45,7 @@ export const ProviderConfig = v.pipe(
     name: WireName,
     type: v.picklist(PROVIDER_TYPES),
     baseUrl: v.optional(HttpUrl),
+    /** `*`: every model the server lists, each published as a row of its own and kept in sync (modelSyncMs). */
     model: v.pipe(v.string(), v.minLength(1)),
     apiKey: v.optional(v.string()),
     publish: v.optional(v.boolean(), true),
@@ -69,13 +70,20 @@ export const Timing = v.object({
   heartbeatMs: v.optional(Ms, 30_000),
   backoffBaseMs: v.optional(Ms, 5_000),
   backoffCapMs: v.optional(Ms, 60_000),
+  /** A wake polls readiness at once, then this far apart twice, then doubling up to wakePollMs: a cold start costs its load time. */
+  wakePollStartMs: v.optional(Ms, 100),
   wakePollMs: v.optional(Ms, 1_500),
   wakeHttpTimeoutMs: v.optional(Ms, 30_000),
   resultDeadlineMs: v.optional(Ms, 60_000),
   streamIdleMs: v.optional(Ms, 45_000),
   drainMs: v.optional(Ms, 30_000),
-  /** How often an unavailable provider is probed again. */
-  reprobeMs: v.optional(Ms, 30_000),
+  /** An unavailable provider is probed again after reprobeMs × 2^attempt, at most reprobeCapMs. */
+  reprobeMs: v.optional(Ms, 1_000),
+  reprobeCapMs: v.optional(Ms, 30_000),
+  /** How often a provider with `model: "*"` lists its server's models. */
+  modelSyncMs: v.optional(Ms, 30_000),
+  /** How long a draining registrar waits for the hub to take its leave. */
+  leaveMs: v.optional(Ms, 2_000),
   /** Per-request timeout of the hub calls (register, heartbeat, result). */
   requestTimeoutMs: v.optional(Ms, 10_000),
   /** Upstream silence tolerated mid-stream before the task fails. */
@@ -108,6 +116,9 @@ export const Config = v.pipe(
   ),
 );
 export type Config = v.InferOutput<typeof Config>;
+
+/** The model value that publishes every model the provider's server lists. */
+export const EVERY_MODEL = '*';
 
 /** The name a provider is published under on the hub. */
 export function wireName(provider: ProviderConfig): string {

@@ -35,23 +35,26 @@ describe('machineGraph', () => {
       'draining.checking',
       'draining.heartbeating',
       'draining.idle',
+      'leaving',
       'stopped',
     ]);
     expect(find(graph, 'registering')?.invokes).toEqual(['register']);
     expect(find(graph, 'connected.streaming')?.invokes).toEqual(['taskStream']);
+    expect(find(graph, 'leaving')?.invokes).toEqual(['leave']);
     expect(find(graph, 'stopped')?.type).toBe('final');
   });
 
   it('names the transitions as a reader would, with their targets and guards', () => {
     const session = machineGraph(sessionMachine);
     expect(find(session, 'registering')?.transitions).toEqual([
+      { label: 'session.publish', targets: [{ path: 'registering' }] },
       { label: 'register done', targets: [{ path: 'connected' }] },
       { label: 'register failed', targets: [{ path: 'retrying' }] },
     ]);
     expect(find(session, 'retrying')?.transitions).toEqual([{ label: 'after retry', targets: [{ path: 'registering' }] }]);
     expect(find(session, 'connected.streaming.open')?.transitions).toContainEqual({ label: 'stream.activity', targets: [{ path: 'connected.streaming.open' }] });
     // Transitions that only run actions do not move the machine and are left out of the drawing.
-    expect(find(session, 'connected')?.transitions.map((t) => t.label)).toEqual(['heartbeat.sessionLost']);
+    expect(find(session, 'connected')?.transitions.map((t) => t.label)).toEqual(['heartbeat.sessionLost', 'session.publish']);
     expect(session.transitions.map((t) => t.label)).toEqual(['session.drain', 'session.stop']);
 
     const provider = machineGraph(providerMachine);

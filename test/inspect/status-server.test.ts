@@ -181,7 +181,7 @@ describe('the status server', () => {
     expect(page.headers.get('content-security-policy')).toContain("connect-src 'self'");
     expect(await page.text()).toContain("new EventSource('/events')");
     const machines = (await (await fetch(`${stage.status.url}/machines`)).json()) as Record<string, { states: { key: string }[] }>;
-    expect(machines.session.states.map((s) => s.key)).toEqual(['registering', 'retrying', 'connected', 'draining', 'stopped']);
+    expect(machines.session.states.map((s) => s.key)).toEqual(['registering', 'retrying', 'connected', 'draining', 'leaving', 'stopped']);
     expect(machines.provider.states.map((s) => s.key)).toEqual(expect.arrayContaining(['probing', 'active', 'hibernating', 'waking', 'unavailable']));
     expect(machines.task.states.map((s) => s.key)).toEqual(['queued', 'running', 'reporting', 'done', 'failed', 'cancelled']);
     expect((await fetch(`${stage.status.url}/nope`)).status).toBe(404);

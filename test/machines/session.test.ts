@@ -1,13 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromCallback, fromPromise, type AnyEventObject } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.ts';
-import { sessionMachine, type HeartbeatCommand, type HeartbeatInput, type RegisterInput, type TaskStreamInput } from '../../machines/session.ts';
+import { sessionMachine, type HeartbeatCommand, type HeartbeatInput, type LeaveInput, type RegisterInput, type TaskStreamInput } from '../../machines/session.ts';
 import { underParent } from './harness.ts';
 
 const timing = { heartbeatMs: 100, backoffBaseMs: 1_000, backoffCapMs: 8_000, streamIdleMs: 500 };
 
-function fakes(options: { registerFails?: (attempt: number) => { status?: number } | undefined } = {}) {
+function fakes(options: { registerFails?: (attempt: number) => { status?: number } | undefined; leave?: () => Promise<void> } = {}) {
   const registers: RegisterInput[] = [];
+  const leaves: LeaveInput[] = [];
   const streams: TaskStreamInput[] = [];
   const heartbeats: HeartbeatInput[] = [];
   const heartbeatNow: AnyEventObject[] = [];
@@ -30,11 +31,16 @@ function fakes(options: { registerFails?: (attempt: number) => { status?: number
         streams.push(input);
         streamSend = sendBack;
       }),
+      leave: fromPromise<void, LeaveInput>(async ({ input }) => {
+        leaves.push(input);
+        await options.leave?.();
+      }),
     },
   });
   return {
     machine,
     registers,
+    leaves,
     streams,
     heartbeats,
     heartbeatNow,
@@ -171,5 +177,50 @@ describe('backoff policy', () => {
     [0, 0, 2_500], [0, 1, 5_000], [1, 1, 10_000], [2, 1, 20_000], [3, 1, 40_000], [4, 1, 60_000], [9, 1, 60_000], [4, 0, 30_000],
   ])('attempt %i with random %f waits %i ms (5 s base, 60 s cap)', (attempt, random, expected) => {
     expect(backoffDelay(attempt, { baseMs: 5_000, capMs: 60_000 }, random)).toBe(expected);
+  });
+});
+
+describe('session machine, leaving and publishing', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('takes leave of the hub when the drain is over, then stops', async () => {
+    let answer!: () => void;
+    const f = fakes({ leave: () => new Promise<void>((resolve) => (answer = resolve)) });
+    const s = underParent(f.machine, { timing, random: () => 0.5 });
+    await vi.advanceTimersByTimeAsync(0);
+    s.send({ type: 'session.drain' });
+    s.send({ type: 'session.leave' });
+    expect(s.state()).toBe('leaving');
+    expect(f.leaves).toEqual([{ sessionId: 'sess-1' }]);
+    answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.state()).toBe('stopped');
+  });
+
+  it('has no leave to take without a session: it stops at once', async () => {
+    const f = fakes({ registerFails: () => ({}) });
+    const s = underParent(f.machine, { timing, random: () => 0.5 });
+    await vi.advanceTimersByTimeAsync(0);
+    s.send({ type: 'session.drain' });
+    s.send({ type: 'session.leave' });
+    expect(s.state()).toBe('stopped');
+    expect(f.leaves).toEqual([]);
+  });
+
+  it('registers again with the same session id and the new names when what is published changes', async () => {
+    const f = fakes({ registerFails: (attempt) => (attempt === 2 ? { status: 500 } : undefined) });
+    const s = underParent(f.machine, { timing, random: () => 0.5 });
+    await vi.advanceTimersByTimeAsync(0);
+    f.stream({ type: 'stream.opened' });
+    s.send({ type: 'session.publish', names: ['a', 'b'] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(f.registers[1]).toEqual({ sessionId: 'sess-1', names: ['a', 'b'] });
+    expect(s.state()).toBe('retrying');
+    // Not connected: kept for the next register.
+    s.send({ type: 'session.publish', names: ['b'] });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(f.registers[2]).toEqual({ sessionId: 'sess-1', names: ['b'] });
+    expect(s.state()).toEqual({ connected: { streaming: 'connecting' } });
   });
 });

@@ -14,6 +14,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   const posts: PostResultInput[] = [];
   const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
   let stream: ((event: AnyEventObject) => void) | undefined;
+  const leaves: string[] = [];
   const task = taskMachine.provide({
     actors: {
       runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal }))),
@@ -29,6 +30,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
           register: fromPromise(async () => ({ sessionId: 's1' })),
           heartbeat: fromCallback(() => undefined),
           taskStream: fromCallback(({ sendBack }) => void (stream = sendBack)),
+          leave: fromPromise<void, { sessionId: string }>(async ({ input }) => void leaves.push(input.sessionId)),
         },
       }),
     },
@@ -36,7 +38,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   const actor = createActor(machine, {
     input: {
       session: { timing: { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 } },
-      providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000 }],
+      providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 }],
       maxQueue: 10,
       drainMs: 1_000,
       forceGraceMs: 200,
@@ -45,7 +47,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
     },
   }).start();
   const ok = (id: string) => runs.get(id)!.resolve({ result: { status: 200, body: { id } } });
-  return { actor, posts, runs, ok, frame: (frame: unknown) => stream!({ type: 'stream.task', frame }), send: (event: AnyEventObject) => stream!(event) };
+  return { actor, posts, runs, ok, leaves, frame: (frame: unknown) => stream!({ type: 'stream.task', frame }), send: (event: AnyEventObject) => stream!(event) };
 }
 
 describe('supervisor machine', () => {
@@ -124,11 +126,13 @@ describe('supervisor machine', () => {
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toHaveLength(1);
+    // Its last result posted, the session took leave of the hub before the daemon stopped (SPEC.md §6).
+    expect(s.leaves).toEqual(['s1']);
     expect(s.actor.getSnapshot().status).toBe('done');
   });
 
   it('drains a task sent back to its queue as one still in flight: it runs again, then the daemon stops', async () => {
-    const s = start({ providers: [{ name: 'local', upstream: 'demo', hasWake: true, maxConcurrency: 4, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000 }] });
+    const s = start({ providers: [{ name: 'local', upstream: 'demo', hasWake: true, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 }] });
     await vi.advanceTimersByTimeAsync(0);
     s.frame(infer('t1'));
     const first = s.runs.get('t1')!;
@@ -164,5 +168,35 @@ describe('supervisor machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toHaveLength(1);
     expect(s.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('follows a catalog\'s model list: a provider machine per listed model, stopped when it goes, tasks on it answered', async () => {
+    const template = { upstream: 'ollama at http://127.0.0.1:1', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 };
+    const s = start({ providers: [{ name: 'a', ...template }], catalogs: [{ source: 'ollama', provider: template, names: ['a'] }] });
+    await vi.advanceTimersByTimeAsync(0);
+    const children = () => Object.keys(s.actor.getSnapshot().children).filter((id) => id.startsWith('provider:')).sort();
+    expect(children()).toEqual(['provider:a']);
+    const session = s.actor.getSnapshot().children.session as AnyActorRef;
+    expect(session.getSnapshot().value).toMatchObject({ connected: expect.anything() });
+
+    s.actor.send({ type: 'models.listed', source: 'ollama', names: ['a', 'b'] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(children()).toEqual(['provider:a', 'provider:b']);
+    expect(s.actor.getSnapshot().context.providerNames).toEqual(['a', 'b']);
+    // Registered again (the fake register answers at once) with both names.
+    expect(session.getSnapshot().context.names).toEqual(['a', 'b']);
+
+    s.frame(infer('t1', 'a'));
+    s.actor.send({ type: 'models.listed', source: 'ollama', names: ['b'] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(children()).toEqual(['provider:b']);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "model 'a' is no longer listed by its server" } }]);
+    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+    expect(session.getSnapshot().context.names).toEqual(['b']);
+
+    // The same list again changes nothing: no register.
+    const before = session.getSnapshot();
+    s.actor.send({ type: 'models.listed', source: 'ollama', names: ['b'] });
+    expect(session.getSnapshot()).toBe(before);
   });
 });

@@ -53,7 +53,7 @@ describe('task machine', () => {
     c.runs.get('t1')!.resolve(ok);
     await vi.waitFor(() => expect(t.state()).toBe('done'));
     expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
-    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false });
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
   it('answers an upstream failure with an error result and flags an unreachable upstream', async () => {
@@ -63,7 +63,7 @@ describe('task machine', () => {
     c.runs.get('t1')!.reject(Object.assign(new Error('connect ECONNREFUSED'), { kind: 'unreachable' }));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(c.posts[0].result).toEqual({ error: 'connect ECONNREFUSED' });
-    expect(t.child.getSnapshot().output).toMatchObject({ outcome: 'failed', upstreamUnreachable: true });
+    expect(t.child.getSnapshot().output).toMatchObject({ outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
   });
 
   it('aborts the upstream call on cancel and posts nothing', async () => {
@@ -101,7 +101,7 @@ describe('task machine', () => {
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(t.received('task.upstreamLost')).toHaveLength(1);
     expect(c.posts).toEqual([{ taskId: 't1', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
-    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true });
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
   });
 
   it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
@@ -114,7 +114,7 @@ describe('task machine', () => {
     c.runs.get('t1')!.resolve(ok);
     await vi.waitFor(() => expect(t.state()).toBe('done'));
     expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
-    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false });
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
   it('is cancelled while queued again, posting nothing', async () => {
@@ -126,7 +126,7 @@ describe('task machine', () => {
     t.send({ type: 'task.cancel' });
     expect(t.state()).toBe('cancelled');
     expect(c.posts).toEqual([]);
-    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'cancelled', upstreamUnreachable: false });
+    expect(t.child.getSnapshot().output).toEqual({ taskId: 't1', outcome: 'cancelled', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
   it('reports the error as before when some of its answer was sent, or its provider has no wake recipe', async () => {
@@ -150,7 +150,7 @@ describe('task machine', () => {
     c.runs.get('t1')!.reject(Object.assign(new Error('upstream answered 500: boom'), { kind: 'http', nothingSent: true }));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(t.received('task.upstreamLost')).toEqual([]);
-    expect(t.child.getSnapshot().output).toMatchObject({ upstreamUnreachable: false });
+    expect(t.child.getSnapshot().output).toMatchObject({ upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
   it('goes straight to reporting the error it was given, without running', async () => {
@@ -166,24 +166,25 @@ describe('provider machine', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  const base = { name: 'local', upstream: 'openai at http://127.0.0.1:1/v1', maxConcurrency: 2, maxQueue: 3, wakePollMs: 100, wakeMaxWaitMs: 1_000, reprobeMs: 5_000 };
+  const base = { name: 'local', upstream: 'openai at http://127.0.0.1:1/v1', maxConcurrency: 2, maxQueue: 3, wakePollStartMs: 100, wakePollMs: 100, wakeMaxWaitMs: 1_000, reprobeMs: 5_000, reprobeCapMs: 5_000 };
 
-  function provider(options: { up: () => boolean; hasWake?: boolean; wake?: () => Promise<void>; maxConcurrency?: number }) {
+  function provider(options: { up: () => boolean; hasWake?: boolean; wake?: () => Promise<void>; maxConcurrency?: number; timing?: Partial<typeof base> }) {
+    let probes = 0;
     const c = controllable();
     const wakes: WakeInput[] = [];
     const machine = providerMachine.provide({
       actors: {
         task: c.task,
-        probe: fromPromise<boolean, ProbeInput>(async () => options.up()),
+        probe: fromPromise<boolean, ProbeInput>(async () => (probes++, options.up())),
         wakeRecipe: fromPromise<void, WakeInput>(async ({ input }) => {
           wakes.push(input);
           await options.wake?.();
         }),
       },
     });
-    const p = underParent(machine, { ...base, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
+    const p = underParent(machine, { ...base, ...options.timing, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
     const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now() });
-    return { ...p, ...c, wakes, receive: received };
+    return { ...p, ...c, wakes, receive: received, probes: () => probes };
   }
 
   it('runs at most maxConcurrency tasks and starts the queue in arrival order', async () => {
@@ -241,6 +242,78 @@ describe('provider machine', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(p.state()).toBe('active');
     expect(p.received('provider.wakePolled')).toHaveLength(4);
+  });
+
+  it('starts the readiness polls of a wake fast, then doubles the gap up to wakePollMs', async () => {
+    const polls: number[] = [];
+    let up = false;
+    const p = provider({ up: () => (polls.push(Date.now()), up), hasWake: true, timing: { wakePollStartMs: 100, wakePollMs: 400, wakeMaxWaitMs: 10_000 } });
+    await vi.advanceTimersByTimeAsync(0);
+    const start = Date.now();
+    p.receive('a');
+    await vi.advanceTimersByTimeAsync(1_300);
+    // The first probe (at start) found it down; the wake's polls: 0, then 100, 100, 200, 400, 400, … apart.
+    expect(polls.slice(1).map((at) => at - start)).toEqual([0, 100, 200, 400, 800, 1_200]);
+    up = true;
+    await vi.advanceTimersByTimeAsync(400);
+    expect(p.state()).toBe('active');
+  });
+
+  it('probes an unavailable provider again 1 × 2^n apart, capped, and from the first delay after it was up', async () => {
+    let up = false;
+    const p = provider({ up: () => up, timing: { reprobeMs: 1_000, reprobeCapMs: 4_000 } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('unavailable');
+    const probesAt = (ms: number) => vi.advanceTimersByTimeAsync(ms).then(() => p.probes());
+    // Probes after 1, 2, 4, 4 s: at 1, 3, 7, 11 s.
+    expect(await probesAt(999)).toBe(1);
+    expect(await probesAt(1)).toBe(2);
+    expect(await probesAt(2_000)).toBe(3);
+    expect(await probesAt(4_000)).toBe(4);
+    expect(await probesAt(3_999)).toBe(4);
+    expect(await probesAt(1)).toBe(5);
+    up = true;
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(p.state()).toBe('active');
+    up = false;
+    p.receive('a');
+    p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('unavailable');
+    const before = p.probes();
+    expect(await probesAt(1_000)).toBe(before + 1);
+  });
+
+  it('probes at once when a task arrives for an unavailable provider, and runs it when the probe finds it up', async () => {
+    let up = false;
+    const p = provider({ up: () => up, timing: { reprobeMs: 60_000, reprobeCapMs: 60_000 } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('unavailable');
+    up = true;
+    p.receive('a');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('active');
+    expect(p.started).toEqual(['a']);
+  });
+
+  it('is unavailable, saying the apiKey was refused, when the upstream answers 401 or 403, until a probe finds it up', async () => {
+    const p = provider({ up: () => true, timing: { reprobeMs: 1_000, reprobeCapMs: 1_000 } });
+    await vi.advanceTimersByTimeAsync(0);
+    p.receive('a');
+    p.runs.get('a')!.reject(Object.assign(new Error('upstream answered 401: invalid api key'), { kind: 'http', status: 401, nothingSent: true }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('unavailable');
+    expect(p.context().lastError).toBe('the model server refused the apiKey: check apiKey in the config');
+    expect(p.received('provider.status').at(-1)).toMatchObject({ status: 'unavailable', error: 'the model server refused the apiKey: check apiKey in the config' });
+    expect(p.posts[0].result).toEqual({ error: 'upstream answered 401: invalid api key' });
+    // An error result carrying the status (SPEC.md §5) counts the same.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(p.state()).toBe('active');
+    expect(p.context().lastError).toBeUndefined();
+    p.receive('b');
+    p.runs.get('b')!.resolve({ result: { error: 'forbidden', status: 403 } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.state()).toBe('unavailable');
   });
 
   it('gives up a wake past maxWait: back to hibernating, waiting tasks answered with the reason', async () => {

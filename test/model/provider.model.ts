@@ -15,6 +15,7 @@ export type ProviderStimulus =
   | { type: 'task.arrives' }
   | { type: 'task.cancel' }
   | { type: 'model.answers' }
+  | { type: 'model.refusesKey' }
   | { type: 'model.down' }
   | { type: 'model.up' }
   | { type: 'wake.ok' }
@@ -66,6 +67,11 @@ export const providerModel = setup({
     slotFreeAndDown: ({ context }) => !context.over && context.running < context.slots && !context.up,
     slotTaken: ({ context }) => !context.over && context.running > 0,
     answerable: ({ context }) => !context.over && context.running > 0 && context.up,
+    /**
+     * One task runs (a second one would end on its own while the provider is unavailable), on a provider without a wake
+     * recipe: with one, the states it adds (unavailable with tasks queued, up or down) took getSimplePaths minutes.
+     */
+    refusable: ({ context }) => !context.over && context.running === 1 && context.up && !context.hasWake,
     /** With nothing in flight the first signal already stops the daemon; the second one aborts what is left. */
     tasksInFlight: ({ context }) => !context.over && context.running + context.queued > 0,
   },
@@ -131,6 +137,8 @@ export const providerModel = setup({
           { guard: 'canQueue', actions: 'queueOne' },
         ],
         'model.answers': { guard: 'answerable', actions: ['finishOne', 'startQueued'] },
+        // The upstream answers the running call 401: the provider is unavailable (the apiKey) until a reprobe.
+        'model.refusesKey': { guard: 'refusable', target: 'unavailable', actions: 'finishOne' },
         // The held calls die with the server (unreachable, nothing sent yet): with a wake recipe the running tasks go
         // back to the queue, else they fail; either way the provider probes again.
         'model.down': [
@@ -173,8 +181,10 @@ export const providerModel = setup({
 const timing = {
   heartbeatMs: 20,
   // Simulated: they fire only when a step says so. The stream's idle watchdog must never fire here.
-  wakePollMs: 100,
+  wakePollStartMs: 100,
+  wakePollMs: 400,
   reprobeMs: 1_000,
+  reprobeCapMs: 4_000,
   streamIdleMs: 1_000_000_000,
   drainMs: 1_000,
   requestTimeoutMs: 5_000,
@@ -184,7 +194,7 @@ const timing = {
 const WAKE_MAX_WAIT_MS = 60_000;
 const PROVIDER = 'provider:p';
 
-const providerContext = (stage: Stage) => (stage.trace.contexts.get(PROVIDER) ?? {}) as { running?: string[]; queue?: string[] };
+const providerContext = (stage: Stage) => (stage.trace.contexts.get(PROVIDER) ?? {}) as { running?: string[]; queue?: string[]; wakePolls?: number; reprobes?: number };
 
 export function providerScenario(recorder: CoverageRecorder): Scenario<typeof providerModel> {
   return {
@@ -201,6 +211,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       { type: 'task.arrives' },
       { type: 'task.cancel' },
       { type: 'model.answers' },
+      { type: 'model.refusesKey' },
       { type: 'model.down' },
       { type: 'model.up' },
       { type: 'wake.ok' },
@@ -240,13 +251,21 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       },
       'task.cancel': (stage) => stage.send({ kind: 'cancel', taskId: providerContext(stage).queue!.at(-1) }),
       'model.answers': (stage) => stage.answerCall(providerContext(stage).running![0]),
+      'model.refusesKey': (stage) => stage.answerCall(providerContext(stage).running![0], { failWith: 401 }),
       'model.down': (stage) => stage.modelDown(),
       'model.up': (stage) => stage.modelUp(),
       'wake.ok': (stage) => stage.wake.answer(200),
       'wake.fails': (stage) => stage.wake.answer(500),
-      'timer.wakePoll': (stage) => stage.clock.increment(timing.wakePollMs),
+      // The gaps of the real schedule: 100, 100, 200, 400 … ms; reprobes 1, 2, 4, 4 … s.
+      'timer.wakePoll': (stage) => {
+        const polls = (providerContext(stage).wakePolls as number | undefined) ?? 0;
+        stage.clock.increment(Math.min(timing.wakePollMs, timing.wakePollStartMs * 2 ** Math.max(0, polls - 1)));
+      },
       'timer.wakeMaxWait': (stage) => stage.clock.increment(stage.notes.get('wakeStartedAt')! + WAKE_MAX_WAIT_MS - stage.clock.now()),
-      'timer.reprobe': (stage) => stage.clock.increment(timing.reprobeMs),
+      'timer.reprobe': (stage) => {
+        const reprobes = (providerContext(stage).reprobes as number | undefined) ?? 0;
+        stage.clock.increment(Math.min(timing.reprobeCapMs, timing.reprobeMs * 2 ** reprobes));
+      },
       'signal.force': (stage) => {
         stage.daemon.drain();
         stage.daemon.drain();
@@ -256,7 +275,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       if (event.type === 'task.cancel') return 'provider task.cancel#0';
       if (event.type === 'signal.force') return 'provider task.abortAll#0';
       if (event.type === 'task.arrives' && before.matches('waking')) return 'provider task.received#0';
-      if (event.type === 'model.answers' && after.matches('active')) return 'provider.active xstate.done.actor.*#1';
+      if (event.type === 'model.answers' && after.matches('active')) return 'provider.active xstate.done.actor.*#2';
       // Two tasks lose the server at once: the first sends the provider probing, the second comes back to it there.
       if (event.type === 'model.down' && before.matches('active') && before.context.hasWake && before.context.running - before.context.runningAgain === 2) {
         return 'provider task.upstreamLost#0';

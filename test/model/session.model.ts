@@ -1,6 +1,7 @@
 // The session machine seen from outside: a test model whose states mirror machines/session.ts and whose events are
-// what a hub, a timer or a signal can do to the registrar, with what each of them does to the real stage.
-import { assign, setup } from 'xstate';
+// what a hub, a timer, a signal or a model server whose model list changes can do to the registrar, with what each of
+// them does to the real stage.
+import { and, assign, setup } from 'xstate';
 import type { Scenario } from './replay.ts';
 import { Stage } from './stage.ts';
 import type { CoverageRecorder } from './coverage.ts';
@@ -24,6 +25,7 @@ export type SessionStimulus =
   | { type: 'task.arrives' }
   | { type: 'frame.malformed' }
   | { type: 'result.taken' }
+  | { type: 'models.change' }
   | { type: 'signal.term' };
 
 /**
@@ -53,15 +55,19 @@ export const sessionModel = setup({
         'hub.registerFails': 'retrying',
         'hub.registerRefused': 'retrying',
         'hub.registerReset': 'retrying',
+        // The register under way named the old models: it starts again.
+        'models.change': { target: 'registering', reenter: true },
         'signal.term': 'draining',
       },
     },
     retrying: {
-      on: { 'timer.backoffElapsed': 'registering', 'signal.term': 'draining' },
+      on: { 'timer.backoffElapsed': 'registering', 'signal.term': 'draining', 'models.change': { actions: 'stays' } },
     },
     connected: {
       on: {
         'heartbeat.404': 'registering',
+        // Rows follow the server's models: a register again, with the same session id.
+        'models.change': 'registering',
         'heartbeat.500': { actions: 'stays' },
         'heartbeat.reset': { actions: 'stays' },
         'signal.term': 'draining',
@@ -97,8 +103,12 @@ export const sessionModel = setup({
       },
     },
     draining: {
-      // The supervisor stops the session once no task is in flight.
-      always: { guard: 'noTaskInFlight', target: 'stopped' },
+      // Once no task is in flight the supervisor has the session take leave of the hub (which had given it an id),
+      // then stop. The script hub answers the leave 404, as a base hub does.
+      always: [
+        { guard: and(['noTaskInFlight', 'hasSession']), target: 'leaving' },
+        { guard: 'noTaskInFlight', target: 'stopped' },
+      ],
       initial: 'checking',
       states: {
         checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
@@ -106,6 +116,7 @@ export const sessionModel = setup({
         idle: {},
       },
     },
+    leaving: { always: 'stopped' },
     stopped: { type: 'final' },
   },
 });
@@ -120,6 +131,8 @@ const timing = {
   drainMs: 1_000,
   requestTimeoutMs: 5_000,
   resultDeadlineMs: 5_000,
+  // Simulated: the model-list sync runs when `models.change` moves the clock by this much.
+  modelSyncMs: 1,
 };
 const ACTIVITY_THROTTLE_MS = timing.streamIdleMs / 10;
 
@@ -142,6 +155,9 @@ const SELF_LOOPS: Partial<Record<SessionStimulus['type'], string>> = {
   'task.arrives': 'session.connected.streaming stream.task#0',
   'frame.malformed': 'session.connected.streaming stream.badFrame#0',
 };
+
+/** The two model lists the server alternates between, so every `models.change` is a change. */
+const MODEL_LISTS = [['m1'], ['m1', 'm2']];
 
 /** The real session's context, as the last snapshot showed it. */
 const sessionContext = (stage: Stage) => stage.trace.contexts.get('session') ?? {};
@@ -170,11 +186,16 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       { type: 'task.arrives' },
       { type: 'frame.malformed' },
       { type: 'result.taken' },
+      { type: 'models.change' },
       { type: 'signal.term' },
     ],
     start: () =>
       Stage.start({
-        providers: () => [{ name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 }],
+        providers: ({ modelBaseUrl }) => [
+          { name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 },
+          { name: 'every', type: 'openai', baseUrl: modelBaseUrl, model: '*' },
+        ],
+        models: MODEL_LISTS[0],
         timing,
         gated: { register: true, stream: true, result: () => true },
         recorder,
@@ -207,9 +228,18 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       },
       'frame.malformed': (stage) => stage.send('{"kind":"infer","llmName":"demo",'),
       'result.taken': (stage) => stage.results.answer(200),
+      'models.change': (stage) => {
+        const n = (stage.notes.get('modelLists') ?? 0) + 1;
+        stage.notes.set('modelLists', n);
+        stage.model.script.models = MODEL_LISTS[n % 2];
+        stage.clock.increment(timing.modelSyncMs);
+      },
       'signal.term': (stage) => stage.daemon.drain(),
     },
-    mustTake: ({ event }) => SELF_LOOPS[event.type],
+    mustTake: ({ event, before }) => {
+      if (event.type === 'models.change') return before.matches('retrying') ? 'session session.publish#0' : before.matches('registering') ? 'session.registering session.publish#0' : 'session.connected session.publish#0';
+      return SELF_LOOPS[event.type];
+    },
     mismatch: (stage, model) => {
       const inFlight = Object.keys((stage.trace.contexts.get(stage.daemon.actor!.id)?.inFlight as object | undefined) ?? {}).length;
       const expected = model.context.taskInFlight ? 1 : 0;

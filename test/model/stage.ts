@@ -17,25 +17,30 @@ import { transitionKey, type CoverageRecorder } from './coverage.ts';
 
 /** Answers for requests the test holds: each `answer` goes to the oldest held request, or to the next to arrive. */
 export class Gate<T> {
-  private waiting: ((answer: T) => void)[] = [];
+  private waiting: { resolve: (answer: T) => void; gone: () => boolean }[] = [];
   private ready: T[] = [];
 
-  /** For the server: the answer to one request, when the test gives it. */
-  next(): Promise<T> {
+  /** For the server: the answer to one request, when the test gives it; `gone` says its client left meanwhile. */
+  next(gone: () => boolean = () => false): Promise<T> {
     const answer = this.ready.shift();
     if (answer !== undefined) return Promise.resolve(answer);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => this.waiting.push({ resolve, gone }));
   }
 
+  /** Answers the oldest held request whose client still waits (those that left are let go with the same answer). */
   answer(answer: T): void {
-    const waiter = this.waiting.shift();
-    if (waiter) waiter(answer);
+    let waiter = this.waiting.shift();
+    while (waiter?.gone()) {
+      waiter.resolve(answer);
+      waiter = this.waiting.shift();
+    }
+    if (waiter) waiter.resolve(answer);
     else this.ready.push(answer);
   }
 
   /** Ends every held request with `answer` and forgets answers given ahead: the requests they were for are gone. */
   discard(answer: T): void {
-    for (const waiter of this.waiting) waiter(answer);
+    for (const waiter of this.waiting) waiter.resolve(answer);
     this.waiting = [];
     this.ready = [];
   }
@@ -166,6 +171,8 @@ export interface StageOptions {
   timing: Record<string, number>;
   /** Hub calls the test answers itself; all others are answered at once as a healthy hub would. */
   gated: { register?: boolean; stream?: boolean; result?: (taskId: string) => boolean };
+  /** The models the model server lists (default: the double's one). */
+  models?: string[];
   /** Whether the model server listens when the daemon starts (default true). */
   modelUp?: boolean;
   recorder: CoverageRecorder;
@@ -209,7 +216,7 @@ export class Stage {
   static async start(options: StageOptions): Promise<Stage> {
     let stage!: Stage;
     const hub = await startScriptHub({
-      register: () => (options.gated.register ? stage.register.next() : 201),
+      register: (_body, gone) => (options.gated.register ? stage.register.next(gone) : 201),
       stream: () => (options.gated.stream ? stage.stream.next() : 200),
       heartbeat: () => stage.heartbeats.shift() ?? 200,
       result: (taskId, body) => {
@@ -219,7 +226,7 @@ export class Stage {
         return stage.results.next();
       },
     });
-    const model = await startOpenAiServer({ hold: (request) => stage.heldCall(taskOf(request)).next() });
+    const model = await startOpenAiServer({ hold: (request) => stage.heldCall(taskOf(request)).next(), models: options.models });
     if (options.modelUp === false) await model.stop();
     const wake = await startWakeEndpoint();
     const stateDir = await mkdtemp(join(tmpdir(), 'llmr-model-'));

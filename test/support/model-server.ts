@@ -25,6 +25,8 @@ export interface ModelScript {
   closeMidStreamAfter?: number;
   /** Readiness endpoints and chat calls answer 503, as a server still loading its model does. */
   notReady?: boolean;
+  /** The models the server lists (OpenAI /v1/models, Ollama /api/tags); default [TEST_MODEL]. */
+  models?: string[];
   /** Leave token counts out of answers, as some OpenAI-compatible servers and cached Ollama prompts do. */
   omitUsage?: boolean;
   /**
@@ -121,7 +123,7 @@ interface Wire {
   /** Its embeddings endpoint: the request's body → the answer's. */
   embeddings?: { path: string; answer(body: Record<string, unknown>): unknown };
   /** GET endpoints that tell readiness, and their body when ready. */
-  readiness: Record<string, () => unknown>;
+  readiness: Record<string, (script: ModelScript) => unknown>;
   streamsByDefault: boolean;
   streamContentType: string;
   authorize(req: http.IncomingMessage): Refusal | undefined;
@@ -157,7 +159,7 @@ const openAiWire: Wire = {
   baseUrl: (root) => `${root}/v1`,
   chatPath: '/v1/chat/completions',
   readiness: {
-    '/v1/models': () => ({ object: 'list', data: [{ id: TEST_MODEL, object: 'model', created: 0, owned_by: 'llm-registrar-tests' }] }),
+    '/v1/models': (script) => ({ object: 'list', data: (script.models ?? [TEST_MODEL]).map((id) => ({ id, object: 'model', created: 0, owned_by: 'llm-registrar-tests' })) }),
     '/health': () => ({ status: 'ok' }),
   },
   streamsByDefault: false,
@@ -272,7 +274,10 @@ function sse(data: unknown): string {
 const ollamaWire: Wire = {
   baseUrl: (root) => root,
   chatPath: '/api/chat',
-  readiness: { '/api/version': () => ({ version: '0.6.0' }) },
+  readiness: {
+    '/api/version': () => ({ version: '0.6.0' }),
+    '/api/tags': (script) => ({ models: (script.models ?? [TEST_MODEL]).map((name) => ({ name, model: name, modified_at: '2025-01-01T00:00:00Z', size: 1, digest: 'sha256:0' })) }),
+  },
   streamsByDefault: true,
   streamContentType: 'application/x-ndjson',
   authorize: noRefusal,
@@ -502,7 +507,7 @@ class ScriptedModelServer implements ModelServer {
     if (req.method === 'GET' && Object.hasOwn(this.wire.readiness, path)) {
       const refusal = script.notReady ? { status: 503, message: 'model is loading' } : this.wire.authorize(req);
       if (refusal) sendJson(res, refusal.status, this.wire.errorBody(refusal.status, refusal.message));
-      else sendJson(res, 200, this.wire.readiness[path]());
+      else sendJson(res, 200, this.wire.readiness[path](script));
       return;
     }
     if (req.method === 'POST' && path === this.wire.chatPath) {

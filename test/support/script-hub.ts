@@ -1,9 +1,9 @@
-// A scriptable hub double on 127.0.0.1 speaking the registrar wire of SPEC.md §1–4: the test pushes task frames
+// A scriptable hub double on 127.0.0.1 speaking the registrar wire of SPEC.md §1–4 (§6's leave when scripted): the test pushes task frames
 // (or raw bytes) down the stream, records every register, heartbeat and result, and scripts each answer, so a
 // test can make the hub fail in exactly the way it needs.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RegisterRequest, TaskResult } from '../../src/protocol/index.ts';
+import type { LeaveRequest, RegisterRequest, TaskResult } from '../../src/protocol/index.ts';
 
 /**
  * How the hub answers: a status with its usual JSON body; `hang` (never); `reset` (destroy the socket unread);
@@ -27,11 +27,14 @@ export interface ResultPost {
 }
 
 export interface HubScript {
-  register?: (body: RegisterRequest) => Answer | Promise<Answer>;
+  /** `gone()` tells, while the answer is held, whether the registrar gave up on this request (its socket closed). */
+  register?: (body: RegisterRequest, gone: () => boolean) => Answer | Promise<Answer>;
   heartbeat?: () => Answer | Promise<Answer>;
   /** Answer to a stream request; 200 opens the stream. */
   stream?: () => Answer | Promise<Answer>;
   result?: (taskId: string, body: TaskResult) => Answer | Promise<Answer>;
+  /** Answer to a leave (SPEC.md §6); unset, the route is unknown (404), as on a base hub. */
+  leave?: (body: LeaveRequest) => Answer | Promise<Answer>;
   /** Keep-alive comment period on open streams; 0 = none (a silent stream). */
   keepAliveMs?: number;
 }
@@ -42,6 +45,8 @@ export interface ScriptHub {
   script: HubScript;
   registers: RegisterRequest[];
   heartbeats: number;
+  /** Every leave received (whatever it was answered), with when it came. */
+  leaves: { body: LeaveRequest; at: number }[];
   streamsOpened: number;
   /** TCP connections accepted so far. */
   connections: number;
@@ -92,7 +97,9 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-register') {
       const body = (await readJson(req)) as RegisterRequest;
       hub.registers.push(body);
-      return answer(res, await (script.register?.(body) ?? 201), { providerSessionId: body.providerSessionId ?? sessionId });
+      let closed = false;
+      res.on('close', () => (closed = true));
+      return answer(res, await (script.register?.(body, () => closed) ?? 201), { providerSessionId: body.providerSessionId ?? sessionId });
     }
     if (req.method === 'POST' && url === '/api/v1/llms/_provider-heartbeat') {
       await readJson(req);
@@ -115,6 +122,11 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
       for (const wake of streamWaiters) wake();
       streamWaiters = [];
       return;
+    }
+    if (req.method === 'POST' && url === '/api/v1/llms/_provider-leave') {
+      const body = (await readJson(req)) as LeaveRequest;
+      hub.leaves.push({ body, at: Date.now() });
+      return answer(res, await (script.leave?.(body) ?? 404), script.leave ? { ok: true } : { error: { message: 'no such route' } });
     }
     const result = /^\/api\/v1\/llms\/_provider-task\/([^/]+)\/result$/.exec(url);
     if (req.method === 'POST' && result) {
@@ -143,6 +155,7 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     script,
     registers: [],
     heartbeats: 0,
+    leaves: [],
     streamsOpened: 0,
     connections: 0,
     results: new Map(),
