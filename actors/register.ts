@@ -1,7 +1,7 @@
 // Register every published provider (and the agents pinned to them) with the hub: SPEC.md §1.
 import { fromPromise } from 'xstate';
 import type { RegisterFailure, RegisterInput, RegisterOutput } from '../machines/session.ts';
-import { RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
+import { CAPABILITY_RESULT_STREAM, RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
 /** `hibernating` when a wake recipe could bring it up and it does not answer right now (SPEC.md §1). */
@@ -28,6 +28,7 @@ export async function registerBody(deps: ActorDeps, sessionId: string | undefine
   );
   return {
     providers,
+    capabilities: [CAPABILITY_RESULT_STREAM],
     ...(sessionId ? { providerSessionId: sessionId } : {}),
     ...(deps.agents.length > 0 ? { agents: deps.agents } : {}),
   };
@@ -68,6 +69,7 @@ export function registerActor(deps: ActorDeps) {
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
     deps.hub.sessionId = parsed.value.providerSessionId;
+    deps.hub.capabilities = new Set(parsed.value.capabilities ?? []);
     deps.logger.info({ sessionId: parsed.value.providerSessionId, providers: body.providers.map((p) => p.name) }, 'registered with the hub');
     return { sessionId: parsed.value.providerSessionId };
   });

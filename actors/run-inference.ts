@@ -1,8 +1,9 @@
 // Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive.
 import { fromPromise } from 'xstate';
 import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { completionEnvelope, DONE, type InferFrame, type TaskResult } from '../src/protocol/index.ts';
+import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type TaskResult } from '../src/protocol/index.ts';
 import { ChunkPoster } from './chunk-poster.ts';
+import { ResultUpload } from './result-upload.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
 /**
@@ -34,16 +35,18 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
+  // To a hub that speaks result.stream, every chunk and the final result go in one upload; else a POST each.
+  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, frame.taskId, signal) : undefined;
   const post = (result: TaskResult) =>
-    deps.hub.postResult(frame.taskId, result, signal).catch((error: unknown) => {
+    (upload ? upload.send(result) : deps.hub.postResult(frame.taskId, result, signal)).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
-  const poster = new ChunkPoster(post, {
-    id: `chatcmpl-${frame.taskId}`,
-    model: frame.request.model ?? published.config.model,
-    created: Math.floor(Date.now() / 1000),
-  });
+  const poster = new ChunkPoster(
+    post,
+    { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? published.config.model, created: Math.floor(Date.now() / 1000) },
+    upload ? 0 : deps.timing.chunkCoalesceMs,
+  );
   try {
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
@@ -55,13 +58,18 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     }
   } catch (error) {
     await poster.settle();
+    // Its error result is posted on its own; the hub ends the upload when that comes.
+    upload?.abandon();
     // Not one chunk POST (even a failed one): the caller has seen nothing of this run.
     throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
     signal.removeEventListener('abort', stopWork);
   }
   await poster.finish();
-  return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+  const done: TaskResult = { chunk: { data: DONE, done: true, seq: poster.nextSeq } };
+  if (!upload) return { result: done };
+  await upload.finish(done);
+  return { result: done, delivered: true };
 }
 
 export function runInferenceActor(deps: ActorDeps) {

@@ -26,6 +26,8 @@ export interface RunTaskInput {
 export interface RunTaskOutput {
   /** The final result to post: a 200 body, or the `[DONE]` chunk after streamed chunks. */
   result: TaskResult;
+  /** The run delivered it itself, at the end of the streamed upload that carried its chunks (`result.stream`). */
+  delivered?: boolean;
 }
 export interface PostResultInput {
   taskId: string;
@@ -118,6 +120,7 @@ export const taskMachine = setup({
   },
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
+    delivered: ({ event }) => (event as { output?: RunTaskOutput }).output?.delivered === true,
     taskGone: ({ event }) => errorName((event as { error?: unknown }).error) === TASK_GONE,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
     mayRunAgain: ({ context, event }) => {
@@ -169,10 +172,11 @@ export const taskMachine = setup({
         id: 'run',
         src: 'runTask',
         input: ({ context }) => ({ frame: context.frame, receivedAt: context.receivedAt }),
-        onDone: {
-          target: 'reporting',
-          actions: assign({ result: ({ event }) => event.output.result }),
-        },
+        onDone: [
+          // A streamed upload ends with the final result: the hub has it already.
+          { guard: 'delivered', target: 'done' },
+          { target: 'reporting', actions: assign({ result: ({ event }) => event.output.result }) },
+        ],
         onError: [
           { guard: 'taskGone', target: 'cancelled' },
           // Not a failure (yet): the output, read when the task ends, says nothing of this first run.

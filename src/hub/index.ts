@@ -12,6 +12,7 @@ import { homeRoutes } from './home-routes.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
+import { resultStreamRoute } from './result-stream-route.ts';
 import { TaskTable } from './tasks.ts';
 import { startWatchdog } from './watchdog.ts';
 
@@ -70,6 +71,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   installAuth(app, new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
+  resultStreamRoute(app, { registry, tasks });
   openAiRoutes(app, { dispatcher, keepAliveMs });
   catalogRoutes(app, { registry, now });
   homeRoutes(app);

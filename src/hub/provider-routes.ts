@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { HeartbeatRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
+import { CAPABILITY_RESULT_STREAM, HeartbeatRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
 import { viewerOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import type { Registry } from './registry.ts';
@@ -41,7 +41,9 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
       },
       'session registered',
     );
-    return reply.code(201).send({ providerSessionId: outcome.sessionId });
+    // What this hub speaks of what the registrar asked for (SPEC.md §5).
+    const capabilities = (parsed.value.capabilities ?? []).filter((c) => c === CAPABILITY_RESULT_STREAM);
+    return reply.code(201).send({ providerSessionId: outcome.sessionId, ...(capabilities.length > 0 ? { capabilities } : {}) });
   });
 
   app.post(paths.heartbeat, async (request, reply) => {
