@@ -45,7 +45,7 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
   const poster = new ChunkPoster(
     post,
     { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? published.config.model, created: Math.floor(Date.now() / 1000) },
-    upload ? 0 : deps.timing.chunkCoalesceMs,
+    deps.timing.chunkCoalesceMs,
   );
   try {
     let first = deps.observer?.firstToken;

@@ -24,6 +24,8 @@ export interface StreamLoadSide {
   tokensPerSecond: number;
   streams: number;
   errors: number;
+  /** SSE events with content the caller got per stream (200 when every token is its own chunk). */
+  eventsPerStream: number;
   /** CPU µs per streamed token, by process. */
   cpuUsPerToken: { model: number; hub?: number; registrar?: number };
 }
@@ -43,11 +45,13 @@ export interface StreamLoadResult {
 
 async function load(url: string, concurrency: number, seconds: number, procs: Record<string, Proc>): Promise<StreamLoadSide> {
   let tokens = 0;
+  let events = 0;
   const before = Object.fromEntries(Object.entries(procs).map(([name, proc]) => [name, cpuSeconds(proc.pid)]));
   const run = await closedLoop(concurrency, seconds * 1000, async () => {
     const call = await timedStream(url, 'bench', concurrency);
     if (call.tokenArrivals.length !== TOKENS) throw new Error(`a streamed answer had ${call.tokenArrivals.length} tokens, not ${TOKENS}`);
     tokens += TOKENS;
+    events += call.contentEvents;
     return call.totalMs;
   });
   const perToken = (name: string) => round(((cpuSeconds(procs[name].pid) - before[name]) * 1e6) / Math.max(1, tokens), 1);
@@ -55,17 +59,20 @@ async function load(url: string, concurrency: number, seconds: number, procs: Re
     tokensPerSecond: round(tokens / run.seconds, 0),
     streams: run.completed,
     errors: run.errors,
+    eventsPerStream: round(events / Math.max(1, run.completed), 1),
     cpuUsPerToken: Object.fromEntries(Object.keys(procs).map((name) => [name, perToken(name)])) as StreamLoadSide['cpuUsPerToken'],
   };
 }
 
 export async function runStreamLoad(options: { concurrency?: number; seconds?: number } = {}): Promise<StreamLoadResult> {
   const concurrency = options.concurrency ?? 32;
+  // BENCH_COALESCE_MS: the registrar's chunkCoalesceMs (its default when unset), to weigh CPU against added delay.
+  const timing: Record<string, number> = process.env.BENCH_COALESCE_MS ? { chunkCoalesceMs: Number(process.env.BENCH_COALESCE_MS) } : {};
   const seconds = options.seconds ?? 6;
   return withProcesses(async (track) => {
     const model = track(await startModelServer('stream-load-model', { tokens: TOKENS, tokenDelayMs: TOKEN_DELAY_MS }));
     const hub = track(await startHubProcess('stream-load-hub'));
-    const registrar = track(await startRegistrarProcess('stream-load-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`, concurrency)]));
+    const registrar = track(await startRegistrarProcess('stream-load-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`, concurrency)], { timing }));
     await closedLoop(concurrency, 1_500, () => timedStream(model.url, 'bench', concurrency).then((c) => c.totalMs));
     await closedLoop(concurrency, 1_500, () => timedStream(hub.url, 'bench', concurrency).then((c) => c.totalMs));
     const direct = await load(model.url, concurrency, seconds, { model });
@@ -81,12 +88,13 @@ export async function runStreamLoad(options: { concurrency?: number; seconds?: n
       relayCpuUsPerToken: round((relayed.cpuUsPerToken.hub ?? 0) + (relayed.cpuUsPerToken.registrar ?? 0), 1),
     };
     printTable(`stream load: ${concurrency} concurrent streams × ${TOKENS} tokens ${TOKEN_DELAY_MS} ms apart, ${seconds} s each way`, [
-      { path: 'direct', 'tokens/s': direct.tokensPerSecond, streams: direct.streams, errors: direct.errors, 'µs/token model': direct.cpuUsPerToken.model, 'µs/token hub': '-', 'µs/token registrar': '-' },
+      { path: 'direct', 'tokens/s': direct.tokensPerSecond, streams: direct.streams, errors: direct.errors, 'events/stream': direct.eventsPerStream, 'µs/token model': direct.cpuUsPerToken.model, 'µs/token hub': '-', 'µs/token registrar': '-' },
       {
         path: 'hub + registrar',
         'tokens/s': relayed.tokensPerSecond,
         streams: relayed.streams,
         errors: relayed.errors,
+        'events/stream': relayed.eventsPerStream,
         'µs/token model': relayed.cpuUsPerToken.model,
         'µs/token hub': relayed.cpuUsPerToken.hub ?? '-',
         'µs/token registrar': relayed.cpuUsPerToken.registrar ?? '-',
