@@ -5,7 +5,7 @@ import type { WorkFrame } from '../src/protocol/index.ts';
 import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
-import { taskEndOf, taskMachine } from './task.ts';
+import { taskMachine, type TaskSettled } from './task.ts';
 
 export interface SupervisorInput {
   session: SessionInput;
@@ -86,14 +86,15 @@ export const supervisorMachine = setup({
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
       enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
     }),
-    /** A task ended, on a provider (`task.settled`) or among the supervisor's own answers (its done event). */
-    settle: enqueueActions(({ context, event, enqueue }) => {
-      const end = event.type === 'task.settled' ? event : taskEndOf(event);
-      if (!end) return;
+    /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
+    settle: enqueueActions(({ context, event, enqueue, self }) => {
+      const end = event as TaskSettled;
       const inFlight = withoutEntry(context.inFlight, end.taskId);
       const recent = [...context.recent, end.taskId];
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
-      if (event.type !== 'task.settled') enqueue(stopChild(end.taskId));
+      const own = self.getSnapshot().children[end.taskId];
+      // A task id is the hub's to choose: one that names the session or a provider must not stop it.
+      if (own && own !== context.session && !Object.values(context.providers).includes(own as never)) enqueue(stopChild(own));
     }),
     /** Active, hibernating and unavailable are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {
@@ -159,7 +160,6 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
-    'xstate.done.actor.*': { actions: 'settle' },
   },
   initial: 'running',
   states: {
