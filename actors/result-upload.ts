@@ -56,10 +56,16 @@ export class ResultUpload {
     }
   }
 
-  /** Stops the upload without a final result (the stream failed: its error result is posted on its own). */
-  abandon(): void {
-    this.request?.destroy();
+  /**
+   * Ends the upload without a final result (the stream failed: its error result is posted on its own), once the hub
+   * has the lines written so far: the caller sees the tokens the model produced before the error.
+   */
+  async close(): Promise<void> {
+    if (this.resuming) await this.resuming.catch(() => undefined);
+    const answer = this.answer;
+    this.request?.end();
     this.request = undefined;
+    await answer?.catch(() => undefined);
   }
 
   private write(line: Line): void {

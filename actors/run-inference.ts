@@ -58,8 +58,8 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     }
   } catch (error) {
     await poster.settle();
-    // Its error result is posted on its own; the hub ends the upload when that comes.
-    upload?.abandon();
+    // Its error result is posted on its own, after the hub has every token sent before it.
+    await upload?.close();
     // Not one chunk POST (even a failed one): the caller has seen nothing of this run.
     throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
