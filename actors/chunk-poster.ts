@@ -1,6 +1,7 @@
 // Streams a task's tokens to the hub as chunk results, strictly in order and one POST at a time. Tokens that
-// arrive while a POST is in flight are merged into the next chunk: a fast model costs few POSTs, a slow hub
-// slows only its own task (SPEC.md §4).
+// arrive while a POST is in flight, or within `coalesceMs` of the last POST's start, are merged into the next chunk:
+// a fast model costs few POSTs even when the hub answers at once, a slow hub slows only its own task (SPEC.md §4).
+// The first token goes at once (time to first token), and so does what is left when the stream ends.
 import { chunkEnvelope, type TaskResult } from '../src/protocol/index.ts';
 import type { StreamPiece } from '../src/providers/types.ts';
 
@@ -14,12 +15,17 @@ export class ChunkPoster {
   private inFlight: Promise<void> | undefined;
   private failure: unknown;
   private seq = 0;
+  private lastPostAt = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  /** The stream has ended: nothing waits for the window any more. */
+  private flushing = false;
   /** POSTs made so far (a benchmark figure: how well tokens coalesce). */
   posts = 0;
 
   constructor(
     private readonly post: PostChunk,
     private readonly envelope: { id: string; model: string; created: number },
+    private readonly coalesceMs = 0,
   ) {}
 
   /** The seq the final `[DONE]` chunk takes. */
@@ -38,7 +44,7 @@ export class ChunkPoster {
   /** Sends what is left, with the finish reason on the last content chunk; resolves when the hub has it all. */
   async finish(finishReason: string | null = 'stop'): Promise<void> {
     this.finishReason ??= finishReason;
-    this.pump();
+    this.flush();
     while (this.inFlight) await this.inFlight;
     if (this.failure !== undefined) throw this.failure;
   }
@@ -48,14 +54,30 @@ export class ChunkPoster {
    * error), without a finish reason, and waits for the POSTs. Its error result comes next.
    */
   async settle(): Promise<void> {
-    this.pump();
+    this.flush();
     while (this.inFlight) await this.inFlight;
   }
 
+  private flush(): void {
+    this.flushing = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pump();
+  }
+
   private pump(): void {
-    if (this.inFlight || this.failure !== undefined) return;
+    if (this.inFlight || this.failure !== undefined || this.timer) return;
     const finishing = this.finishReason !== undefined && !this.sentFinish;
     if (this.pending === '' && !finishing) return;
+    const wait = this.lastPostAt + this.coalesceMs - performance.now();
+    if (wait > 0 && !this.flushing) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, wait);
+      return;
+    }
+    this.lastPostAt = performance.now();
     const chunk = chunkEnvelope({
       ...this.envelope,
       role: this.sentRole ? undefined : 'assistant',

@@ -1,7 +1,7 @@
 // Register every published provider (and the agents pinned to them) with the hub: SPEC.md §1.
 import { fromPromise } from 'xstate';
 import type { RegisterFailure, RegisterInput, RegisterOutput } from '../machines/session.ts';
-import { CAPABILITY_OPENAI, RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
+import { CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM, RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
 import { cleanModelName } from '../src/model-names.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
@@ -35,10 +35,11 @@ export async function registerBody(deps: ActorDeps, sessionId: string | undefine
   );
   return {
     providers,
+    // Every provider runs `openai` frames (SPEC.md §5) and may upload a stream's results in one request (§4); a
+    // base hub answers without capabilities, sends infer frames and takes a POST per chunk.
+    capabilities: [CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM],
     ...(sessionId ? { providerSessionId: sessionId } : {}),
     ...(deps.agents.length > 0 ? { agents: deps.agents } : {}),
-    // Every provider runs `openai` frames (SPEC.md §5); a base hub answers without capabilities and sends infer frames.
-    capabilities: [CAPABILITY_OPENAI],
   };
 }
 
@@ -77,6 +78,7 @@ export function registerActor(deps: ActorDeps) {
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
     deps.hub.sessionId = parsed.value.providerSessionId;
+    deps.hub.capabilities = new Set(parsed.value.capabilities ?? []);
     deps.logger.info(
       { sessionId: parsed.value.providerSessionId, providers: body.providers.map((p) => p.name), capabilities: parsed.value.capabilities ?? [] },
       'registered with the hub',

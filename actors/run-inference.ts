@@ -2,11 +2,12 @@
 // `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said, payload by payload.
 import { fromPromise } from 'xstate';
 import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
+import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 import { PayloadPoster } from './payload-poster.ts';
+import { ResultUpload } from './result-upload.ts';
 
 /**
  * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
@@ -33,28 +34,42 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
 }
 
 /**
- * What streams a task's answer to the hub needs: a POST that stops the upstream at once when the hub will not take a
- * chunk (404: the task is gone; or lost past the deadline), not when its next token happens to arrive.
+ * What streams a task's answer to the hub needs: a way out for each result (one upload to a hub that speaks
+ * result.stream, else a POST each), which stops the upstream at once when the hub will not take a chunk (404: the
+ * task is gone; or lost past the deadline), not when its next token happens to arrive.
  */
 function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
+  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, signal) : undefined;
   const post = (result: TaskResult) =>
-    deps.hub.postResult(taskId, result, signal).catch((error: unknown) => {
+    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, signal)).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
-  return { signal: work.signal, post, done: () => signal.removeEventListener('abort', stopWork) };
+  return {
+    signal: work.signal,
+    post,
+    /** After a failure: the hub has every line written before it; the error result is posted on its own. */
+    abandon: async () => upload?.close(),
+    /** The stream's last result: through the upload, which then ends (delivered), or for the task to post. */
+    finish: async (done: TaskResult): Promise<RunTaskOutput> => {
+      if (!upload) return { result: done };
+      await upload.finish(done);
+      return { result: done, delivered: true };
+    },
+    done: () => signal.removeEventListener('abort', stopWork),
+  };
 }
 
 async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
   const work = streamWork(deps, frame.taskId, signal);
-  const poster = new ChunkPoster(work.post, {
-    id: `chatcmpl-${frame.taskId}`,
-    model: frame.request.model ?? frame.llmName,
-    created: Math.floor(Date.now() / 1000),
-  });
+  const poster = new ChunkPoster(
+    work.post,
+    { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) },
+    deps.timing.chunkCoalesceMs,
+  );
   try {
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
@@ -66,13 +81,14 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     }
   } catch (error) {
     await poster.settle();
-    // Not one chunk POST (even a failed one): the caller has seen nothing of this run.
+    await work.abandon();
+    // Not one chunk sent (even a failed one): the caller has seen nothing of this run.
     throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
     work.done();
   }
   await poster.finish();
-  return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+  return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
 async function openAi(deps: ActorDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
@@ -97,11 +113,12 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
     await poster.flush();
   } catch (error) {
     await poster.flush().catch(() => undefined);
+    await work.abandon();
     throw poster.posts === 0 ? nothingSent(error) : error;
   } finally {
     work.done();
   }
-  return { result: { chunk: { data: DONE, done: true, seq: poster.nextSeq } } };
+  return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
 /**

@@ -1,8 +1,10 @@
-// `npm run bench`: every benchmark in turn, then the figures against the targets of issue 5 (2 cores, hub,
+// `npm run bench`: every benchmark in turn, then the figures against the targets of issues 5 and 12 (2 cores, hub,
 // registrar, model server and load generator all on this machine). Each also runs alone: node --import tsx bench/<name>.ts
 import { runMemory } from './memory.ts';
 import { runRelayOverhead } from './relay-overhead.ts';
 import { runScale } from './scale.ts';
+import { runSeed } from './seed.ts';
+import { runStreamLoad } from './stream-load.ts';
 import { runStreaming } from './streaming.ts';
 import { printTable, round, writeResult } from './support.ts';
 import { runThroughput } from './throughput.ts';
@@ -11,6 +13,8 @@ import { runWakeup } from './wakeup.ts';
 const started = performance.now();
 const relay = await runRelayOverhead();
 const streaming = await runStreaming();
+const streamLoad = await runStreamLoad();
+const seed = await runSeed();
 const throughput = await runThroughput();
 const memory = await runMemory();
 const scale = await runScale();
@@ -20,13 +24,31 @@ const minutes = (performance.now() - started) / 60_000;
 const at64 = throughput.levels.find((level) => level.concurrency === 64);
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 const targets = [
-  { target: 'added p50 latency, non-streaming', goal: '≤ 1 ms', measured: `${relay.addedP50Ms} ms`, verdict: verdict(relay.addedP50Ms <= 1) },
+  { target: 'added p50 latency, non-streaming', goal: '≤ 0.5 ms', measured: `${relay.addedP50Ms} ms`, verdict: verdict(relay.addedP50Ms <= 0.5) },
   {
     target: 'added time to first token (p50)',
-    goal: '≤ 2 ms',
+    goal: '≤ 1 ms',
     // A first token after the model's pause meets the relay idle: the same as a plain call after idle, not at full speed.
     measured: `${streaming.ttft.addedP50} ms (plain call after idle: ${relay.afterIdle.addedP50Ms} ms added)`,
-    verdict: verdict(streaming.ttft.addedP50 <= 2),
+    verdict: verdict(streaming.ttft.addedP50 <= 1),
+  },
+  {
+    target: 'relay CPU per streamed token, hub + registrar, 32 × 200 tokens @ 5 ms',
+    goal: '≤ 15 µs',
+    measured: `${streamLoad.relayCpuUsPerToken} µs (model server: ${streamLoad.direct.cpuUsPerToken.model} µs direct)`,
+    verdict: verdict(streamLoad.relayCpuUsPerToken <= 15),
+  },
+  {
+    target: 'relayed streaming throughput vs direct, same load',
+    goal: '≥ 0.97×',
+    measured: `${streamLoad.ratio}× (${streamLoad.relayed.tokensPerSecond} vs ${streamLoad.direct.tokensPerSecond} tokens/s)`,
+    verdict: verdict(streamLoad.ratio >= 0.97),
+  },
+  {
+    target: "tasks/s through one registrar vs the seed's, same hub, c32",
+    goal: '≥ 1.5×',
+    measured: `${seed.ratio}× (${seed.ours.tasksPerSecond} vs ${seed.seed.tasksPerSecond})`,
+    verdict: verdict(seed.ratio >= 1.5),
   },
   { target: 'tasks/s through one registrar, concurrency 64', goal: '≥ 1500', measured: String(at64?.relayedPerSecond), verdict: verdict((at64?.relayedPerSecond ?? 0) >= 1500) },
   { target: 'registrar RSS idle (llm-registrar start)', goal: '≤ 80 MB', measured: `${memory.idle.rssMb} MB`, verdict: verdict(memory.idle.rssMb <= 80) },
@@ -42,4 +64,4 @@ process.stdout.write(
   `\nscale: ${scale.registrars} registrars registered in ${scale.registration.rowsMs} ms, hub ${scale.hubRssMb.withRegistrars} MB, ` +
     `${scale.heartbeat.hubCpuUsPerHeartbeat} µs of hub CPU per heartbeat; back ${scale.restart.rowsMs} ms after a hub restart\n`,
 );
-writeResult('summary', { minutes: round(minutes, 2), targets, relay, streaming, throughput, memory, scale, wakeup });
+writeResult('summary', { minutes: round(minutes, 2), targets, relay, streaming, streamLoad, seed, throughput, memory, scale, wakeup });

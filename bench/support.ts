@@ -210,13 +210,13 @@ export interface StreamTiming {
 }
 
 /** One streaming chat call; token k of the answer is counted when the text holding it arrives. */
-export function timedStream(baseUrl: string, model: string): Promise<StreamTiming> {
+export function timedStream(baseUrl: string, model: string, sockets = 16): Promise<StreamTiming> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const arrivals: number[] = [];
     let contentEvents = 0;
     let buffer = '';
-    const req = http.request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: authHeaders, agent: agentFor(16) }, (res) => {
+    const req = http.request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: authHeaders, agent: agentFor(sockets) }, (res) => {
       if (res.statusCode !== 200) reject(new Error(`streaming call answered ${res.statusCode}`));
       res.setEncoding('utf8');
       res.on('data', (text: string) => {

@@ -1,6 +1,7 @@
 // The machines as plain data for the status page's drawings: every state node (nested), what it invokes, and the
 // transitions leaving it, read from the machine definitions themselves so a drawing can never drift from the code.
 import type { AnyStateMachine } from 'xstate';
+import { END_TAG } from '../machines/task.ts';
 
 export interface GraphTarget {
   /** Path of the target state relative to the machine (`connected.backoff`). */
@@ -37,6 +38,7 @@ interface StateNodeLike {
   invoke: readonly { id: string; src: string }[];
   transitions: Map<string, readonly CandidateLike[]>;
   always?: readonly CandidateLike[];
+  tags: readonly string[];
 }
 
 interface CandidateLike {
@@ -93,7 +95,8 @@ function nodeOf(node: StateNodeLike): GraphNode {
   return {
     key: node.key,
     path: pathOf(node),
-    type: node.type,
+    // A task's last states are not `final` to XState (its parent stops it there: machines/task.ts), but they end it.
+    type: node.tags.includes(END_TAG) ? 'final' : node.type,
     ...(initial ? { initial: pathOf(initial) } : {}),
     invokes: node.invoke.map((invoke) => invoke.src),
     transitions,

@@ -2,6 +2,7 @@
 // transitions, a few counter updates per task and nothing per token; gauges are read when scraped.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { WorkFrame } from '../src/protocol/index.ts';
+import { TASK_ENDS } from '../machines/task.ts';
 import type { StatusTracker, TransitionNotice } from './tracker.ts';
 
 export interface RegistrarMetrics {
@@ -117,7 +118,7 @@ export function createMetrics(tracker: StatusTracker): RegistrarMetrics {
     }
   };
   const onTask = (notice: TransitionNotice) => {
-    if (notice.status !== 'done') return;
+    if (!TASK_ENDS.has(notice.to)) return;
     const frame = notice.context.frame as WorkFrame;
     const labels = { provider: providerLabel(frame.llmName), kind: frame.kind, outcome: notice.to };
     tasks.inc(labels);

@@ -8,7 +8,7 @@ import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 import { withEntry, withoutEntry } from './records.ts';
-import { taskEndOf, taskMachine, type TaskActorRef, type TaskSettled, type TaskUpstreamLost } from './task.ts';
+import { taskMachine, type TaskActorRef, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -40,7 +40,9 @@ export type ProviderEvent =
   /** Shutdown deadline: answer every task still here with this error. */
   | { type: 'task.abortAll'; error: string }
   /** From a task of ours: the upstream was gone before it sent anything; it is queued again. */
-  | TaskUpstreamLost;
+  | TaskUpstreamLost
+  /** From a task of ours: it has ended. */
+  | TaskSettled;
 
 /** Where a provider stands: its wire status, or a passing phase on the way to one. */
 export type ProviderPhase = ProviderStatus | 'probing' | 'waking';
@@ -97,8 +99,8 @@ export const providerMachine = setup({
     upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queue.length > 0,
-    upstreamUnreachable: ({ event }) => taskEndOf(event)?.upstreamUnreachable === true,
-    upstreamRefusedKey: ({ event }) => taskEndOf(event)?.upstreamRefusedKey === true,
+    upstreamUnreachable: ({ event }) => (event as TaskSettled).upstreamUnreachable === true,
+    upstreamRefusedKey: ({ event }) => (event as TaskSettled).upstreamRefusedKey === true,
   },
   actions: {
     reportStatus: sendParent(({ context }, params: { status: ProviderPhase }) => ({
@@ -163,8 +165,8 @@ export const providerMachine = setup({
     }),
     /** A task ended: free its slot, drop its actor, tell the supervisor. */
     release: enqueueActions(({ context, enqueue, event }) => {
-      const end = taskEndOf(event);
-      if (!end) return;
+      const { type: _, ...end } = event as TaskSettled;
+      if (!(end.taskId in context.tasks)) return;
       enqueue.assign({
         tasks: withoutEntry(context.tasks, end.taskId),
         queue: context.queue.filter((id) => id !== end.taskId),
@@ -193,7 +195,7 @@ export const providerMachine = setup({
     'task.upstreamLost': { actions: 'requeue' },
     'task.cancel': { actions: 'forwardCancel' },
     'task.abortAll': { actions: 'abortAll' },
-    'xstate.done.actor.*': { actions: 'release' },
+    'task.settled': { actions: 'release' },
   },
   states: {
     probing: {
@@ -216,7 +218,7 @@ export const providerMachine = setup({
         'task.received': { actions: ['accept', 'startQueued'] },
         // Probed down with a wake recipe, it is woken (hibernating → waking) before the task runs again.
         'task.upstreamLost': { target: 'probing', actions: 'requeue' },
-        'xstate.done.actor.*': [
+        'task.settled': [
           { guard: 'upstreamUnreachable', target: 'probing', actions: 'release' },
           // Probing would not tell: llama-server, for one, checks no key on its readiness endpoints.
           { guard: 'upstreamRefusedKey', target: 'unavailable', actions: ['release', { type: 'recordError', params: { error: REFUSED_KEY } }] },

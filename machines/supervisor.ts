@@ -7,7 +7,7 @@ import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
-import { taskEndOf, taskMachine } from './task.ts';
+import { taskMachine, type TaskSettled } from './task.ts';
 
 /** A provider of the config with `model: "*"`: what each of its models' provider machines starts from. */
 export interface CatalogInput {
@@ -75,7 +75,6 @@ export const supervisorMachine = setup({
   guards: {
     nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0,
     // By actorId: src/transition-memo.ts hands guards a stand-in for the type of a child's done event.
-    sessionEnded: ({ event }) => (event as { actorId?: string }).actorId === 'session',
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -105,14 +104,15 @@ export const supervisorMachine = setup({
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
       enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
     }),
-    /** A task ended, on a provider (`task.settled`) or among the supervisor's own answers (its done event). */
-    settle: enqueueActions(({ context, event, enqueue }) => {
-      const end = event.type === 'task.settled' ? event : taskEndOf(event);
-      if (!end) return;
+    /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
+    settle: enqueueActions(({ context, event, enqueue, self }) => {
+      const end = event as TaskSettled;
       const inFlight = withoutEntry(context.inFlight, end.taskId);
       const recent = [...context.recent, end.taskId];
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
-      if (event.type !== 'task.settled') enqueue(stopChild(end.taskId));
+      const own = self.getSnapshot().children[end.taskId];
+      // A task id is the hub's to choose: one that names the session or a provider must not stop it.
+      if (own && own !== context.session && !Object.values(context.providers).includes(own as never)) enqueue(stopChild(own));
     }),
     /** Active, hibernating and unavailable are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {
@@ -214,11 +214,9 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
-    'xstate.done.actor.*': [
-      // Its done event, not a notice before it: a final supervisor would be sent the session's end after it stopped.
-      { guard: and(['sessionEnded', stateIn('#supervisor.leaving')]), target: '.stopped' },
-      { actions: 'settle' },
-    ],
+    // The session's done event, not a notice before it: a final supervisor would be sent the session's end after it
+    // stopped. (Tasks end by `task.settled` and are stopped by their parent: they reach no final state.)
+    'xstate.done.actor.session': { guard: stateIn('#supervisor.leaving'), target: '.stopped' },
   },
   initial: 'running',
   states: {

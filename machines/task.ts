@@ -1,6 +1,9 @@
 // One task frame's life: queued → running → reporting → done | failed | cancelled (ARCHITECTURE.md); running goes back
 // to queued once when its first run found the upstream unreachable before anything was sent and its provider can wake.
 // The provider machine spawns one per frame and says when it may start; the actors run it and post its result.
+// Its last states are not `final`: the task tells its parent `task.settled` and the parent stops it. A final state
+// would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
+// event type on every state node that sees one, for ever (bench/memo-growth.ts).
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
@@ -26,6 +29,8 @@ export interface RunTaskInput {
 export interface RunTaskOutput {
   /** The final result to post: a 200 body, or the `[DONE]` chunk after streamed chunks. */
   result: TaskResult;
+  /** The run delivered it itself, at the end of the streamed upload that carried its chunks (`result.stream`). */
+  delivered?: boolean;
 }
 export interface PostResultInput {
   taskId: string;
@@ -68,7 +73,7 @@ export interface TaskUpstreamLost {
   seq: number;
 }
 
-/** A task actor's output: how it ended. Its parent gets it as the actor's `xstate.done.actor.<taskId>` event. */
+/** How a task ended. */
 export interface TaskEnd {
   taskId: string;
   outcome: TaskOutcome;
@@ -77,15 +82,9 @@ export interface TaskEnd {
   upstreamRefusedKey: boolean;
 }
 
-/** What a provider tells the supervisor when one of its tasks ended. */
+/** What a task tells its parent from its last state, and a provider the supervisor: the parent stops it then. */
 export interface TaskSettled extends TaskEnd {
   type: 'task.settled';
-}
-
-/** The completion event of a task actor, matched with the `xstate.done.actor.*` wildcard. */
-export function taskEndOf(event: { type: string; output?: unknown }): TaskEnd | undefined {
-  const output = event.output as Partial<TaskEnd> | undefined;
-  return typeof output?.taskId === 'string' && output.outcome !== undefined ? (output as TaskEnd) : undefined;
 }
 
 function errorName(error: unknown): string | undefined {
@@ -103,6 +102,9 @@ function refusesKey(status: unknown): boolean {
   return status === 401 || status === 403;
 }
 
+/** Marks the states a task ends in, for readers of the machine (the drawings). */
+export const END_TAG = 'end';
+
 export const taskMachine = setup({
   types: {
     input: {} as TaskInput,
@@ -118,7 +120,6 @@ export const taskMachine = setup({
       requeued: boolean;
       outcome?: TaskOutcome;
     },
-    output: {} as TaskEnd,
     events: {} as TaskEvent,
   },
   actors: {
@@ -127,6 +128,7 @@ export const taskMachine = setup({
   },
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
+    delivered: ({ event }) => (event as { output?: RunTaskOutput }).output?.delivered === true,
     taskGone: ({ event }) => errorName((event as { error?: unknown }).error) === TASK_GONE,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
     mayRunAgain: ({ context, event }) => {
@@ -137,7 +139,16 @@ export const taskMachine = setup({
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
-    settle: assign((_, params: { outcome: TaskOutcome }) => ({ outcome: params.outcome })),
+    settle: enqueueActions(({ context, enqueue }, params: { outcome: TaskOutcome }) => {
+      enqueue.assign({ outcome: params.outcome });
+      enqueue.sendParent({
+        type: 'task.settled',
+        taskId: context.frame.taskId,
+        outcome: params.outcome,
+        upstreamUnreachable: context.upstreamUnreachable,
+        upstreamRefusedKey: context.upstreamRefusedKey,
+      } satisfies TaskSettled);
+    }),
     /** Back to the queue, once: tell the provider, which puts it back in its turn and looks at the upstream. */
     requeue: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ requeued: true });
@@ -155,12 +166,6 @@ export const taskMachine = setup({
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
     requeued: false,
-  }),
-  output: ({ context }) => ({
-    taskId: context.frame.taskId,
-    outcome: context.outcome ?? 'failed',
-    upstreamUnreachable: context.upstreamUnreachable,
-    upstreamRefusedKey: context.upstreamRefusedKey,
   }),
   initial: 'queued',
   states: {
@@ -180,13 +185,17 @@ export const taskMachine = setup({
         id: 'run',
         src: 'runTask',
         input: ({ context }) => ({ frame: context.frame, receivedAt: context.receivedAt }),
-        onDone: {
-          target: 'reporting',
-          actions: assign({
-            result: ({ event }) => event.output.result,
-            upstreamRefusedKey: ({ event }) => 'error' in event.output.result && refusesKey(event.output.result.status),
-          }),
-        },
+        onDone: [
+          // A streamed upload ends with the final result: the hub has it already.
+          { guard: 'delivered', target: 'done' },
+          {
+            target: 'reporting',
+            actions: assign({
+              result: ({ event }) => event.output.result,
+              upstreamRefusedKey: ({ event }) => 'error' in event.output.result && refusesKey(event.output.result.status),
+            }),
+          },
+        ],
         onError: [
           { guard: 'taskGone', target: 'cancelled' },
           // Not a failure (yet): the output, read when the task ends, says nothing of this first run.
@@ -219,10 +228,14 @@ export const taskMachine = setup({
       },
       on: { 'task.cancel': 'cancelled' },
     },
-    done: { type: 'final', entry: { type: 'settle', params: { outcome: 'done' } } },
-    failed: { type: 'final', entry: { type: 'settle', params: { outcome: 'failed' } } },
-    cancelled: { type: 'final', entry: { type: 'settle', params: { outcome: 'cancelled' } } },
+    // The last states: nothing leaves them; the parent stops the task when it hears `task.settled`.
+    done: { tags: END_TAG, entry: { type: 'settle', params: { outcome: 'done' } } },
+    failed: { tags: END_TAG, entry: { type: 'settle', params: { outcome: 'failed' } } },
+    cancelled: { tags: END_TAG, entry: { type: 'settle', params: { outcome: 'cancelled' } } },
   },
 });
 
 export type TaskActorRef = ActorRefFrom<typeof taskMachine>;
+
+/** The states a task ends in. */
+export const TASK_ENDS: ReadonlySet<string> = new Set<TaskOutcome>(['done', 'failed', 'cancelled']);

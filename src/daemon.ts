@@ -22,7 +22,6 @@ import type { Logger } from './log.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
 import { limits } from './protocol/index.ts';
 import { createProvider } from './providers/index.ts';
-import { boundTransitionMemo } from './transition-memo.ts';
 
 export type { DaemonObserver } from '../actors/deps.ts';
 
@@ -80,8 +79,6 @@ function providerInputOf(config: ProviderConfig, timing: Timing): Omit<ProviderI
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
-  // One task actor per task id: without the bound, XState keeps ~330 bytes per task for the life of the process.
-  boundTransitionMemo();
   const timing = config.timing;
   const publishedConfigs = config.providers.filter((p) => p.publish);
   if (publishedConfigs.length === 0) {

@@ -46,9 +46,12 @@ export class HubClient {
    * and ky over fetch cost about five times the CPU per POST (a Request clone, web streams, two abort signals).
    */
   private readonly resultAgent: http.Agent;
+  private uploadAgent: http.Agent | undefined;
   private readonly resultTarget: { protocol: string; hostname: string; port: string; basePath: string };
   /** Sent on result posts so a hub can check the task is ours; mcpd ignores it. */
   sessionId?: string;
+  /** What the hub said it speaks in its register answer (SPEC.md §5); empty for a base hub. */
+  capabilities: ReadonlySet<string> = new Set();
 
   constructor(options: HubClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
@@ -146,6 +149,21 @@ export class HubClient {
       }
       await abortableSleep(waitMs, signal);
     }
+  }
+
+  /** A request on the result sockets, with the token and the session (the streamed upload of `result.stream`). */
+  resultRequest(path: string, method: 'GET' | 'POST', headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, sockets: 'result' | 'upload' = 'result'): http.ClientRequest {
+    const { protocol, hostname, port, basePath } = this.resultTarget;
+    const transport = protocol === 'https:' ? https : http;
+    const all = { authorization: this.authorization, ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}), ...headers };
+    // An upload holds its socket for the whole stream: uploads get their own, unbounded like the tasks running.
+    this.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const agent = sockets === 'upload' ? this.uploadAgent : this.resultAgent;
+    return transport.request({ protocol, hostname, port, path: basePath + path, method, headers: all, agent, signal, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) });
+  }
+
+  get resultDeadline(): number {
+    return this.resultDeadlineMs;
   }
 
   /** One POST of a result; resolves with the status once the headers are in (an error body is read for the message). */

@@ -88,6 +88,8 @@ export const Timing = v.object({
   requestTimeoutMs: v.optional(Ms, 10_000),
   /** Upstream silence tolerated mid-stream before the task fails. */
   upstreamIdleMs: v.optional(Ms, 300_000),
+  /** Tokens after a stream's first are gathered this long into one chunk (a POST, or a line of the upload). */
+  chunkCoalesceMs: v.optional(Ms, 10),
 });
 export type Timing = v.InferOutput<typeof Timing>;
 

@@ -14,6 +14,7 @@ import { homeRoutes } from './home-routes.ts';
 import { openAiRoutes } from './front/openai.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
+import { resultStreamRoute } from './result-stream-route.ts';
 import { loadSessionKey, SessionIds } from './session-ids.ts';
 import { TaskTable } from './tasks.ts';
 import { startWatchdog } from './watchdog.ts';
@@ -124,6 +125,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
+  resultStreamRoute(app, { registry, tasks });
   openAiRoutes(app, { dispatcher, keepAliveMs });
   catalogRoutes(app, { registry, now });
   homeRoutes(app);

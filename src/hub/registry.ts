@@ -1,7 +1,7 @@
 // The hub's registrar state: sessions (owned, verifiable ids) and the one namespace they publish into, with the rules
 // of SPEC.md "One namespace, owned": who may claim a name, when a dead holder gives it up, what is bounded and when
 // it is collected. Pure: no timers, no I/O; time comes in as `now`.
-import { CAPABILITY_OPENAI, type HeartbeatRequest, type ProviderStatus, type RegisterRequest } from '../protocol/index.ts';
+import { CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM, type HeartbeatRequest, type ProviderStatus, type RegisterRequest } from '../protocol/index.ts';
 import { Namespace, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
 import type { SessionIds } from './session-ids.ts';
 import { SessionTable, type Session } from './sessions.ts';
@@ -39,7 +39,7 @@ export type RegisterOutcome =
 export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
 
 /** The capabilities this hub speaks beyond the base wire. */
-const HUB_CAPABILITIES: ReadonlySet<string> = new Set([CAPABILITY_OPENAI]);
+const HUB_CAPABILITIES: ReadonlySet<string> = new Set([CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM]);
 
 type Kind = 'llm' | 'pool' | 'agent';
 const KIND_WORDS: Record<Kind, string> = { llm: 'an LLM', pool: 'a pool', agent: 'an agent' };

@@ -89,6 +89,15 @@ export class TaskTable {
     return this.#tasks.get(taskId)?.sessionId;
   }
 
+  /** The highest chunk `seq` a pending task has taken (-1: none yet); undefined once it is unknown. */
+  highestSeq(taskId: string): number | undefined {
+    const task = this.#tasks.get(taskId);
+    if (!task) return undefined;
+    let highest = -1;
+    for (const seq of task.seqTaken) if (seq > highest) highest = seq;
+    return highest;
+  }
+
   /** Takes one result for a pending task; false when the task is unknown (finished, dropped, expired). */
   accept(taskId: string, result: TaskResult): boolean {
     const task = this.#tasks.get(taskId);

@@ -83,6 +83,8 @@ export const SessionId = v.pipe(v.string(), v.minLength(1), v.maxLength(200));
 
 /** What each half may speak beyond the base wire (SPEC.md §5); `openai.v1`: calls travel as `openai` frames. */
 export const CAPABILITY_OPENAI = 'openai.v1';
+/** `result.stream`: a task's results travel in one streamed upload instead of one POST each (SPEC.md §4). */
+export const CAPABILITY_RESULT_STREAM = 'result.stream';
 export const Capabilities = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(32));
 
 export const RegisterRequest = v.object({
@@ -192,6 +194,7 @@ export const paths = {
   stream: '/api/v1/llms/_provider-stream',
   leave: '/api/v1/llms/_provider-leave',
   result: (taskId: string) => `/api/v1/llms/_provider-task/${encodeURIComponent(taskId)}/result`,
+  resultStream: (taskId: string) => `/api/v1/llms/_provider-task/${encodeURIComponent(taskId)}/result-stream`,
 } as const;
 
 export const SESSION_HEADER = 'x-mcpctl-provider-session';

@@ -29,13 +29,18 @@ afterEach(async () => {
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 
-async function setUp(tokenDelayMs: number) {
+/** `baseWire`: the registrar is not told of `result.stream`, and posts each chunk (SPEC.md §4). */
+async function setUp(tokenDelayMs: number, options: { baseWire?: boolean } = {}) {
   model = await startOpenAiServer({ reply: ([turn]) => (turn.content === 'long' ? words(30) : `You said: ${turn.content}`), tokenDelayMs });
   recorder = frameRecorder();
   logs = captureLogs();
   cluster = await startCluster({
     providers: [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }],
-    registrarHubUrl: async (hubUrl) => (proxy = await startRecordingProxy(hubUrl)).url,
+    registrarHubUrl: async (hubUrl) => {
+      proxy = await startRecordingProxy(hubUrl);
+      proxy.baseWire = options.baseWire ?? false;
+      return proxy.url;
+    },
     inspect: recorder.inspect,
     logger: logs.logger,
   });
@@ -105,7 +110,7 @@ describe('hub restarted', () => {
 
 describe('answers of the hub lost', () => {
   it('retries streamed chunks the hub took but whose answer was lost; the hub drops the repeats and the caller gets the text once', async () => {
-    const c = await setUp(3);
+    const c = await setUp(3, { baseWire: true });
     let posts = 0;
     proxy!.loseAnswer = (post) => 'chunk' in post.body && ++posts % 2 === 0;
     const call = await chatStream(c.url, { model: 'gpu', messages: [{ role: 'user', content: 'long' }] });
@@ -125,5 +130,36 @@ describe('answers of the hub lost', () => {
     const [taskId] = recorder.received;
     await eventually(() => expect(proxy!.posts.map((post) => post.status)).toEqual([200, 404]));
     await check({ [taskId]: 'You said: once' });
+  });
+});
+
+describe('a streamed upload broken (result.stream)', () => {
+  it.each([0, 2, 5])('resumes after the seq the hub has when the upload breaks at line %i: the caller gets the text once, nothing lost', async (at) => {
+    const c = await setUp(3);
+    // The first upload breaks at line `at`, the one resuming it at its second line; the third finishes.
+    proxy!.breakUpload = (_line, index) => (proxy!.uploads.length === 1 && index === at) || (proxy!.uploads.length === 2 && index === 1);
+    const call = await chatStream(c.url, { model: 'gpu', messages: [{ role: 'user', content: 'long' }] });
+    expect(call.text).toBe(words(30));
+    expect(call.events.at(-1)).toBe('[DONE]');
+    const [taskId] = recorder.received;
+    await check({ [taskId]: words(30) });
+    expect(proxy!.uploads.map((upload) => upload.broken)).toEqual([true, true, false]);
+    expect(proxy!.uploads.at(-1)?.status).toBe(200);
+    // Each resumed upload starts after what the hub had: no line reached it twice (its dedupe had nothing to do).
+    const seqs = proxy!.results.get(taskId)!.map((result) => ('chunk' in result ? result.chunk.seq : undefined));
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+    // No chunk POST on the way: every line went in an upload.
+    expect(proxy!.posts.filter((post) => post.taskId === taskId)).toEqual([]);
+  });
+
+  it('sends each chunk once on an unbroken upload, and every chunk and the [DONE] in it', async () => {
+    const c = await setUp(3);
+    const call = await chatStream(c.url, { model: 'gpu', messages: [{ role: 'user', content: 'long' }] });
+    expect(call.text).toBe(words(30));
+    const [taskId] = recorder.received;
+    await check({ [taskId]: words(30) });
+    expect(proxy!.uploads).toEqual([{ taskId, broken: false, status: 200 }]);
+    const seqs = proxy!.results.get(taskId)!.map((result) => ('chunk' in result ? result.chunk.seq : undefined));
+    expect(seqs).toEqual(seqs.map((_, i) => i));
   });
 });

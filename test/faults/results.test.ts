@@ -46,6 +46,21 @@ describe('result POST failing for a while', () => {
   });
 });
 
+describe('chunk POSTs to a base hub that answers at once', () => {
+  it('gathers the tokens that come within chunkCoalesceMs of a POST into the next one: the first at once, few POSTs, all the text', async () => {
+    const { hub } = await stage.start({ model: { reply: () => words(60), tokenDelayMs: 1 }, timing: { chunkCoalesceMs: 40 } });
+    hub.send(infer('t-fast', 'go', true));
+    await eventually(() => expect(hub.results.get('t-fast')?.at(-1)).toMatchObject({ chunk: { done: true } }));
+    const posts = hub.resultPosts.filter((post) => post.taskId === 't-fast');
+    // 60 tokens ~1 ms apart: one POST per token without the window; with it, the first alone and then one per 40 ms.
+    expect(posts.length).toBeGreaterThan(2);
+    expect(posts.length).toBeLessThan(15);
+    const first = posts[0].body as { chunk: { data: string } };
+    expect(JSON.parse(first.chunk.data).choices[0].delta.content).toBe('w0');
+    stage.check({ 't-fast': words(60) });
+  });
+});
+
 describe('result POST answered 404', () => {
   it('stops a streaming task at the first 404: no more POSTs, and the upstream request is aborted', async () => {
     let chunks = 0;

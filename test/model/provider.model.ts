@@ -275,7 +275,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       if (event.type === 'task.cancel') return 'provider task.cancel#0';
       if (event.type === 'signal.force') return 'provider task.abortAll#0';
       if (event.type === 'task.arrives' && before.matches('waking')) return 'provider task.received#0';
-      if (event.type === 'model.answers' && after.matches('active')) return 'provider.active xstate.done.actor.*#2';
+      if (event.type === 'model.answers' && after.matches('active')) return 'provider.active task.settled#2';
       // Two tasks lose the server at once: the first sends the provider probing, the second comes back to it there.
       if (event.type === 'model.down' && before.matches('active') && before.context.hasWake && before.context.running - before.context.runningAgain === 2) {
         return 'provider task.upstreamLost#0';
