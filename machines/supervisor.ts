@@ -151,6 +151,7 @@ export const supervisorMachine = setup({
   ],
   on: {
     'session.registered': { actions: [assign({ sessionId: ({ event }) => event.sessionId }), 'reportUnavailable'] },
+    'session.forgotten': { actions: assign({ sessionId: undefined }) },
     'provider.status': {
       actions: [
         assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),
