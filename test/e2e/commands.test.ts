@@ -86,7 +86,11 @@ describe('llm-registrar status', () => {
       return result;
     }, 15_000);
     expect(connected.stdout).toMatch(/^llm-registrar {2}pid \d+ · up .+ · hub http:\/\/127\.0\.0\.1:\d+$/m);
-    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [0-9a-f-]{36}/);
+    // The id in full is in the state file alone; what is printed is its first 8 characters.
+    const fullId = JSON.parse(await readFile(join(dir, 'state', 'state.json'), 'utf8')).facts.sessionId as string;
+    expect(connected.stdout).toContain(`└─ session  connected (connected.streaming.open, for `);
+    expect(connected.stdout).toMatch(new RegExp(`\\) {2}id ${fullId.slice(0, 8)}$`, 'm'));
+    expect(connected.stdout + daemon.output()).not.toContain(fullId);
     expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
     expect(connected.stdout).toContain('recent transitions:');
     expect(connected.stdout).not.toContain('\x1b[');
