@@ -16,6 +16,7 @@ import { taskMachine } from '../machines/task.ts';
 import { wireName, type Config } from './config/schema.ts';
 import { HubClient } from './hub-client.ts';
 import type { Logger } from './log.ts';
+import { lockStateDir } from './persistence/lock.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
 import { limits } from './protocol/index.ts';
 import { createProvider } from './providers/index.ts';
@@ -89,6 +90,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   });
   const deps: ActorDeps = { hub, providers, agents: config.agents, timing, logger, observer: options.observer };
 
+  // Before anything is read: a second registrar on this directory stops here, naming the first one's pid.
+  const lock = await lockStateDir(options.stateDir, logger);
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
   if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
@@ -139,11 +142,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   logTransitions(actor, logger);
 
   const stopped = new Promise<void>((resolve) => {
+    const finish = () => void store.flush().then(() => lock.release()).then(resolve);
     actor.subscribe({
-      complete: () => void store.flush().then(resolve),
+      complete: finish,
       error: (error) => {
         logger.fatal({ err: error }, 'supervisor crashed');
-        void store.flush().then(resolve);
+        finish();
       },
     });
   });
