@@ -1,6 +1,7 @@
 // The registrar daemon: builds the supervisor actor from the config, fills the machines' actor placeholders with
 // the real I/O, persists the facts that survive a restart, and logs every transition that matters.
 import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { answerRestartedActor } from '../actors/answer-restarted.ts';
 import { heartbeatActor } from '../actors/heartbeat.ts';
 import type { ActorDeps, DaemonObserver, PublishedProvider } from '../actors/deps.ts';
 import { postResultActor } from '../actors/post-result.ts';
@@ -54,7 +55,8 @@ function factsOf(context: SupervisorContext): PersistedFacts {
   return {
     sessionId: context.sessionId,
     providers,
-    inFlight: Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName })),
+    // Tasks of the last run not answered yet stay in flight: a registrar that dies again answers them next time.
+    inFlight: [...context.restarted, ...Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName }))],
   };
 }
 
@@ -95,6 +97,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
   if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
+  // Their results go with the session they were taken on: a hub checks a result's session header.
+  hub.sessionId = facts?.sessionId;
 
   const task = taskMachine.provide({ actors: { runTask: runInferenceActor(deps), postResult: postResultActor(deps) } });
   const machine = supervisorMachine.provide({
@@ -104,6 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }),
       provider: providerMachine.provide({ actors: { task, probe: probeActor(deps), wakeRecipe: wakeRecipeActor(deps) } }),
       task,
+      answerRestarted: answerRestartedActor(deps),
     },
   });
 
@@ -170,7 +175,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   // The machines replace these objects when they change them: comparing references costs nothing per snapshot,
   // where serializing the facts to compare them cost O(tasks in flight) twice per task.
-  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight'> | undefined;
+  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight' | 'restarted'> | undefined;
   let latest: SupervisorContext | undefined;
   const saveLatest = () => {
     if (latest === undefined) return;
@@ -179,8 +184,16 @@ function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   };
   actor.subscribe({
     next: ({ context }) => {
-      if (last && context.sessionId === last.sessionId && context.providerStatus === last.providerStatus && context.inFlight === last.inFlight) return;
-      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight };
+      if (
+        last &&
+        context.sessionId === last.sessionId &&
+        context.providerStatus === last.providerStatus &&
+        context.inFlight === last.inFlight &&
+        context.restarted === last.restarted
+      ) {
+        return;
+      }
+      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight, restarted: context.restarted };
       // The changes of one turn of the event loop (a busy stream brings many) make one save; the store debounces
       // its writes anyway. The last facts are saved before the daemon's own `complete` flushes the store.
       if (latest === undefined) setImmediate(saveLatest);
