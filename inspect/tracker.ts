@@ -3,7 +3,7 @@
 // map lookups per event and reads the heavy parts (queues, running tasks) only when someone asks for them.
 import type { InspectionEvent, Observer } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
-import { shortSessionId } from '../src/redact.ts';
+import { redactUrl, shortSessionId } from '../src/redact.ts';
 import { stateName } from './machine-graph.ts';
 
 export type ActorKind = 'supervisor' | 'session' | 'provider' | 'task';
@@ -151,7 +151,7 @@ export class StatusTracker {
   readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
 
   constructor(options: { hubUrl?: string } = {}) {
-    this.#hubUrl = options.hubUrl;
+    this.#hubUrl = options.hubUrl === undefined ? undefined : redactUrl(options.hubUrl);
   }
 
   /** The daemon has nothing to publish and stays idle: say why on the page. */

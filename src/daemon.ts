@@ -15,12 +15,14 @@ import { sessionMachine } from '../machines/session.ts';
 import { supervisorMachine, type SupervisorActorRef, type SupervisorContext } from '../machines/supervisor.ts';
 import { taskMachine } from '../machines/task.ts';
 import { wireName, type Config } from './config/schema.ts';
+import { urlCredentialWarnings } from './config/url-credentials.ts';
 import { HubClient } from './hub-client.ts';
 import type { Logger } from './log.ts';
 import { lockStateDir } from './persistence/lock.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
 import { limits } from './protocol/index.ts';
 import { createProvider } from './providers/index.ts';
+import { redactUrl } from './redact.ts';
 import { boundTransitionMemo } from './transition-memo.ts';
 
 export type { DaemonObserver } from '../actors/deps.ts';
@@ -62,7 +64,7 @@ function factsOf(context: SupervisorContext): PersistedFacts {
 
 function upstreamOf(published: PublishedProvider): string {
   const { config } = published;
-  return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${config.baseUrl}`;
+  return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${redactUrl(config.baseUrl ?? '')}`;
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -78,6 +80,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     return { drain: () => stop(), stopped };
   }
 
+  for (const warning of urlCredentialWarnings(config)) logger.warn(warning);
   const providers = new Map<string, PublishedProvider>(
     publishedConfigs.map((providerConfig) => [
       wireName(providerConfig),

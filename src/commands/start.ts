@@ -2,6 +2,7 @@
 import { defaultConfigPath, defaultStateDir, formatProblems, loadConfig } from '../config/load.ts';
 import { startDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
+import { redactUrl } from '../redact.ts';
 import { Progress } from './progress.ts';
 import { onShutdownSignals } from './signals.ts';
 import { startWatching, type WatchFlags } from './watch.ts';
@@ -15,7 +16,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
   const progress = new Progress();
   const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const stateDir = options.stateDir ?? result.config.stateDir ?? defaultStateDir();
-  logger.info({ config: result.path, stateDir, hub: result.config.hub.url }, 'starting llm-registrar');
+  logger.info({ config: result.path, stateDir, hub: redactUrl(String(result.config.hub.url)) }, 'starting llm-registrar');
   const watch = await startWatching({ flags: options.watch ?? {}, status: result.config.status, hubUrl: result.config.hub.url, logger, progress });
   const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);

@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { ProviderConfig } from '../config/schema.ts';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import type { ChatMessage, Usage } from '../protocol/index.ts';
+import { redactUrl } from '../redact.ts';
 import { type StreamPiece, UpstreamError } from './types.ts';
 
 export interface ProviderOptions {
@@ -236,7 +237,7 @@ export class UpstreamCall {
     const detail = describeNetworkError(error);
     return new UpstreamError(
       'unreachable',
-      phase === 'connect' ? `cannot reach ${this.url}: ${detail}` : `connection to ${this.url} lost mid-answer: ${detail}`,
+      phase === 'connect' ? `cannot reach ${redactUrl(this.url)}: ${detail}` : `connection to ${redactUrl(this.url)} lost mid-answer: ${detail}`,
     );
   }
 }
