@@ -79,7 +79,7 @@ export function registerActor(deps: ActorDeps) {
     // Before the schema, so an id too long for it is refused in the same words as one with a newline in it.
     const offered = (answer.body as { providerSessionId?: unknown } | null)?.providerSessionId;
     const problem = typeof offered === 'string' ? sessionIdProblem(offered) : undefined;
-    if (problem) throw new RegisterError(`the hub gave a session id that cannot travel in a header (${problem}): refused; is ${deps.hub.url} the hub?`, answer.status);
+    if (problem) throw new RegisterError(`the hub's register answer has a providerSessionId that cannot travel in a header (${problem}): refused; is ${deps.hub.url} the hub?`, answer.status);
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
     const sessionId = parsed.value.providerSessionId;

@@ -157,7 +157,8 @@ export const supervisorMachine = setup({
       inFlight: {},
       restarted: input.restartedTasks,
       restartedIds: new Set(input.restartedTasks.map((task) => task.taskId)),
-      recent: [],
+      // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
+      recent: input.restartedTasks.slice(-(input.rememberTasks ?? 1_000)).map((task) => task.taskId),
       rememberTasks: input.rememberTasks ?? 1_000,
       maxQueue: input.maxQueue,
       drainMs: input.drainMs,

@@ -20,7 +20,6 @@ const TASKS = 2_000;
 describe('a restart with thousands of tasks in flight', () => {
   it(`answers all ${TASKS}, at most ${RESTARTED_POSTS_AT_ONCE} POSTs at a time, with the status server up meanwhile`, async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'llmr-restart-'));
-    stage.cleanup(() => rm(stateDir, { recursive: true, force: true }));
     const inFlight = Array.from({ length: TASKS }, (_, n) => ({ taskId: `t-${n}`, llmName: 'demo' }));
     const facts = { sessionId: 'session-of-the-last-run', providers: {}, inFlight };
     await writeFile(join(stateDir, 'state.json'), JSON.stringify({ version: 1, savedAt: new Date().toISOString(), facts }), { mode: 0o600 });
@@ -51,6 +50,7 @@ describe('a restart with thousands of tasks in flight', () => {
       await registrar.stop();
       await status.close();
       await hub.close();
+      await rm(stateDir, { recursive: true, force: true });
     });
 
     // The hub re-sends the frames it has no result for yet on the session's stream: they are not run.

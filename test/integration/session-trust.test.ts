@@ -18,7 +18,6 @@ const demo = [{ name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 }];
 
 async function stateDirWithSession(sessionId: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'llmr-trust-'));
-  stage.cleanup(() => rm(dir, { recursive: true, force: true }));
   const facts = { sessionId, providers: {}, inFlight: [] };
   await writeFile(join(dir, 'state.json'), JSON.stringify({ version: 1, savedAt: new Date().toISOString(), facts }), { mode: 0o600 });
   return dir;
@@ -33,6 +32,8 @@ async function daemon(script: HubScript, options: { stateDir?: string; timing?: 
     expect(registrar.troubles()).toEqual([]);
     await registrar.stop();
     await hub.close();
+    // Only once the daemon has stopped writing in it.
+    if (options.stateDir) await rm(options.stateDir, { recursive: true, force: true });
   });
   return { hub, registrar };
 }
@@ -92,7 +93,7 @@ describe('a session id that cannot travel in a header', () => {
     });
     await hub.waitForStream();
     expect(hub.registers).toHaveLength(2);
-    expect(registrar.retries[0].error).toMatch(/the hub gave a session id that cannot travel in a header \(.+\): refused/);
+    expect(registrar.retries[0].error).toMatch(/the hub's register answer has a providerSessionId that cannot travel in a header \(.+\): refused/);
     expect(registrar.logs.some((line) => /cannot travel in a header/.test(String(line.reason ?? line.msg)))).toBe(true);
     expect(logText(registrar)).not.toContain(badId);
   });
