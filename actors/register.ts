@@ -2,7 +2,9 @@
 import { fromPromise } from 'xstate';
 import type { RegisterFailure, RegisterInput, RegisterOutput } from '../machines/session.ts';
 import { CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM, RegisterResponse, parseWith, type ProviderRow, type RegisterRequest } from '../src/protocol/index.ts';
+import { sessionIdProblem } from '../src/hub-client.ts';
 import { cleanModelName } from '../src/model-names.ts';
+import { shortSessionId } from '../src/redact.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
 
 /** `hibernating` when a wake recipe could bring it up and it does not answer right now (SPEC.md §1). */
@@ -58,6 +60,7 @@ function refusal(status: number, body: unknown): RegisterError {
   const said = typeof detail === 'string' ? detail : detail?.message;
   const hint =
     status === 401 ? 'the hub refused the token: check hub.token (or LLM_REGISTRAR_HUB_TOKEN)'
+    : status === 403 ? 'the hub says this session id belongs to another user'
     : status === 409 ? 'a provider name is held by another live session on the hub: change publishName, or stop the other registrar'
     : status === 400 ? 'the hub refused the register body'
     : `the hub answered ${status}`;
@@ -73,16 +76,29 @@ export function registerActor(deps: ActorDeps) {
     } catch (error) {
       throw new RegisterError((error as Error).message);
     }
+    if (answer.status === 403 && input.sessionId !== undefined) {
+      // Our id is somebody else's (SPEC.md §1): the session machine forgets it and registers afresh at once.
+      deps.hub.sessionId = undefined;
+      deps.logger.warn(
+        { sessionId: shortSessionId(input.sessionId) },
+        `the hub says session ${shortSessionId(input.sessionId)}… belongs to another user: forgetting it and registering afresh without it`,
+      );
+    }
     if (answer.status !== 201 && answer.status !== 200) throw refusal(answer.status, answer.body);
     if (answer.notJson !== undefined) throw new RegisterError(`the hub's register answer is not JSON (${answer.status}, ${answer.notJson}): is ${deps.hub.url} the hub, and not a proxy or a web page?`, answer.status);
+    // Before the schema, so an id too long for it is refused in the same words as one with a newline in it.
+    const offered = (answer.body as { providerSessionId?: unknown } | null)?.providerSessionId;
+    const problem = typeof offered === 'string' ? sessionIdProblem(offered) : undefined;
+    if (problem) throw new RegisterError(`the hub's register answer has a providerSessionId that cannot travel in a header (${problem}): refused; is ${deps.hub.url} the hub?`, answer.status);
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
-    deps.hub.sessionId = parsed.value.providerSessionId;
+    const sessionId = parsed.value.providerSessionId;
+    deps.hub.sessionId = sessionId;
     deps.hub.capabilities = new Set(parsed.value.capabilities ?? []);
     deps.logger.info(
-      { sessionId: parsed.value.providerSessionId, providers: body.providers.map((p) => p.name), capabilities: parsed.value.capabilities ?? [] },
+      { sessionId: shortSessionId(sessionId), providers: body.providers.map((p) => p.name), capabilities: parsed.value.capabilities ?? [] },
       'registered with the hub',
     );
-    return { sessionId: parsed.value.providerSessionId };
+    return { sessionId };
   });
 }

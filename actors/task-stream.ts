@@ -4,7 +4,7 @@
 import { createEventSource, type EventSourceClient, type FetchLike } from 'eventsource-client';
 import { fromCallback, type EventObject } from 'xstate';
 import type { StreamEvent, TaskStreamInput } from '../machines/session.ts';
-import { describeNetworkError } from '../src/hub-client.ts';
+import { describeNetworkError, isRedirect, redirectRefusal } from '../src/hub-client.ts';
 import { TaskFrame, TaskId, limits, parseJson, parseWith } from '../src/protocol/index.ts';
 import type { ActorDeps } from './deps.ts';
 import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
@@ -50,7 +50,7 @@ export function taskStreamActor(deps: ActorDeps) {
     const fetchWithStatus: FetchLike = async (url, init) => {
       let response: Response;
       try {
-        response = await fetch(url, init as RequestInit);
+        response = await fetch(url, { ...(init as RequestInit), redirect: 'manual' });
       } catch (error) {
         if (!ended) end({ type: 'stream.failed', error: `task stream: hub unreachable: ${describeNetworkError(error)}` });
         return STOP;
@@ -58,6 +58,13 @@ export function taskStreamActor(deps: ActorDeps) {
       if (response.status === 404) {
         await response.body?.cancel();
         end({ type: 'stream.sessionLost' });
+        return STOP;
+      }
+      if (isRedirect(response.status)) {
+        await response.body?.cancel();
+        const error = redirectRefusal('task stream', response.status, response.headers.get('location'));
+        deps.logger.warn({ status: response.status }, error);
+        end({ type: 'stream.failed', error });
         return STOP;
       }
       if (response.status !== 200 || !response.body) {

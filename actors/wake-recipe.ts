@@ -6,6 +6,7 @@ import { fromPromise } from 'xstate';
 import type { WakeInput } from '../machines/provider.ts';
 import type { WakeRecipe } from '../src/config/schema.ts';
 import { describeNetworkError } from '../src/hub-client.ts';
+import { redactUrl } from '../src/redact.ts';
 import type { ActorDeps } from './deps.ts';
 
 async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeoutMs: number, signal: AbortSignal): Promise<void> {
@@ -21,10 +22,10 @@ async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeout
       signal,
     });
   } catch (error) {
-    throw new Error(`wake request to ${recipe.url} failed: ${describeNetworkError(error)}`);
+    throw new Error(`wake request to ${redactUrl(recipe.url)} failed: ${describeNetworkError(error)}`);
   }
   await response.body?.cancel();
-  if (!response.ok) throw new Error(`wake request to ${recipe.url} answered ${response.status}`);
+  if (!response.ok) throw new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`);
 }
 
 function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal: AbortSignal): Promise<void> {

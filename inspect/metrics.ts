@@ -46,7 +46,7 @@ export function createMetrics(tracker: StatusTracker): RegistrarMetrics {
   });
   const registerAttempts = new Counter({
     name: 'llm_registrar_register_attempts_total',
-    help: 'Register calls to the hub, by result (ok, failed, refused: a 401 or 409)',
+    help: 'Register calls to the hub, by result (ok, failed, refused: a 401, 403 or 409)',
     labelNames: ['result'] as const,
     registers: [registry],
   });

@@ -4,6 +4,7 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
+import { shortSessionId } from '../src/redact.ts';
 import { hostAllowed, listen, urlOf } from './loopback.ts';
 
 export const DEFAULT_INSPECT_PORT = 4850;
@@ -12,22 +13,27 @@ export const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
 const REPLAYED_EVENTS = 500;
 const REPLAYED_ACTORS = 300;
 
+/** Keys that hold the hub's session id in our machines' contexts, events, inputs and outputs. */
+const HUB_SESSION_KEYS = new Set(['sessionId', 'providerSessionId']);
+
 /**
  * Callers' prompts and the models' answers are not the inspector's business (the inspector UI is a page from
  * stately.ai): wherever they sit in an event (a frame's request, an actor's input or output, a task's result),
- * the messages and the result are replaced by their size. Works on plain JSON data.
+ * the messages and the result are replaced by their size. The hub's session id is cut to its first 8 characters.
+ * Works on plain JSON data; at the top of an event, `sessionId` is xstate's own actor id, kept as it is.
  */
-export function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact);
+export function redact(value: unknown, depth = 0): unknown {
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-    if (key === 'messages' && Array.isArray(inner)) out[key] = `[${inner.length} messages]`;
+    if (depth > 0 && HUB_SESSION_KEYS.has(key) && typeof inner === 'string') out[key] = shortSessionId(inner);
+    else if (key === 'messages' && Array.isArray(inner)) out[key] = `[${inner.length} messages]`;
     // An `openai` frame's body is the caller's whole call (prompt, input, tools…), not only its messages.
     else if (key === 'body' && (value as { kind?: unknown }).kind === 'openai') out[key] = '[caller body]';
     else if (key === 'result' && typeof inner === 'object' && inner !== null && ('body' in inner || 'chunk' in inner)) {
       out[key] = 'body' in inner ? { status: (inner as { status?: unknown }).status, body: '[result]' } : { chunk: '[chunk]' };
-    } else out[key] = redact(inner);
+    } else out[key] = redact(inner, depth + 1);
   }
   return out;
 }
@@ -82,17 +88,25 @@ export async function startStatelyBridge(options: { host?: string; port?: number
     for (const client of clients) client.write(`data: ${json}\n\n`);
   });
 
-  const page = bridgePage(options.inspectorUrl ?? STATELY_INSPECTOR_URL);
+  const inspectorUrl = options.inspectorUrl ?? STATELY_INSPECTOR_URL;
+  const page = bridgePage(inspectorUrl);
+  const pageHeaders = bridgePageHeaders(new URL(inspectorUrl).origin);
   const server = createServer((request, response) => {
     if (!hostAllowed(host, request)) {
       response.writeHead(421, { 'content-type': 'text/plain' }).end('this inspector bridge answers only to 127.0.0.1 and localhost\n');
       return;
     }
+    // Nothing here takes a request with effects: a form posted from another site gets nothing either.
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('this inspector bridge answers only GET\n');
+      return;
+    }
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (path === '/') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).end(page);
+      response.writeHead(200, pageHeaders).end(request.method === 'HEAD' ? undefined : page);
     } else if (path === '/events') {
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      if (request.method === 'HEAD') return void response.end();
       for (const json of [...actors.values(), ...recent]) response.write(`data: ${json}\n\n`);
       clients.add(response);
       request.on('close', () => clients.delete(response));
@@ -119,8 +133,28 @@ export async function startStatelyBridge(options: { host?: string; port?: number
   };
 }
 
-/** The library's bridge page (iframe + postMessage once the inspector says it is connected), fed by SSE. */
+/**
+ * The page may frame the inspector and nothing else, may not be framed itself (a page elsewhere could overlay it),
+ * and talks to this server alone.
+ */
+function bridgePageHeaders(inspectorOrigin: string): Record<string, string> {
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'content-security-policy': `default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-src ${inspectorOrigin}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+  };
+}
+
+/**
+ * The library's bridge page (iframe + postMessage once the inspector says it is connected), fed by SSE. It takes
+ * messages from the inspector's frame alone and posts to the inspector's origin alone: any other window (one that
+ * opened this page, say) could otherwise fake the handshake or read the actors' events.
+ */
 function bridgePage(inspectorUrl: string): string {
+  const origin = new URL(inspectorUrl).origin;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -140,17 +174,19 @@ function bridgePage(inspectorUrl: string): string {
     const note = document.getElementById('note');
     const buffer = [];
     let connected = false;
+    const inspectorOrigin = ${JSON.stringify(origin)};
     window.addEventListener('message', (message) => {
+      if (message.origin !== inspectorOrigin || message.source !== iframe.contentWindow) return;
       if (message.data && message.data.type === '@statelyai.connected') {
         connected = true;
         note.remove();
-        for (const event of buffer.splice(0)) iframe.contentWindow.postMessage(event, '*');
+        for (const event of buffer.splice(0)) iframe.contentWindow.postMessage(event, inspectorOrigin);
       }
     });
     const events = new EventSource('/events');
     events.onmessage = (message) => {
       const event = JSON.parse(message.data);
-      if (connected) iframe.contentWindow.postMessage(event, '*');
+      if (connected) iframe.contentWindow.postMessage(event, inspectorOrigin);
       else buffer.push(event);
     };
     events.onerror = () => { if (!connected) note.textContent = 'the registrar is not answering: is it still running?'; };

@@ -3,6 +3,7 @@
 // map lookups per event and reads the heavy parts (queues, running tasks) only when someone asks for them.
 import type { InspectionEvent, Observer } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
+import { redactUrl, shortSessionId } from '../src/redact.ts';
 import { stateName } from './machine-graph.ts';
 
 export type ActorKind = 'supervisor' | 'session' | 'provider' | 'task';
@@ -26,6 +27,7 @@ export interface SessionView {
   value: unknown;
   /** The task stream is open: the hub can reach this registrar. */
   connected: boolean;
+  /** Its first 8 characters: shown in full, anyone who reads it could present it as theirs. */
   sessionId?: string;
   /** Failures since the last stream that opened. */
   attempt: number;
@@ -33,7 +35,7 @@ export interface SessionView {
   retryAt?: string;
   retryDelayMs?: number;
   lastError?: string;
-  /** The hub refused us (401/409): we retry at the backoff cap. */
+  /** The hub refused us (401/403/409): we retry at the backoff cap. */
   refused: boolean;
   since: string;
 }
@@ -163,7 +165,7 @@ export class StatusTracker {
   readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
 
   constructor(options: { hubUrl?: string; configPath?: string; published?: PublishedRow[] } = {}) {
-    this.#hubUrl = options.hubUrl;
+    this.#hubUrl = options.hubUrl === undefined ? undefined : redactUrl(options.hubUrl);
     this.#configPath = options.configPath;
     this.#published = options.published;
   }
@@ -208,7 +210,7 @@ export class StatusTracker {
       state: tracked.state,
       value: snapshot.value,
       connected: tracked.state === 'connected.streaming.open',
-      ...(context.sessionId !== undefined ? { sessionId: context.sessionId as string } : {}),
+      ...(context.sessionId !== undefined ? { sessionId: shortSessionId(context.sessionId as string) } : {}),
       attempt: context.attempt as number,
       ...(waiting ? { retryDelayMs: delay, retryAt: new Date(tracked.since + delay).toISOString() } : {}),
       ...(context.lastError !== undefined ? { lastError: context.lastError as string } : {}),

@@ -79,6 +79,8 @@ export type SessionEvent =
 /** What the session tells the supervisor. */
 export type SessionNotice =
   | { type: 'session.registered'; sessionId: string }
+  /** The hub said our session id belongs to another user: it is dropped, here and in the state file. */
+  | { type: 'session.forgotten' }
   | { type: 'session.retrying'; delayMs: number; attempt: number; error: string }
   | Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
 
@@ -91,7 +93,7 @@ interface SessionContext {
   attempt: number;
   retryDelayMs: number;
   lastError?: string;
-  /** The hub refused us (401/409): retry at the backoff cap, and say so loudly. */
+  /** The hub refused us (401/403/409): retry at the backoff cap, and say so loudly. */
   refused: boolean;
 }
 
@@ -118,6 +120,8 @@ export const sessionMachine = setup({
   },
   guards: {
     hasSession: ({ context }) => context.sessionId !== undefined,
+    /** A 403 for the id we presented (SPEC.md §1); a 403 with no id to drop is a refusal like any other. */
+    sessionIdRefused: ({ context, event }) => context.sessionId !== undefined && (event as { error?: RegisterFailure }).error?.status === 403,
   },
   actions: {
     /** Count the failure and pick the delay before the next try; a refusal waits the full cap. */
@@ -172,16 +176,28 @@ export const sessionMachine = setup({
             sendParent(({ event }) => ({ type: 'session.registered', sessionId: event.output.sessionId })),
           ],
         },
-        onError: {
-          target: 'retrying',
-          actions: {
-            type: 'scheduleRetry',
-            params: ({ event }) => {
-              const status = (event.error as RegisterFailure | undefined)?.status;
-              return { error: describe(event.error), refused: status === 401 || status === 409 };
+        onError: [
+          {
+            // Registering afresh at once: waiting would only keep our rows off the hub longer.
+            guard: 'sessionIdRefused',
+            target: 'registering',
+            reenter: true,
+            actions: [
+              assign({ sessionId: undefined, lastError: ({ event }) => describe(event.error) }),
+              sendParent({ type: 'session.forgotten' }),
+            ],
+          },
+          {
+            target: 'retrying',
+            actions: {
+              type: 'scheduleRetry',
+              params: ({ event }) => {
+                const status = (event.error as RegisterFailure | undefined)?.status;
+                return { error: describe(event.error), refused: status === 401 || status === 403 || status === 409 };
+              },
             },
           },
-        },
+        ],
       },
     },
     retrying: {

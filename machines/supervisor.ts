@@ -3,6 +3,7 @@
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
 import { and, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
+import { promisePlaceholder } from './placeholder.ts';
 import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
@@ -29,9 +30,18 @@ export interface SupervisorInput {
   /** After the drain deadline, how long the error results of what was left may take before we stop anyway. */
   forceGraceMs: number;
   /** Tasks that were in flight when the daemon last died: each is answered `registrar restarted`. */
-  restartedTasks: { taskId: string; llmName: string }[];
+  restartedTasks: RestartedTask[];
   /** How many finished task ids to remember, so a frame re-sent by the hub is not run twice. */
   rememberTasks?: number;
+}
+
+export interface RestartedTask {
+  taskId: string;
+  llmName: string;
+}
+/** What the actor answering the restarted tasks is given; it never fails (a result it cannot post is logged lost). */
+export interface AnswerRestartedInput {
+  tasks: RestartedTask[];
 }
 
 export type SupervisorEvent =
@@ -51,6 +61,13 @@ export interface SupervisorContext {
   catalogs: Record<string, { provider: CatalogInput['provider']; names: string[] }>;
   /** Work frames taken and not yet answered: taskId → wire name of the target (or '' when it had none). */
   inFlight: Record<string, string>;
+  /** Tasks of the last run still being answered `registrar restarted` (persisted as in flight until then). */
+  restarted: RestartedTask[];
+  /**
+   * Their ids, so a frame the hub re-sends for one of them is not run. A Set: thousands of ids would otherwise be
+   * copied into every inspection event of the supervisor.
+   */
+  restartedIds: ReadonlySet<string>;
   /** Ids of recently finished tasks, oldest first. */
   recent: string[];
   rememberTasks: number;
@@ -67,14 +84,21 @@ export const supervisorMachine = setup({
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
   },
-  actors: { session: sessionMachine, provider: providerMachine, task: taskMachine, catalog: catalogMachine },
+  actors: {
+    session: sessionMachine,
+    provider: providerMachine,
+    task: taskMachine,
+    catalog: catalogMachine,
+    // One actor for all of them, a bounded number of POSTs at a time: a task actor each cost O(tasks) per spawn and
+    // per end, minutes for 20,000 of them, with the event loop (and the status server) blocked meanwhile.
+    answerRestarted: promisePlaceholder<void, AnswerRestartedInput>('answerRestarted'),
+  },
   delays: {
     drainDeadline: ({ context }) => context.drainMs,
     forceGrace: ({ context }) => context.forceGraceMs,
   },
   guards: {
-    nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0,
-    // By actorId: src/transition-memo.ts hands guards a stand-in for the type of a child's done event.
+    nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0 && context.restarted.length === 0,
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -84,7 +108,7 @@ export const supervisorMachine = setup({
         for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
         return;
       }
-      if (frame.taskId in context.inFlight || context.recent.includes(frame.taskId)) return;
+      if (frame.taskId in context.inFlight || context.restartedIds.has(frame.taskId) || context.recent.includes(frame.taskId)) return;
       enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
       const provider = context.providers[frame.llmName];
       if (provider) {
@@ -99,7 +123,7 @@ export const supervisorMachine = setup({
     /** A frame that failed its schema but names a task: answer it so its caller is not left waiting. */
     answerBadFrame: enqueueActions(({ context, enqueue, event }) => {
       const { taskId, error } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
-      if (taskId === undefined || taskId in context.inFlight || context.recent.includes(taskId)) return;
+      if (taskId === undefined || taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId)) return;
       const frame: WorkFrame = { kind: 'wake', taskId, llmName: '' };
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
       enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
@@ -173,7 +197,6 @@ export const supervisorMachine = setup({
         input: { ...provider, maxQueue: input.maxQueue },
       });
     }
-    const restarted = input.restartedTasks.map((task) => task.taskId);
     const catalogs: SupervisorContext['catalogs'] = {};
     for (const catalog of input.catalogs ?? []) {
       catalogs[catalog.source] = { provider: catalog.provider, names: catalog.names };
@@ -186,26 +209,26 @@ export const supervisorMachine = setup({
       providers,
       providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
       catalogs,
-      inFlight: Object.fromEntries(input.restartedTasks.map((task) => [task.taskId, task.llmName])),
-      recent: restarted,
+      inFlight: {},
+      restarted: input.restartedTasks,
+      restartedIds: new Set(input.restartedTasks.map((task) => task.taskId)),
+      // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
+      recent: input.restartedTasks.slice(-(input.rememberTasks ?? 1_000)).map((task) => task.taskId),
       rememberTasks: input.rememberTasks ?? 1_000,
       maxQueue: input.maxQueue,
       drainMs: input.drainMs,
       forceGraceMs: input.forceGraceMs,
     };
   },
-  entry: [
-    enqueueActions(({ context, enqueue }) => {
-      for (const [taskId, llmName] of Object.entries(context.inFlight)) {
-        enqueue.spawnChild('task', {
-          id: taskId,
-          input: { frame: { kind: 'wake', taskId, llmName }, receivedAt: Date.now(), error: 'registrar restarted' },
-        });
-      }
-    }),
-  ],
+  invoke: {
+    id: 'answerRestarted',
+    src: 'answerRestarted',
+    input: ({ context }) => ({ tasks: context.restarted }),
+    onDone: { actions: assign({ restarted: [], restartedIds: new Set<string>() }) },
+  },
   on: {
     'session.registered': { actions: [assign({ sessionId: ({ event }) => event.sessionId }), 'reportUnavailable'] },
+    'session.forgotten': { actions: assign({ sessionId: undefined }) },
     'provider.status': {
       actions: [
         assign({ providerStatus: ({ context, event }) => ({ ...context.providerStatus, [event.name]: event.status }) }),

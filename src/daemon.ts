@@ -1,6 +1,7 @@
 // The registrar daemon: builds the supervisor actor from the config, fills the machines' actor placeholders with
 // the real I/O, persists the facts that survive a restart, and logs every transition that matters.
 import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { answerRestartedActor } from '../actors/answer-restarted.ts';
 import { heartbeatActor } from '../actors/heartbeat.ts';
 import { leaveActor } from '../actors/leave.ts';
 import { listModelsActor, syncCatalog } from '../actors/list-models.ts';
@@ -17,11 +18,14 @@ import { sessionMachine } from '../machines/session.ts';
 import { supervisorMachine, type SupervisorActorRef, type SupervisorContext } from '../machines/supervisor.ts';
 import { taskMachine } from '../machines/task.ts';
 import { EVERY_MODEL, wireName, type Config, type ProviderConfig, type Timing } from './config/schema.ts';
+import { urlCredentialWarnings } from './config/url-credentials.ts';
 import { HubClient } from './hub-client.ts';
 import type { Logger } from './log.ts';
+import { lockStateDir } from './persistence/lock.ts';
 import { createSnapshotStore, type PersistedFacts, type SnapshotStore } from './persistence/store.ts';
 import { limits } from './protocol/index.ts';
 import { createProvider } from './providers/index.ts';
+import { redactUrl } from './redact.ts';
 
 export type { DaemonObserver } from '../actors/deps.ts';
 
@@ -55,12 +59,13 @@ function factsOf(context: SupervisorContext): PersistedFacts {
   return {
     sessionId: context.sessionId,
     providers,
-    inFlight: Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName })),
+    // Tasks of the last run not answered yet stay in flight: a registrar that dies again answers them next time.
+    inFlight: [...context.restarted, ...Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName }))],
   };
 }
 
 function upstreamOf(config: ProviderConfig): string {
-  return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${config.baseUrl}`;
+  return config.type === 'demo' ? 'the built-in demo model' : `${config.type} at ${redactUrl(config.baseUrl ?? '')}`;
 }
 
 /** A provider machine's input, but its wire name: the same for every model of a `model: "*"` provider. */
@@ -89,6 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   const catalogs = new Map(publishedConfigs.filter((p) => p.model === EVERY_MODEL).map((p) => [p.name, p]));
+  for (const warning of urlCredentialWarnings(config)) logger.warn(warning);
   const providers = new Map<string, PublishedProvider>(
     publishedConfigs.filter((p) => p.model !== EVERY_MODEL).map((providerConfig) => [
       wireName(providerConfig),
@@ -111,11 +117,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     }),
   );
 
+  // Before anything is read: a second registrar on this directory stops here, naming the first one's pid.
+  const lock = await lockStateDir(options.stateDir, logger);
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
   // Results posted before the first register (`registrar restarted`) must name their session too (SPEC.md §4).
   if (facts?.sessionId) hub.sessionId = facts.sessionId;
   if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
+  // Their results go with the session they were taken on: a hub checks a result's session header.
+  hub.sessionId = facts?.sessionId;
 
   const task = taskMachine.provide({ actors: { runTask: runInferenceActor(deps), postResult: postResultActor(deps) } });
   const machine = supervisorMachine.provide({
@@ -126,6 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       catalog: catalogMachine.provide({ actors: { listModels: listModelsActor(deps) } }),
       provider: providerMachine.provide({ actors: { task, probe: probeActor(deps), wakeRecipe: wakeRecipeActor(deps) } }),
       task,
+      answerRestarted: answerRestartedActor(deps),
     },
   });
 
@@ -158,11 +169,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   logTransitions(actor, logger);
 
   const stopped = new Promise<void>((resolve) => {
+    const finish = () => void store.flush().then(() => lock.release()).then(resolve);
     actor.subscribe({
-      complete: () => void store.flush().then(resolve),
+      complete: finish,
       error: (error) => {
         logger.fatal({ err: error }, 'supervisor crashed');
-        void store.flush().then(resolve);
+        finish();
       },
     });
   });
@@ -185,7 +197,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   // The machines replace these objects when they change them: comparing references costs nothing per snapshot,
   // where serializing the facts to compare them cost O(tasks in flight) twice per task.
-  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight'> | undefined;
+  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight' | 'restarted'> | undefined;
   let latest: SupervisorContext | undefined;
   const saveLatest = () => {
     if (latest === undefined) return;
@@ -194,8 +206,16 @@ function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   };
   actor.subscribe({
     next: ({ context }) => {
-      if (last && context.sessionId === last.sessionId && context.providerStatus === last.providerStatus && context.inFlight === last.inFlight) return;
-      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight };
+      if (
+        last &&
+        context.sessionId === last.sessionId &&
+        context.providerStatus === last.providerStatus &&
+        context.inFlight === last.inFlight &&
+        context.restarted === last.restarted
+      ) {
+        return;
+      }
+      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight, restarted: context.restarted };
       // The changes of one turn of the event loop (a busy stream brings many) make one save; the store debounces
       // its writes anyway. The last facts are saved before the daemon's own `complete` flushes the store.
       if (latest === undefined) setImmediate(saveLatest);

@@ -1,8 +1,10 @@
-// The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place.
+// The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place. No redirect is
+// ever followed: the token goes with every request, and a hub URL that redirects elsewhere would carry it there.
 import http from 'node:http';
 import https from 'node:https';
 import ky, { type KyInstance } from 'ky';
 import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type TaskResult } from './protocol/index.ts';
+import { redactUrl, withoutCredentials } from './redact.ts';
 
 export interface HubClientOptions {
   url: string;
@@ -35,6 +37,27 @@ const MAX_RESULT_SOCKETS = 32;
 
 const RETRYABLE = [408, 425, 429, 500, 502, 503, 504];
 
+/** Longest session id taken from a hub: it travels in a header on every stream and result. */
+export const MAX_SESSION_ID_CHARS = 200;
+
+/** Why a session id from the hub cannot travel in a header, or undefined when it can (visible ASCII, no spaces). */
+export function sessionIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'it is empty';
+  if (id.length > MAX_SESSION_ID_CHARS) return `it is ${id.length} characters long, over ${MAX_SESSION_ID_CHARS}`;
+  if (!/^[\x21-\x7e]+$/.test(id)) return 'it has control characters, spaces or characters outside ASCII';
+  return undefined;
+}
+
+export function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304;
+}
+
+/** What a redirect from the hub means for the person running the registrar (the target's credentials redacted). */
+export function redirectRefusal(what: string, status: number, location: string | null | undefined): string {
+  const where = location ? ` to ${redactUrl(location)}` : '';
+  return `${what}: the hub answered ${status}, a redirect${where}; not followed, since a hub URL that redirects elsewhere would carry the token there: set hub.url to the address the hub answers on`;
+}
+
 export class HubClient {
   readonly url: string;
   private readonly http: KyInstance;
@@ -54,7 +77,8 @@ export class HubClient {
   capabilities: ReadonlySet<string> = new Set();
 
   constructor(options: HubClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    // fetch refuses a URL with credentials in it, and the hub takes the token: they are neither sent nor printed.
+    this.url = withoutCredentials(options.url).replace(/\/+$/, '');
     this.authorization = `Bearer ${options.token}`;
     this.resultDeadlineMs = options.resultDeadlineMs;
     this.requestTimeoutMs = options.requestTimeoutMs;
@@ -70,6 +94,7 @@ export class HubClient {
       timeout: options.requestTimeoutMs,
       throwHttpErrors: false,
       retry: 0,
+      redirect: 'manual',
     });
   }
 
@@ -85,6 +110,10 @@ export class HubClient {
   /** `body` is the answer's JSON; when the answer is not JSON, `notJson` tells what came instead (its type and start). */
   async register(body: RegisterRequest, signal?: AbortSignal): Promise<{ status: number; body: unknown; notJson?: string }> {
     const response = await this.call(() => this.http.post(paths.register.slice(1), { json: body, signal }));
+    if (isRedirect(response.status)) {
+      await response.body?.cancel();
+      throw new HubCallError(redirectRefusal('register', response.status, response.headers.get('location')), response.status);
+    }
     const text = await readText(response, MAX_ANSWER_BYTES);
     try {
       return { status: response.status, body: JSON.parse(text) };
@@ -100,6 +129,7 @@ export class HubClient {
     const json = providers.length > 0 ? { providerSessionId: sessionId, providers } : { providerSessionId: sessionId };
     const response = await this.call(() => this.http.post(paths.heartbeat.slice(1), { json, signal }));
     await response.body?.cancel();
+    if (isRedirect(response.status)) throw new HubCallError(redirectRefusal('heartbeat', response.status, response.headers.get('location')), response.status);
     return response.status;
   }
 
@@ -133,6 +163,7 @@ export class HubClient {
         const answer = await this.postOnce(paths.result(taskId), headers, body, Math.min(this.requestTimeoutMs, remaining), signal);
         if (answer.status >= 200 && answer.status < 300) return;
         if (answer.status === 404) throw new TaskGoneError(taskId);
+        if (isRedirect(answer.status)) throw new HubCallError(redirectRefusal(`result of task ${taskId}`, answer.status, answer.location), answer.status);
         if (!RETRYABLE.includes(answer.status)) {
           throw new HubCallError(`the hub refused the result of task ${taskId} (${answer.status}): ${answer.text.slice(0, 200)}`, answer.status);
         }
@@ -173,7 +204,7 @@ export class HubClient {
     body: string,
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<{ status: number; text: string; retryAfterMs?: number }> {
+  ): Promise<{ status: number; text: string; retryAfterMs?: number; location?: string }> {
     const { protocol, hostname, port, basePath } = this.resultTarget;
     const transport = protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
@@ -192,7 +223,7 @@ export class HubClient {
           response.on('data', (piece: string) => {
             if (text.length < 1_000) text += piece;
           });
-          response.on('end', () => resolve({ status, text, retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined }));
+          response.on('end', () => resolve({ status, text, retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined, location: response.headers.location }));
           response.on('error', reject);
         },
       );
@@ -258,8 +289,8 @@ async function readText(response: Response, maxBytes: number): Promise<string> {
 
 /** `fetch failed` says nothing; the cause (ECONNREFUSED, ETIMEDOUT…) says what to check. */
 export function describeNetworkError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) return redactUrl(String(error));
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
-  return error.message;
+  if (cause?.code) return redactUrl(`${cause.code}${cause.message ? ` (${cause.message})` : ''}`);
+  return redactUrl(error.message);
 }

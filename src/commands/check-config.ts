@@ -2,6 +2,8 @@
 import { defaultConfigPath, formatProblems, loadConfig } from '../config/load.ts';
 import { wireName } from '../config/schema.ts';
 import { UsageError } from './usage.ts';
+import { urlCredentialWarnings } from '../config/url-credentials.ts';
+import { redactUrl } from '../redact.ts';
 
 export async function checkConfigCommand(options: { file?: string; config?: string; json?: boolean }): Promise<number> {
   if (options.file !== undefined && options.config !== undefined && options.file !== options.config) {
@@ -22,6 +24,7 @@ export async function checkConfigCommand(options: { file?: string; config?: stri
   }
   for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
   const published = result.config.providers.filter((p) => p.publish);
-  process.stdout.write(`${result.path}: valid (${published.length} of ${result.config.providers.length} providers published, hub ${result.config.hub.url})\n`);
+  process.stdout.write(`${result.path}: valid (${published.length} of ${result.config.providers.length} providers published, hub ${redactUrl(String(result.config.hub.url))})\n`);
+  for (const warning of urlCredentialWarnings(result.config)) process.stderr.write(`warning: ${warning}\n`);
   return 0;
 }

@@ -7,6 +7,7 @@ import { defaultConfigPath, parseConfig, TOKEN_PLACEHOLDER } from '../config/loa
 import { EVERY_MODEL } from '../config/schema.ts';
 import { detectLocalServers, type DetectedServer } from '../detect.ts';
 import { cleanModelName } from '../model-names.ts';
+import { redactUrl } from '../redact.ts';
 
 export const SCHEMA_FILE = 'config.schema.json';
 export { TOKEN_PLACEHOLDER };
@@ -100,7 +101,7 @@ function explain(path: string, hubUrl: string, tokenFromEnv: boolean, servers: D
   const lines = [
     `wrote ${path} (mode 0600) and ${SCHEMA_FILE} beside it, which editors use to check and complete the file`,
     '',
-    `  hub.url      ${hubUrl}: the hub to publish on (LLM_REGISTRAR_HUB_URL overrides it)`,
+    `  hub.url      ${redactUrl(hubUrl)}: the hub to publish on (LLM_REGISTRAR_HUB_URL overrides it)`,
     tokenFromEnv
       ? '  hub.token    taken from LLM_REGISTRAR_HUB_TOKEN'
       : `  hub.token    "${TOKEN_PLACEHOLDER}": replace it with the token the hub gave you (or set LLM_REGISTRAR_HUB_TOKEN)`,

@@ -2,6 +2,7 @@
 import { defaultConfigPath, defaultStateDir, formatProblems, loadConfig } from '../config/load.ts';
 import { startDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
+import { redactUrl } from '../redact.ts';
 import { Progress } from './progress.ts';
 import { onShutdownSignals } from './signals.ts';
 import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
@@ -15,7 +16,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
   const progress = new Progress();
   const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const stateDir = options.stateDir ?? result.config.stateDir ?? defaultStateDir();
-  logger.info({ config: result.path, stateDir, hub: result.config.hub.url }, `starting llm-registrar on ${result.path}`);
+  logger.info({ config: result.path, stateDir, hub: redactUrl(String(result.config.hub.url)) }, `starting llm-registrar on ${result.path}`);
   for (const note of result.notes) logger.info(note);
   const watch = await startWatching({
     flags: options.watch ?? {},

@@ -92,7 +92,7 @@ export function formatStatus(report: StatusReport, options: { colour: boolean })
     lines.push(`└─ ${p.bold('session')}  ${tone(words)} ${p.dim(`(${session.state}, for ${since(session.since)})`)}  ${session.sessionId ? `id ${session.sessionId}` : p.dim('no session id yet')}`);
     const detail: string[] = [];
     if (session.retryAt) detail.push(p.warn(`next try in ${seconds(Date.parse(session.retryAt) - now)} (attempt ${session.attempt})`));
-    if (session.refused) detail.push(p.bad('the hub refused this registrar (401/409): check the token and the names'));
+    if (session.refused) detail.push(p.bad('the hub refused this registrar (401/403/409): check the token and the names'));
     if (session.lastError) detail.push(p.bad(`last error: ${session.lastError}`));
     const bar = report.providers.length > 0 ? '│' : ' ';
     for (const line of detail) lines.push(`   ${bar}  ${line}`);

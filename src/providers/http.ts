@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { ProviderConfig } from '../config/schema.ts';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import type { ChatMessage, Usage } from '../protocol/index.ts';
+import { redactUrl } from '../redact.ts';
 import { type ErrorFields, type StreamPiece, UpstreamError } from './types.ts';
 
 export interface ProviderOptions {
@@ -240,7 +241,7 @@ export class UpstreamCall {
       phase === 'connect' ? `cannot reach the model server (${code})` : `connection to the model server lost mid-answer (${code})`,
       undefined,
       {},
-      phase === 'connect' ? `cannot reach ${this.url}: ${phrase}` : `connection to ${this.url} lost mid-answer: ${phrase}`,
+      phase === 'connect' ? `cannot reach ${redactUrl(this.url)}: ${phrase}` : `connection to ${redactUrl(this.url)} lost mid-answer: ${phrase}`,
     );
   }
 }

@@ -90,7 +90,11 @@ describe('llm-registrar status', () => {
     expect(connected.stdout).toContain('\nconnected: the hub can send this registrar tasks\n');
     expect(connected.stdout).toContain(`\nconfig ${file}\n`);
     expect(connected.stdout).toMatch(/^publishes:\n {2}gpu {2}private {2}demo demo$/m);
-    expect(connected.stdout).toMatch(/└─ session {2}connected \(connected\.streaming\.open, for .+\) {2}id [A-Za-z0-9_-]{8}/);
+    // The id in full is in the state file alone; what is printed is its first 8 characters.
+    const fullId = JSON.parse(await readFile(join(dir, 'state', 'state.json'), 'utf8')).facts.sessionId as string;
+    expect(connected.stdout).toContain(`└─ session  connected (connected.streaming.open, for `);
+    expect(connected.stdout).toMatch(new RegExp(`\\) {2}id ${fullId.slice(0, 8)}$`, 'm'));
+    expect(connected.stdout + daemon.output()).not.toContain(fullId);
     expect(connected.stdout).toMatch(/└─ provider gpu {2}active {2}0\/4 running · 0 queued {2}the built-in demo model/);
     expect(connected.stdout).toContain('recent transitions:');
     expect(connected.stdout).not.toContain('\x1b[');

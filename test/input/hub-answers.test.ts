@@ -78,7 +78,8 @@ describe('register answered with something that is not a session', () => {
         const usable = (text: string) => {
           try {
             const id = (JSON.parse(text) as { providerSessionId?: unknown } | null)?.providerSessionId;
-            return typeof id === 'string' && id.length >= 1 && id.length <= 200;
+            // A session id travels in a header: visible ASCII only, 200 characters at most.
+            return typeof id === 'string' && /^[\x21-\x7e]{1,200}$/.test(id);
           } catch {
             return false;
           }

@@ -49,7 +49,7 @@ describe('machineGraph', () => {
     expect(find(session, 'registering')?.transitions).toEqual([
       { label: 'session.publish', targets: [{ path: 'registering' }] },
       { label: 'register done', targets: [{ path: 'connected' }] },
-      { label: 'register failed', targets: [{ path: 'retrying' }] },
+      { label: 'register failed', targets: [{ path: 'registering', guard: 'sessionIdRefused' }, { path: 'retrying' }] },
     ]);
     expect(find(session, 'retrying')?.transitions).toEqual([{ label: 'after retry', targets: [{ path: 'registering' }] }]);
     expect(find(session, 'connected.streaming.open')?.transitions).toContainEqual({ label: 'stream.activity', targets: [{ path: 'connected.streaming.open' }] });

@@ -96,4 +96,38 @@ describe('the Stately inspector (--inspect)', () => {
     });
     expect(rebound).toBe(421);
   });
+
+  it('sends a page that nothing may frame, and answers only GET and HEAD', async () => {
+    stage = await startWatched({ providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], stately: true });
+    const bridge = stage.stately!;
+    const page = await fetch(bridge.url);
+    const policy = page.headers.get('content-security-policy') ?? '';
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).toContain('frame-src https://stately.ai');
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    const head = await fetch(bridge.url, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      for (const path of ['', 'events']) {
+        const refused = await fetch(`${bridge.url}${path}`, { method, body: method === 'DELETE' ? undefined : '{}' });
+        expect(refused.status, `${method} /${path}`).toBe(405);
+        expect(refused.headers.get('allow')).toBe('GET, HEAD');
+      }
+    }
+  });
+
+  it('never shows the hub session id in full to the inspector', async () => {
+    const seen: StatelyInspectionEvent[] = [];
+    const inspector = await createStatelyInspector((event) => seen.push(event));
+    stage = await startWatched({ providers: [{ name: 'gpu', type: 'demo', model: 'demo' }], inspect: inspector.inspect });
+    await eventually(() => expect(stage!.tracker.sessionView()?.connected).toBe(true));
+    const fullId = (stage.daemon.actor!.getSnapshot().context.sessionId as string);
+    expect(fullId.length).toBeGreaterThan(8);
+    const text = JSON.stringify(seen);
+    expect(text).not.toContain(fullId);
+    expect(text).toContain(`"sessionId":"${fullId.slice(0, 8)}"`);
+    // xstate's own actor ids, at the top of each event, are what the inspector joins events by: kept whole.
+    expect(seen.every((event) => typeof event.sessionId === 'string' && event.sessionId.startsWith('x:'))).toBe(true);
+  });
 });

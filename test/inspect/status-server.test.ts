@@ -41,7 +41,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe('the status server', () => {
-  it('/status shows the session with its id (never the token) and each provider with its state', async () => {
+  it('/status shows the session with the first 8 characters of its id (never the token) and each provider with its state', async () => {
     stage = await startWatched({ providers: [{ name: 'gpu', type: 'demo', model: 'demo' }] });
     await eventually(async () => expect((await status()).session?.connected).toBe(true));
     const report = await status();
@@ -49,11 +49,18 @@ describe('the status server', () => {
     expect(report.phase).toBe('running');
     expect(report.hub?.url).toBe(stage.hubUrl);
     expect(report.session?.state).toBe('connected.streaming.open');
-    expect(report.session?.sessionId).toMatch(/^[A-Za-z0-9_-]{8}/);
+    const fullId = stage.daemon.actor!.getSnapshot().context.sessionId!;
+    expect(report.session?.sessionId).toBe(fullId.slice(0, 8));
     expect(report.providers).toEqual([expect.objectContaining({ name: 'gpu', state: 'active', queue: 0, running: [], maxConcurrency: 4 })]);
     expect(report.transitions.map((t) => `${t.actor} ${t.to}`)).toEqual(expect.arrayContaining(['session registering', 'session connected.streaming.open', 'provider:gpu active']));
-    const everything = [JSON.stringify(report), await metrics(), await (await fetch(`${stage.status.url}/`)).text()].join('\n');
+    const reader = (await fetch(`${stage.status.url}/events`)).body!.getReader();
+    let firstEvent = '';
+    while (!firstEvent.includes('\n\n')) firstEvent += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(firstEvent).toContain(`"sessionId":"${fullId.slice(0, 8)}"`);
+    const everything = [JSON.stringify(report), firstEvent, await metrics(), await (await fetch(`${stage.status.url}/`)).text()].join('\n');
     expect(everything).not.toContain(TOKEN);
+    expect(everything).not.toContain(fullId);
   });
 
   it('shows the queue and the running tasks of a provider while they wait and run', async () => {

@@ -93,6 +93,29 @@ describe('session machine', () => {
     expect(s.state()).toEqual({ connected: { streaming: 'connecting' } });
   });
 
+  it('forgets a session id the hub says is another user\'s (403) and registers afresh at once, without it', async () => {
+    const f = fakes({ registerFails: (n) => (n === 1 ? { status: 403 } : undefined) });
+    const s = underParent(f.machine, { timing, sessionId: 'bobs-id-0123456789', random: () => 0 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(f.registers).toEqual([{ sessionId: 'bobs-id-0123456789' }, { sessionId: undefined }]);
+    expect(s.received('session.forgotten')).toHaveLength(1);
+    expect(s.received('session.retrying')).toEqual([]);
+    expect(s.received('session.registered')).toEqual([{ type: 'session.registered', sessionId: 'sess-1' }]);
+    expect(s.state()).toEqual({ connected: { streaming: 'connecting' } });
+  });
+
+  it('treats a 403 to a register without a session id as a refusal, retried at the backoff cap', async () => {
+    const f = fakes({ registerFails: (n) => (n <= 2 ? { status: 403 } : undefined) });
+    const s = underParent(f.machine, { timing, sessionId: 'stale', random: () => 0 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(f.registers).toEqual([{ sessionId: 'stale' }, { sessionId: undefined }]);
+    expect(s.state()).toBe('retrying');
+    expect(s.received('session.retrying')).toEqual([expect.objectContaining({ delayMs: 8_000 })]);
+    expect(s.context().refused).toBe(true);
+    await vi.advanceTimersByTimeAsync(8_000);
+    expect(s.state()).toEqual({ connected: { streaming: 'connecting' } });
+  });
+
   it('re-registers with the same session id when the hub forgets it (heartbeat or stream 404)', async () => {
     const f = fakes();
     const s = underParent(f.machine, { timing, sessionId: 'sticky', random: () => 0.5 });

@@ -10,6 +10,7 @@ export type SessionStimulus =
   | { type: 'hub.registerOk' }
   | { type: 'hub.registerFails' }
   | { type: 'hub.registerRefused' }
+  | { type: 'hub.registerForbidden' }
   | { type: 'hub.registerReset' }
   | { type: 'timer.backoffElapsed' }
   | { type: 'stream.opens' }
@@ -54,6 +55,11 @@ export const sessionModel = setup({
         'hub.registerOk': { target: 'connected', actions: assign({ hasSession: true }) },
         'hub.registerFails': 'retrying',
         'hub.registerRefused': 'retrying',
+        // 403: the id we sent is another user's; with none sent, a refusal like 401.
+        'hub.registerForbidden': [
+          { guard: 'hasSession', target: 'registering', reenter: true, actions: assign({ hasSession: false }) },
+          { target: 'retrying' },
+        ],
         'hub.registerReset': 'retrying',
         // The register under way named the old models: it starts again.
         'models.change': { target: 'registering', reenter: true },
@@ -171,6 +177,7 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       { type: 'hub.registerOk' },
       { type: 'hub.registerFails' },
       { type: 'hub.registerRefused' },
+      { type: 'hub.registerForbidden' },
       { type: 'hub.registerReset' },
       { type: 'timer.backoffElapsed' },
       { type: 'stream.opens' },
@@ -205,6 +212,7 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       'hub.registerOk': (stage) => stage.register.answer(201),
       'hub.registerFails': (stage) => stage.register.answer(500),
       'hub.registerRefused': (stage) => stage.register.answer(401),
+      'hub.registerForbidden': (stage) => stage.register.answer(403),
       'hub.registerReset': (stage) => stage.register.answer('reset'),
       'timer.backoffElapsed': (stage) => stage.clock.increment(sessionContext(stage).retryDelayMs as number),
       'stream.opens': (stage) => stage.stream.answer(200),
@@ -248,6 +256,10 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       const latest = stage.hub.registers.at(-1);
       if (model.context.hasSession && model.matches('registering') && latest?.providerSessionId !== SESSION_ID) {
         return `the latest register sent providerSessionId ${JSON.stringify(latest?.providerSessionId)}, not the session's ${SESSION_ID}`;
+      }
+      // A 403 for our id: the next register goes without it.
+      if (!model.context.hasSession && model.matches('registering') && latest?.providerSessionId !== undefined) {
+        return `after a 403 the register still sent providerSessionId ${JSON.stringify(latest.providerSessionId)}`;
       }
       return undefined;
     },

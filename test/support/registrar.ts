@@ -35,6 +35,8 @@ export interface RegistrarOptions {
   timing?: Record<string, number>;
   /** Kept (not removed on stop) when given. */
   stateDir?: string;
+  /** Sees every inspection event too (a status tracker, say). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export interface Registrar {
@@ -84,7 +86,8 @@ export async function startRegistrar(options: RegistrarOptions): Promise<Registr
   if (!parsed.ok) throw new Error(`test config invalid: ${parsed.problems.join('; ')}`);
   const { logger, lines } = captureLogs();
   const recorder = frameRecorder();
-  const daemon = await startDaemon({ config: parsed.config, stateDir, logger, inspect: recorder.inspect });
+  const inspect = options.inspect;
+  const daemon = await startDaemon({ config: parsed.config, stateDir, logger, inspect: inspect ? (event) => (recorder.inspect(event), inspect(event)) : recorder.inspect });
   let asked = false;
   let stoppedUnasked = false;
   void daemon.stopped.then(() => {

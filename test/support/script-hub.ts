@@ -8,7 +8,7 @@ import type { LeaveRequest, RegisterRequest, TaskResult } from '../../src/protoc
 /**
  * How the hub answers: a status with its usual JSON body; `hang` (never); `reset` (destroy the socket unread);
  * `take-and-reset` (a result is taken, then the socket dies before the answer: the registrar must retry it);
- * a raw answer (any status, body and content type); or an answer given after a pause. A script may also return a
+ * a raw answer (any status, body, content type and headers); or an answer given after a pause. A script may also return a
  * promise of an answer: the request is held until the test decides how the hub answers it.
  */
 export type Answer =
@@ -16,7 +16,7 @@ export type Answer =
   | 'hang'
   | 'reset'
   | 'take-and-reset'
-  | { status: number; body: string; contentType?: string }
+  | { status: number; body: string; contentType?: string; headers?: Record<string, string> }
   | { delayMs: number; then: Answer };
 
 /** One result POST as the hub saw it, whatever it answered. */
@@ -85,7 +85,7 @@ export async function startScriptHub(script: HubScript = {}, sessionId = 'script
     if (how === 'hang') return undefined;
     if (how === 'reset' || how === 'take-and-reset') return void res.socket?.destroy();
     if (typeof how === 'object') {
-      res.writeHead(how.status, { 'content-type': how.contentType ?? 'application/json' }).end(how.body);
+      res.writeHead(how.status, { 'content-type': how.contentType ?? 'application/json', ...how.headers }).end(how.body);
       return how.status;
     }
     res.writeHead(how, { 'content-type': 'application/json' }).end(JSON.stringify(body));
