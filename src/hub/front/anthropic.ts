@@ -10,7 +10,7 @@ import { CountTokensRequest, MessagesRequest } from './anthropic-request.ts';
 import { AnthropicStreamTranslator } from './anthropic-stream.ts';
 import { anthropicError, chatToMessage, estimateInputTokens, messagesToChat } from './anthropic-translate.ts';
 import type { ChatCaller } from './chat-caller.ts';
-import { deltasOf, wholeAnswer } from './chat-results.ts';
+import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
 
 export interface AnthropicRoutesOptions {
   callChat: ChatCaller;
@@ -59,7 +59,7 @@ export async function anthropicRoutes(app: FastifyInstance, options: AnthropicRo
       reply.raw.once('close', onClose);
       const result = await options.callChat({ viewer: viewerOf(request), body: translated.value, signal: callerGone.signal });
       if (result.kind === 'error') return sendError(reply, result.status, result.message);
-      if (result.kind === 'json' && result.status !== 200) return sendError(reply, result.status, upstreamMessage(result.body));
+      if (result.kind === 'json' && result.status !== 200) return sendError(reply, result.status, upstreamErrorMessage(result.body));
       const context = { id: newMessageId(), model: messages.model, stopSequences: messages.stop_sequences ?? [] };
 
       if (!messages.stream) {
@@ -87,9 +87,4 @@ export async function anthropicRoutes(app: FastifyInstance, options: AnthropicRo
       return reply;
     });
   });
-}
-
-function upstreamMessage(body: unknown): string {
-  const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
-  return typeof message === 'string' ? message : 'the model answered with an error';
 }

@@ -27,3 +27,9 @@ export async function wholeAnswer(result: Answered, newToolId: () => string): Pr
   }
   return gatherChunks(deltas, newToolId);
 }
+
+/** The message of an upstream's error body (`{ error: { message } }`), else a generic one. */
+export function upstreamErrorMessage(body: unknown): string {
+  const message = (body as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === 'string' ? message : 'the model answered with an error';
+}
