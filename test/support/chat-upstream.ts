@@ -38,8 +38,16 @@ type Script =
 /** What a small model would say: it calls the weather tool when it has one and is asked, then reads its result. */
 function scriptFor(body: { messages: SeenMessage[]; tools?: Array<{ function: { name: string } }>; max_tokens?: number }): Script {
   const last = body.messages.at(-1);
-  if (last?.role === 'tool') return { kind: 'text', text: `It is ${textOf(last.content)} in Paris.`, finish: 'stop' };
+  if (last?.role === 'tool') {
+    const caller = [...body.messages].reverse().find((message) => message.role === 'assistant') as { tool_calls?: Array<{ function: { name: string } }> } | undefined;
+    const result = textOf(last.content);
+    const text = caller?.tool_calls?.[0]?.function.name === 'get_weather' ? `It is ${result} in Paris.` : `The tool said: ${result.trim()}`;
+    return { kind: 'text', text, finish: 'stop' };
+  }
   const said = textOf(last?.content);
+  // A scripted run of a real agent CLI asks for one of its own tools: `call <tool> <json arguments>`.
+  const asked = /call (\S+) (\{.*\})/.exec(said);
+  if (asked && body.tools?.some((tool) => tool.function.name === asked[1])) return { kind: 'tool', name: asked[1]!, args: asked[2]! };
   if (said.includes('fail-400')) return { kind: 'error', status: 400, message: "model 'm' does not support this: try without it" };
   if (said.includes('break-mid')) return { kind: 'break', text: 'I was saying' };
   const weather = body.tools?.find((tool) => tool.function.name === 'get_weather');

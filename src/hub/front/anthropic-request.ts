@@ -8,7 +8,8 @@ export type AnthropicBlock = v.InferOutput<typeof Block> & Record<string, unknow
 const TextBlock = v.looseObject({ type: v.literal('text'), text: v.string() });
 
 export const AnthropicMessage = v.object({
-  role: v.picklist(['user', 'assistant']),
+  /** `system` turns mid-conversation are new in the Messages API (Claude Code sends them). */
+  role: v.picklist(['user', 'assistant', 'system']),
   content: v.union([v.string(), v.array(Block)], 'Invalid content: expected a string or an array of content blocks'),
 });
 

@@ -10,6 +10,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { Answer } from './chat-answer.ts';
 import type { ChatBody } from './chat-caller.ts';
+import { systemFirst } from './chat-system-first.ts';
 import type { AnthropicBlock, CountTokensRequest, MessagesRequest } from './anthropic-request.ts';
 
 export type Translated<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -104,7 +105,8 @@ function chatMessages(request: CountTokensRequest): ChatCompletionMessageParam[]
   }
   request.messages.forEach((message, i) => {
     const path = `messages[${i}].content`;
-    if (typeof message.content === 'string') out.push({ role: message.role, content: message.content });
+    if (message.role === 'system') out.push({ role: 'system', content: textOf(message.content as AnthropicBlock[] | string, path) });
+    else if (typeof message.content === 'string') out.push({ role: message.role, content: message.content });
     else if (message.role === 'user') out.push(...userMessages(message.content as AnthropicBlock[], path));
     else out.push(assistantMessage(message.content as AnthropicBlock[], path));
   });
@@ -166,7 +168,7 @@ export function messagesToChat(request: MessagesRequest): Translated<ChatBody> {
     const format = request.output_config?.format;
     const body: ChatBody = {
       model: request.model,
-      messages: chatMessages(request),
+      messages: systemFirst(chatMessages(request)),
       max_tokens: request.max_tokens,
       ...(request.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
       ...(request.stop_sequences?.length ? { stop: request.stop_sequences } : {}),

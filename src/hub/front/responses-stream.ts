@@ -2,7 +2,7 @@
 // a time (reasoning, message, each function_call) with its deltas and its done events, then response.completed
 // (or .incomplete) with usage, which servers send after the finish_reason.
 import type { Answer, ChunkDelta } from './chat-answer.ts';
-import { responseObject, statusOf, type ItemIds, type OutputItem, type ResponseObject } from './responses-translate.ts';
+import { responseObject, statusOf, type ItemIds, type OutputItem, type ResponseObject, type ToolNaming } from './responses-translate.ts';
 
 export interface ResponsesEvent {
   type: string;
@@ -32,7 +32,7 @@ export class ResponsesStreamTranslator {
   #ended = false;
 
   constructor(
-    private readonly context: { id: string; createdAt: number; echo: Record<string, unknown>; ids: ItemIds; newCallId: () => string },
+    private readonly context: { id: string; createdAt: number; echo: Record<string, unknown>; ids: ItemIds; naming: ToolNaming; newCallId: () => string },
   ) {}
 
   /** The answer as gathered so far (whole once finish() ran): what a stored response remembers. */
@@ -146,7 +146,7 @@ export class ResponsesStreamTranslator {
       if (call.name === undefined) return;
       call.callId ??= this.context.newCallId();
       call.id = this.context.ids.call();
-      const item: OutputItem = { type: 'function_call', id: call.id, call_id: call.callId, name: call.name, arguments: '', status: 'in_progress' };
+      const item: OutputItem = { type: 'function_call', id: call.id, call_id: call.callId, ...this.context.naming.fromChat(call.name), arguments: '', status: 'in_progress' };
       call.outputIndex = this.#add(out, item);
       this.#open = { kind: 'call', index: call.outputIndex, toolIndex: piece.index };
       if (call.arguments) out.push(this.#event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: call.arguments }));

@@ -11,7 +11,8 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { Answer, AnswerUsage } from './chat-answer.ts';
 import type { ChatBody } from './chat-caller.ts';
-import type { ResponsesItem, ResponsesRequest } from './responses-request.ts';
+import { systemFirst } from './chat-system-first.ts';
+import type { ResponsesItem, ResponsesRequest, ResponsesTool } from './responses-request.ts';
 
 export type Translated<T> = { ok: true; value: T } | { ok: false; message: string; param?: string };
 
@@ -59,7 +60,7 @@ function joined(parts: ChatCompletionContentPart[]): string | ChatCompletionCont
 /** Item types a caller replays from an earlier answer that a chat model cannot read back. */
 const REPLAYED_ONLY = new Set(['reasoning']);
 
-function chatMessages(items: readonly ResponsesItem[]): ChatCompletionMessageParam[] {
+function chatMessages(items: readonly ResponsesItem[], naming: ToolNaming): ChatCompletionMessageParam[] {
   const out: ChatCompletionMessageParam[] = [];
   items.forEach((item, i) => {
     const path = `input[${i}]`;
@@ -73,7 +74,8 @@ function chatMessages(items: readonly ResponsesItem[]): ChatCompletionMessagePar
       else refuse(`${path}.role`, 'expected user, assistant, system or developer');
     } else if (type === 'function_call') {
       if (typeof item.call_id !== 'string' || typeof item.name !== 'string' || typeof item.arguments !== 'string') refuse(path, 'a function_call needs call_id, name and arguments (strings)');
-      const call = { id: item.call_id as string, type: 'function' as const, function: { name: item.name as string, arguments: item.arguments as string } };
+      const name = naming.toChat(item.name as string, typeof item.namespace === 'string' ? item.namespace : undefined);
+      const call = { id: item.call_id as string, type: 'function' as const, function: { name, arguments: item.arguments as string } };
       // The calls of one turn, and the text said before them, are one assistant message in chat completions.
       const previous = out.at(-1);
       if (previous?.role === 'assistant') (previous as ChatCompletionAssistantMessageParam).tool_calls = [...((previous as ChatCompletionAssistantMessageParam).tool_calls ?? []), call];
@@ -101,19 +103,49 @@ function textOnly(parts: ChatCompletionContentPart[], path: string): string {
   return joinedText;
 }
 
-function chatTools(tools: ResponsesRequest['tools']): ChatCompletionTool[] | undefined {
-  return tools?.map((tool, i) => {
-    if (tool.type !== 'function') refuse(`tools[${i}]`, `a '${tool.type}' tool runs on OpenAI’s servers; only function tools can be relayed to a chat model`);
-    if (typeof tool.name !== 'string' || tool.name === '') refuse(`tools[${i}].name`, 'expected a non-empty string');
-    return {
-      type: 'function',
-      function: {
-        name: tool.name as string,
-        ...(typeof tool.description === 'string' ? { description: tool.description } : {}),
-        ...(tool.parameters && typeof tool.parameters === 'object' ? { parameters: tool.parameters as Record<string, unknown> } : {}),
-        ...(typeof tool.strict === 'boolean' ? { strict: tool.strict } : {}),
-      },
-    };
+/** How a function of a namespace tool is named to a chat model, which knows no namespaces: `namespace__name`. */
+const NAMESPACE_SEPARATOR = '__';
+
+export interface ToolNaming {
+  toChat(name: string, namespace?: string): string;
+  fromChat(chatName: string): { name: string; namespace?: string };
+}
+
+export function toolNaming(tools: ResponsesRequest['tools']): ToolNaming {
+  const namespaces = (tools ?? []).filter((tool) => tool.type === 'namespace' && typeof tool.name === 'string').map((tool) => tool.name as string);
+  return {
+    toChat: (name, namespace) => (namespace ? `${namespace}${NAMESPACE_SEPARATOR}${name}` : name),
+    fromChat(chatName) {
+      const namespace = namespaces.find((ns) => chatName.startsWith(`${ns}${NAMESPACE_SEPARATOR}`));
+      return namespace ? { name: chatName.slice(namespace.length + NAMESPACE_SEPARATOR.length), namespace } : { name: chatName };
+    },
+  };
+}
+
+function functionTool(tool: ResponsesTool, path: string, chatName: (name: string) => string): ChatCompletionTool {
+  if (typeof tool.name !== 'string' || tool.name === '') refuse(`${path}.name`, 'expected a non-empty string');
+  return {
+    type: 'function',
+    function: {
+      name: chatName(tool.name as string),
+      ...(typeof tool.description === 'string' ? { description: tool.description } : {}),
+      ...(tool.parameters && typeof tool.parameters === 'object' ? { parameters: tool.parameters as Record<string, unknown> } : {}),
+      ...(typeof tool.strict === 'boolean' ? { strict: tool.strict } : {}),
+    },
+  };
+}
+
+function chatTools(tools: ResponsesRequest['tools'], naming: ToolNaming): ChatCompletionTool[] | undefined {
+  return tools?.flatMap((tool, i) => {
+    if (tool.type === 'function') return [functionTool(tool, `tools[${i}]`, (name) => name)];
+    if (tool.type === 'namespace' && typeof tool.name === 'string' && Array.isArray(tool.tools)) {
+      const namespace = tool.name;
+      return (tool.tools as ResponsesTool[]).map((inner, j) => {
+        if (inner.type !== 'function') refuse(`tools[${i}].tools[${j}]`, `a '${inner.type}' tool cannot be relayed to a chat model, only function tools`);
+        return functionTool(inner, `tools[${i}].tools[${j}]`, (name) => naming.toChat(name, namespace));
+      });
+    }
+    return refuse(`tools[${i}]`, `a '${tool.type}' tool runs on OpenAI’s servers; only function tools (alone or in a namespace) can be relayed to a chat model`);
   });
 }
 
@@ -153,15 +185,16 @@ export function responsesToChat(request: ResponsesRequest, previous: readonly Ch
     }
     if (request.background === true) refuse('background', 'the hub answers while the caller waits; call without background, or stream');
     const items: ResponsesItem[] = typeof request.input === 'string' ? [{ role: 'user', content: request.input }] : request.input;
-    const conversation = [...previous, ...chatMessages(items)];
-    const tools = chatTools(request.tools);
+    const naming = toolNaming(request.tools);
+    const conversation = [...previous, ...chatMessages(items, naming)];
+    const tools = chatTools(request.tools, naming);
     const toolChoice = tools?.length ? chatToolChoice(request.tool_choice) : undefined;
     const effort = request.reasoning?.effort ? EFFORTS[request.reasoning.effort] : undefined;
     const format = responseFormat(request.text?.format);
     const user = request.safety_identifier ?? request.user;
     const body = {
       model: request.model,
-      messages: request.instructions ? [{ role: 'system', content: request.instructions }, ...conversation] : conversation,
+      messages: systemFirst(request.instructions ? [{ role: 'system', content: request.instructions }, ...conversation] : conversation),
       ...(request.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
       ...(request.max_output_tokens != null ? { max_tokens: request.max_output_tokens } : {}),
       ...(request.temperature != null ? { temperature: request.temperature } : {}),
@@ -188,7 +221,7 @@ export interface OutputText {
 }
 export type OutputItem =
   | { type: 'message'; id: string; status: 'in_progress' | 'completed'; role: 'assistant'; content: OutputText[] }
-  | { type: 'function_call'; id: string; call_id: string; name: string; arguments: string; status: 'in_progress' | 'completed' }
+  | { type: 'function_call'; id: string; call_id: string; name: string; namespace?: string; arguments: string; status: 'in_progress' | 'completed' }
   | { type: 'reasoning'; id: string; summary: never[]; content: Array<{ type: 'reasoning_text'; text: string }>; status?: 'in_progress' | 'completed' };
 
 export interface ResponsesUsage {
@@ -275,11 +308,11 @@ export interface ItemIds {
   reasoning(): string;
 }
 
-export function outputItems(answer: Answer, ids: ItemIds): OutputItem[] {
+export function outputItems(answer: Answer, ids: ItemIds, naming: ToolNaming): OutputItem[] {
   const items: OutputItem[] = [];
   if (answer.reasoning) items.push({ type: 'reasoning', id: ids.reasoning(), summary: [], content: [{ type: 'reasoning_text', text: answer.reasoning }] });
   if (answer.text) items.push({ type: 'message', id: ids.message(), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer.text, annotations: [], logprobs: [] }] });
-  for (const call of answer.toolCalls) items.push({ type: 'function_call', id: ids.call(), call_id: call.id, name: call.name, arguments: call.arguments, status: 'completed' });
+  for (const call of answer.toolCalls) items.push({ type: 'function_call', id: ids.call(), call_id: call.id, ...naming.fromChat(call.name), arguments: call.arguments, status: 'completed' });
   return items;
 }
 

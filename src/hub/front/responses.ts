@@ -11,7 +11,7 @@ import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
 import { ResponsesRequest } from './responses-request.ts';
 import { ResponseStore } from './responses-store.ts';
 import { ResponsesStreamTranslator } from './responses-stream.ts';
-import { assistantTurn, echoOf, outputItems, responseObject, responsesError, responsesToChat, statusOf, type ItemIds } from './responses-translate.ts';
+import { assistantTurn, echoOf, outputItems, responseObject, responsesError, responsesToChat, statusOf, toolNaming, type ItemIds } from './responses-translate.ts';
 
 export interface ResponsesRoutesOptions {
   callChat: ChatCaller;
@@ -55,6 +55,7 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     const id = newResponseId();
     const createdAt = Math.floor(Date.now() / 1000);
     const echo = echoOf(asked);
+    const naming = toolNaming(asked.tools);
     const remember = (answer: Parameters<typeof assistantTurn>[0]): void => {
       if (asked.store === true) store.put(viewer.user, id, [...translated.value.conversation, assistantTurn(answer)]);
     };
@@ -66,13 +67,13 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
       if (!answer.ok) return sendError(reply, 502, answer.error);
       remember(answer.value);
       const { status, incomplete_details } = statusOf(answer.value.finishReason);
-      return responseObject({ id, createdAt, echo, status, incompleteDetails: incomplete_details, output: outputItems(answer.value, ids), usage: answer.value.usage });
+      return responseObject({ id, createdAt, echo, status, incompleteDetails: incomplete_details, output: outputItems(answer.value, ids, naming), usage: answer.value.usage });
     }
 
     reply.raw.off('close', onClose);
     const sse = openSse(reply, options.keepAliveMs);
     sse.onClose(onClose);
-    const translator = new ResponsesStreamTranslator({ id, createdAt, echo, ids, newCallId });
+    const translator = new ResponsesStreamTranslator({ id, createdAt, echo, ids, naming, newCallId });
     const send = (events: ReturnType<ResponsesStreamTranslator['start']>): void => {
       for (const event of events) sse.send(JSON.stringify(event), event.type);
     };
