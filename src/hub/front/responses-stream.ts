@@ -72,8 +72,12 @@ export class ResponsesStreamTranslator {
 
   finish(): { events: ResponsesEvent[]; response: ResponseObject } {
     if (this.#ended) return { events: [], response: this.#response('failed') };
-    this.#ended = true;
     const out: ResponsesEvent[] = [];
+    // A call whose name never came cannot be shown as a function_call: its arguments go out as text, not lost.
+    for (const call of this.#calls.values()) {
+      if (call.outputIndex === undefined && call.arguments) out.push(...this.push({ text: call.arguments, toolCalls: [] }));
+    }
+    this.#ended = true;
     this.#close(out);
     const { status, incomplete_details } = statusOf(this.#answer.finishReason);
     const response = this.#response(status, incomplete_details);

@@ -198,3 +198,13 @@ describe('ResponseStore', () => {
     expect(store.get('alice', 'r1')).toBeUndefined();
   });
 });
+
+describe('a streamed call whose name never came', () => {
+  it('goes out as text rather than being lost', () => {
+    const translator = new ResponsesStreamTranslator({ id: 'resp_1', createdAt: 1, echo: {}, ids, naming: toolNaming([]), newCallId: () => 'call_x' });
+    translator.start();
+    translator.push(readChunk({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] }, finish_reason: null }] }));
+    const { response } = translator.finish();
+    expect(response.output).toMatchObject([{ type: 'message', content: [{ type: 'output_text', text: '{"a":1}' }] }]);
+  });
+});
