@@ -103,9 +103,11 @@ describe('Anthropic Messages ⇄ chat completions', () => {
       max_tokens: fc.integer({ min: 1, max: 100_000 }),
       system: fc.option(word, { nil: undefined }),
       messages: fc.array(turn, { minLength: 1, maxLength: 5 }).map((turns) =>
-        turns.flatMap((t, turnIndex) => {
+        turns.flatMap((generated, turnIndex): Array<{ role: string; content: unknown }> => {
           // Tool use ids are unique in a conversation.
-          if (Array.isArray(t.content)) t = { ...t, content: t.content.map((b, i) => (b.type === 'tool_use' ? { ...b, id: `${(b as { id: string }).id}_${turnIndex}_${i}` } : b)) };
+          const t = Array.isArray(generated.content)
+            ? { ...generated, content: (generated.content as Array<{ type: string; id?: string }>).map((b, i) => (b.type === 'tool_use' ? { ...b, id: `${b.id}_${turnIndex}_${i}` } : b)) }
+            : generated;
           // Every tool_use is answered by the user's next turn, as an API caller must.
           const uses = Array.isArray(t.content) ? t.content.filter((b) => b.type === 'tool_use') : [];
           if (!uses.length) return [t];
