@@ -9,7 +9,7 @@ export interface AnthropicEvent {
   data: Record<string, unknown>;
 }
 
-type OpenBlock = { kind: 'thinking' } | { kind: 'text' } | { kind: 'tool'; toolIndex: number };
+type OpenBlock = { kind: 'thinking' | 'text' | 'tool' };
 
 interface PendingTool {
   id?: string;
@@ -117,7 +117,7 @@ export class AnthropicStreamTranslator {
         return;
       }
       tool.id ??= this.context.newToolId();
-      this.#openBlock(out, { kind: 'tool', toolIndex: piece.index }, { type: 'tool_use', id: tool.id, name: tool.name, input: {} });
+      this.#openBlock(out, { kind: 'tool' }, { type: 'tool_use', id: tool.id, name: tool.name, input: {} });
       tool.blockIndex = this.#blockCount - 1;
       const early = tool.early + (piece.arguments ?? '');
       tool.early = '';
