@@ -43,7 +43,9 @@ const viewers = new WeakMap<FastifyRequest, Viewer>();
 export function installAuth(app: FastifyInstance, tokens: TokenTable): void {
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const viewer = tokens.authenticate(request.headers.authorization);
+    // Anthropic clients (Claude Code with ANTHROPIC_API_KEY, the SDK's apiKey) send the token as `x-api-key`.
+    const apiKey = request.headers['x-api-key'];
+    const viewer = tokens.authenticate(request.headers.authorization) ?? (typeof apiKey === 'string' ? tokens.authenticate(`Bearer ${apiKey}`) : undefined);
     if (!viewer) {
       reply.header('www-authenticate', 'Bearer');
       return sendError(reply, 401, 'missing or unknown bearer token (Authorization: Bearer <token>)');
