@@ -1,0 +1,291 @@
+// What replicas of one hub share through Redis (SPEC.md, "The hub beyond one machine"): which replica holds each
+// registrar's task stream, task frames as a per-session Redis Stream read through a consumer group (at least once:
+// a frame a dead replica did not see acknowledged is claimed and re-delivered by the next holder; the registrar
+// dedupes by taskId), results on the caller's replica's channel, heartbeats and namespace changes broadcast, and
+// every replica's liveness as a key with a TTL. One connection for commands, one for subscriptions.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { TaskFrame, TaskResult } from '../../protocol/index.ts';
+
+export interface RedisBusOptions {
+  url: string;
+  logger: Logger;
+  /** How long a replica stays alive without refreshing its key, in ms. Default 5 000. */
+  replicaTtlMs?: number;
+  /** How often heartbeats taken here are broadcast to the other replicas, in ms. Default 200. */
+  heartbeatFlushMs?: number;
+  /** How long a task's routing record lives without a result, in ms. Default 330 000 (past the task timeout). */
+  taskTtlMs?: number;
+  /** Frames kept per session stream (older ones are trimmed). Default 10 000. */
+  maxFramesPerSession?: number;
+}
+
+/** A sign of life taken by some replica, broadcast to all: the session and any statuses it reported. */
+export interface HeartbeatNote {
+  sessionId: string;
+  at: number;
+  providers?: { name: string; status: string }[];
+}
+
+/** Where a task's result must go: the session that runs it, the replica whose caller waits, the frame's entry. */
+export interface TaskRoute {
+  sessionId: string;
+  replica: string;
+  entryId: string;
+}
+
+type ReplicaMessage =
+  | { type: 'nudge'; sessionId: string }
+  | { type: 'result'; taskId: string; result: TaskResult }
+  | { type: 'release'; sessionId: string };
+
+type BroadcastMessage = { type: 'heartbeats'; notes: HeartbeatNote[] } | { type: 'namespace'; version: number };
+
+const GROUP = 'hub';
+const key = {
+  frames: (sessionId: string) => `llmr:frames:${sessionId}`,
+  holder: (sessionId: string) => `llmr:holder:${sessionId}`,
+  task: (taskId: string) => `llmr:task:${taskId}`,
+  alive: (replica: string) => `llmr:replica:${replica}`,
+  inbox: (replica: string) => `llmr:inbox:${replica}`,
+  broadcast: 'llmr:broadcast',
+};
+
+export class RedisBus {
+  readonly replicaId = randomBytes(6).toString('hex');
+  readonly #commands: Redis;
+  readonly #subscriber: Redis;
+  readonly #options: Required<Omit<RedisBusOptions, 'url' | 'logger'>>;
+  readonly #logger: Logger;
+  /** Sessions whose stream this replica holds: where their frames go. */
+  readonly #held = new Map<string, (frame: TaskFrame, entryId: string) => void>();
+  readonly #reading = new Set<string>();
+  /** Sessions nudged while a read was under way: read once more after it. */
+  readonly #again = new Set<string>();
+  readonly #heartbeats: HeartbeatNote[] = [];
+  #onHeartbeats: (notes: HeartbeatNote[]) => void = () => {};
+  #onNamespace: (version: number) => void = () => {};
+  #onResult: (taskId: string, result: TaskResult) => void = () => {};
+  #onRelease: (sessionId: string) => void = () => {};
+  readonly #timers: NodeJS.Timeout[] = [];
+
+  private constructor(options: RedisBusOptions) {
+    this.#logger = options.logger;
+    this.#options = {
+      replicaTtlMs: options.replicaTtlMs ?? 5_000,
+      heartbeatFlushMs: options.heartbeatFlushMs ?? 200,
+      taskTtlMs: options.taskTtlMs ?? 330_000,
+      maxFramesPerSession: options.maxFramesPerSession ?? 10_000,
+    };
+    // No offline queue: while Redis is down a command fails at once, so a caller gets 503 now, not a hang.
+    const connection = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000) };
+    this.#commands = new Redis(options.url, connection);
+    this.#subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });
+    for (const [name, client] of [['commands', this.#commands], ['subscriber', this.#subscriber]] as const) {
+      client.on('error', (error: Error) => this.#logger.debug({ connection: name, err: error.message }, 'redis connection error'));
+    }
+    let connectedBefore = false;
+    this.#commands.on('ready', () => {
+      this.#logger.info({ replica: this.replicaId }, connectedBefore ? 'redis connection back' : 'redis connected');
+      // A Redis that restarted without its data has forgotten who holds which stream: say it again (the
+      // subscriber re-subscribes on its own), and read what arrived meanwhile.
+      if (connectedBefore) for (const [sessionId, deliver] of this.#held) void this.holdStream(sessionId, deliver).catch(() => undefined);
+      connectedBefore = true;
+    });
+    this.#commands.on('close', () => this.#logger.warn({ replica: this.replicaId }, 'redis connection lost: calls get 503 until it is back'));
+  }
+
+  static async connect(options: RedisBusOptions): Promise<RedisBus> {
+    const bus = new RedisBus(options);
+    await Promise.all([bus.#commands.connect(), bus.#subscriber.connect()]);
+    bus.#subscriber.on('message', (channel: string, text: string) => bus.#onMessage(channel, text));
+    await bus.#subscriber.subscribe(key.inbox(bus.replicaId), key.broadcast);
+    await bus.#refreshAlive();
+    bus.#timers.push(setInterval(() => void bus.#refreshAlive(), bus.#options.replicaTtlMs / 3));
+    bus.#timers.push(setInterval(() => void bus.#flushHeartbeats(), bus.#options.heartbeatFlushMs));
+    return bus;
+  }
+
+  /** False while Redis is unreachable: the hub answers 503 instead of waiting. */
+  get ready(): boolean {
+    return this.#commands.status === 'ready';
+  }
+
+  onHeartbeats(listener: (notes: HeartbeatNote[]) => void): void {
+    this.#onHeartbeats = listener;
+  }
+
+  onNamespaceChange(listener: (version: number) => void): void {
+    this.#onNamespace = listener;
+  }
+
+  onResult(listener: (taskId: string, result: TaskResult) => void): void {
+    this.#onResult = listener;
+  }
+
+  /** Another replica took over the stream of a session held here: end ours. */
+  onRelease(listener: (sessionId: string) => void): void {
+    this.#onRelease = listener;
+  }
+
+  /** Queued and broadcast with the next flush: one message for every heartbeat taken here in that window. */
+  noteHeartbeat(note: HeartbeatNote): void {
+    this.#heartbeats.push(note);
+  }
+
+  async announceNamespace(version: number): Promise<void> {
+    await this.#commands.publish(key.broadcast, JSON.stringify({ type: 'namespace', version } satisfies BroadcastMessage));
+  }
+
+  /**
+   * This replica now holds the session's task stream: frames go to `deliver`. Every frame not yet acknowledged
+   * (sent before and unanswered, or never read by a replica that died) is delivered again first.
+   */
+  async holdStream(sessionId: string, deliver: (frame: TaskFrame, entryId: string) => void): Promise<void> {
+    const previous = await this.#commands.set(key.holder(sessionId), this.replicaId, 'GET');
+    this.#held.set(sessionId, deliver);
+    if (previous !== null && previous !== this.replicaId) await this.#send(previous, { type: 'release', sessionId });
+    await this.#commands.xgroup('CREATE', key.frames(sessionId), GROUP, '0', 'MKSTREAM').catch((error: Error) => {
+      if (!error.message.includes('BUSYGROUP')) throw error;
+    });
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await this.#commands.xautoclaim(key.frames(sessionId), GROUP, this.replicaId, 0, cursor, 'COUNT', 500)) as [string, [string, string[]][]];
+      this.#deliverEntries(sessionId, entries);
+      cursor = next;
+    } while (cursor !== '0-0' && this.#held.has(sessionId));
+    this.#drain(sessionId);
+  }
+
+  /** The stream closed here: frames wait in Redis for the session's next stream, wherever it opens. */
+  async releaseStream(sessionId: string): Promise<void> {
+    if (!this.#held.delete(sessionId)) return;
+    const script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    await this.#commands.eval(script, 1, key.holder(sessionId), this.replicaId).catch(() => undefined);
+  }
+
+  /** The replica holding a session's stream, if any. */
+  async holderOf(sessionId: string): Promise<string | undefined> {
+    return (await this.#commands.get(key.holder(sessionId))) ?? undefined;
+  }
+
+  /** Appends a frame to the session's stream and tells the replica holding it; returns the frame's entry id. */
+  async sendFrame(sessionId: string, frame: TaskFrame): Promise<string> {
+    const entryId = await this.#commands.xadd(key.frames(sessionId), 'MAXLEN', '~', this.#options.maxFramesPerSession, '*', 'f', JSON.stringify(frame));
+    if (entryId === null) throw new Error('redis refused the frame');
+    const holder = await this.holderOf(sessionId);
+    if (holder === this.replicaId) this.#drain(sessionId);
+    else if (holder !== undefined) await this.#send(holder, { type: 'nudge', sessionId });
+    return entryId;
+  }
+
+  /** The frame's task has its final result (or is dropped): it is never re-delivered. */
+  async ack(sessionId: string, entryId: string): Promise<void> {
+    await this.#commands.xack(key.frames(sessionId), GROUP, entryId);
+  }
+
+  async putRoute(taskId: string, route: TaskRoute): Promise<void> {
+    await this.#commands.set(key.task(taskId), JSON.stringify(route), 'PX', this.#options.taskTtlMs);
+  }
+
+  async route(taskId: string): Promise<TaskRoute | undefined> {
+    const text = await this.#commands.get(key.task(taskId));
+    return text === null ? undefined : (JSON.parse(text) as TaskRoute);
+  }
+
+  async dropRoute(taskId: string): Promise<void> {
+    await this.#commands.del(key.task(taskId));
+  }
+
+  async isAlive(replica: string): Promise<boolean> {
+    return (await this.#commands.exists(key.alive(replica))) === 1;
+  }
+
+  /** Sends a result to the replica whose caller waits for it. */
+  async forwardResult(replica: string, taskId: string, result: TaskResult): Promise<void> {
+    await this.#send(replica, { type: 'result', taskId, result });
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    await this.#flushHeartbeats();
+    for (const sessionId of [...this.#held.keys()]) await this.releaseStream(sessionId);
+    await this.#commands.del(key.alive(this.replicaId)).catch(() => undefined);
+    this.#subscriber.disconnect();
+    this.#commands.disconnect();
+  }
+
+  async #send(replica: string, message: ReplicaMessage): Promise<void> {
+    await this.#commands.publish(key.inbox(replica), JSON.stringify(message));
+  }
+
+  #onMessage(channel: string, text: string): void {
+    let message: ReplicaMessage | BroadcastMessage;
+    try {
+      message = JSON.parse(text) as ReplicaMessage | BroadcastMessage;
+    } catch {
+      return this.#logger.warn({ channel }, 'redis: a message that is not JSON was ignored');
+    }
+    switch (message.type) {
+      case 'nudge':
+        return this.#drain(message.sessionId);
+      case 'result':
+        return this.#onResult(message.taskId, message.result);
+      case 'release':
+        if (this.#held.delete(message.sessionId)) this.#onRelease(message.sessionId);
+        return;
+      case 'heartbeats':
+        return this.#onHeartbeats(message.notes);
+      case 'namespace':
+        return this.#onNamespace(message.version);
+    }
+  }
+
+  /** Reads every new frame of a session held here; one reader a session at a time, again if nudged meanwhile. */
+  #drain(sessionId: string): void {
+    if (!this.#held.has(sessionId)) return;
+    if (this.#reading.has(sessionId)) {
+      this.#again.add(sessionId);
+      return;
+    }
+    this.#reading.add(sessionId);
+    void (async () => {
+      try {
+        for (;;) {
+          this.#again.delete(sessionId);
+          const answer = (await this.#commands.xreadgroup('GROUP', GROUP, this.replicaId, 'COUNT', 500, 'STREAMS', key.frames(sessionId), '>')) as [string, [string, string[]][]][] | null;
+          const entries = answer?.[0]?.[1] ?? [];
+          this.#deliverEntries(sessionId, entries);
+          if (entries.length < 500 && !this.#again.has(sessionId)) break;
+        }
+      } catch (error) {
+        this.#logger.warn({ err: (error as Error).message }, 'redis: reading task frames failed; the next nudge or reconnect reads them');
+      } finally {
+        this.#reading.delete(sessionId);
+      }
+    })();
+  }
+
+  #deliverEntries(sessionId: string, entries: [string, string[] | null][]): void {
+    const deliver = this.#held.get(sessionId);
+    if (!deliver) return;
+    for (const [entryId, fields] of entries) {
+      const text = fields?.[1];
+      if (text === undefined) continue;
+      deliver(JSON.parse(text) as TaskFrame, entryId);
+    }
+  }
+
+  async #refreshAlive(): Promise<void> {
+    await this.#commands.set(key.alive(this.replicaId), '1', 'PX', this.#options.replicaTtlMs).catch(() => undefined);
+  }
+
+  async #flushHeartbeats(): Promise<void> {
+    if (this.#heartbeats.length === 0) return;
+    const notes = this.#heartbeats.splice(0);
+    await this.#commands.publish(key.broadcast, JSON.stringify({ type: 'heartbeats', notes } satisfies BroadcastMessage)).catch(() => {
+      // Redis is down: the registrars' next heartbeats say the same, and the watchdog allows several misses.
+    });
+  }
+}
