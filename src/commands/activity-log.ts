@@ -1,7 +1,9 @@
 // What `start` and `up` say at info level while they run, beside the waits (progress.ts): that the daemon is live,
 // with what it publishes, to whom and where to call it; and one line per finished call. State transitions are debug.
 import type { PublishedRow, StatusTracker, TransitionNotice } from '../../inspect/tracker.ts';
+import { TASK_ENDS } from '../../machines/task.ts';
 import type { WorkFrame } from '../protocol/index.ts';
+import { redactUrl } from '../redact.ts';
 import type { Logger } from '../log.ts';
 
 /** Enough of a task id to find it in the hub's log and on the status page. */
@@ -34,6 +36,7 @@ export interface ActivityLog {
 
 export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransition'>; logger: Logger; hubUrl: string; published: PublishedRow[] }): ActivityLog {
   const { logger } = options;
+  const hubUrl = redactUrl(options.hubUrl);
   // One entry per streamed task still running: deleted when the task ends.
   const firstTokens = new Map<string, number>();
   let live = false;
@@ -41,8 +44,8 @@ export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransitio
 
   const onSession = (notice: TransitionNotice) => {
     if (notice.to === 'connected.streaming.open') {
-      if (!live) logger.info({ hub: options.hubUrl, published: options.published.map((row) => row.name) }, liveLine(options.hubUrl, options.published));
-      else if (lostAt !== undefined) logger.info({ hub: options.hubUrl, downMs: Date.parse(notice.at) - lostAt }, `live again on ${options.hubUrl} after ${duration(Date.parse(notice.at) - lostAt)}`);
+      if (!live) logger.info({ hub: hubUrl, published: options.published.map((row) => row.name) }, liveLine(hubUrl, options.published));
+      else if (lostAt !== undefined) logger.info({ hub: hubUrl, downMs: Date.parse(notice.at) - lostAt }, `live again on ${hubUrl} after ${duration(Date.parse(notice.at) - lostAt)}`);
       live = true;
       lostAt = undefined;
     } else if (live && lostAt === undefined && notice.from === 'connected.streaming.open') {
@@ -51,7 +54,7 @@ export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransitio
   };
 
   const onTask = (notice: TransitionNotice) => {
-    if (notice.status !== 'done') return;
+    if (!TASK_ENDS.has(notice.to)) return;
     const frame = notice.context.frame as WorkFrame;
     const ms = Date.parse(notice.at) - (notice.context.receivedAt as number);
     const first = firstTokens.get(frame.taskId);

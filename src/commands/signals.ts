@@ -6,6 +6,25 @@ export function onShutdownSignals(drain: () => void): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, drain);
 }
 
+/**
+ * Takes the signals from the start, before there is anything to drain: one that comes while the daemon starts is
+ * kept and handed to it once it runs (else Node's default action would kill the process mid-start).
+ */
+export function shutdownSignalsFromNow(): { attach(drain: () => void): void } {
+  let received = 0;
+  let target: (() => void) | undefined;
+  onShutdownSignals(() => {
+    received += 1;
+    target?.();
+  });
+  return {
+    attach(drain) {
+      target = drain;
+      for (let i = 0; i < received; i += 1) drain();
+    },
+  };
+}
+
 export function parsePort(text: string | undefined, fallback: number, what = '--port'): number {
   if (text === undefined) return fallback;
   const port = Number(text);

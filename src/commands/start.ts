@@ -4,7 +4,7 @@ import { startDaemon } from '../daemon.ts';
 import { createLogger } from '../log.ts';
 import { redactUrl } from '../redact.ts';
 import { Progress } from './progress.ts';
-import { onShutdownSignals } from './signals.ts';
+import { shutdownSignalsFromNow } from './signals.ts';
 import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
 
 export async function startCommand(options: { config?: string; stateDir?: string; logLevel?: string; watch?: WatchFlags }): Promise<number> {
@@ -13,6 +13,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
     process.stderr.write(formatProblems(result) + '\n');
     return 1;
   }
+  const signals = shutdownSignalsFromNow();
   const progress = new Progress();
   const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const stateDir = options.stateDir ?? result.config.stateDir ?? defaultStateDir();
@@ -29,7 +30,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
   });
   const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);
-  onShutdownSignals(daemon.drain);
+  signals.attach(daemon.drain);
   await daemon.stopped;
   await watch.close();
   logger.info('stopped');

@@ -10,7 +10,7 @@ import { detectLocalServers, waitUntilLoaded, type DetectedServer } from '../det
 import { startHub, type Hub } from '../hub/index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { Progress } from './progress.ts';
-import { onShutdownSignals, parsePort } from './signals.ts';
+import { shutdownSignalsFromNow, parsePort } from './signals.ts';
 import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
 
 export interface UpOptions {
@@ -97,6 +97,7 @@ ${statusUrl ? `\nWatch it live: ${statusUrl}/ (or \`llm-registrar status --statu
 }
 
 export async function upCommand(options: UpOptions): Promise<number> {
+  const signals = shutdownSignalsFromNow();
   const progress = new Progress();
   const logger = createLogger({ level: options.logLevel, prettyOutput: progress.writeLogLine });
   const host = options.host ?? '127.0.0.1';
@@ -113,7 +114,7 @@ export async function upCommand(options: UpOptions): Promise<number> {
   const watch = await startWatching({ flags: options.watch ?? {}, status: parsed.config.status, hubUrl: hub.url, logger: registrarLogger, progress, published: publishedRows(parsed.config) });
   const daemon = await startDaemon({ config: parsed.config, stateDir, logger: registrarLogger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);
-  onShutdownSignals(daemon.drain);
+  signals.attach(daemon.drain);
 
   // The daemon listed every server's models before it started: these are the names it publishes.
   const names = daemon.actor?.getSnapshot().context.providerNames ?? [];

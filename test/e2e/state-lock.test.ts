@@ -29,7 +29,7 @@ async function setUp(): Promise<{ config: string; stateDir: string; lock: string
 }
 
 const start = (config: string, stateDir: string) => runCli(['start', '--config', config, '--state-dir', stateDir, '--no-status']);
-const connected = (daemon: Running) => eventually(() => expect(daemon.output()).toMatch(/session → connected\.streaming\.open/), 15_000);
+const connected = (daemon: Running) => eventually(() => expect(daemon.output()).toMatch(/"msg":"live on /), 15_000);
 const exists = (path: string) => access(path).then(() => true, () => false);
 
 describe('the state directory lock', () => {

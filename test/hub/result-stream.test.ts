@@ -48,7 +48,7 @@ describe('result.stream', () => {
   it('is answered in the register when asked for, and not otherwise', async () => {
     const hub = await harness.start();
     const asked = await harness.client(hub, ALICE).post(paths.register, { providers: [provider('llama')], capabilities: ['openai.v1', CAPABILITY_RESULT_STREAM, 'x'] });
-    expect(((await asked.json()) as { capabilities?: string[] }).capabilities).toEqual([CAPABILITY_RESULT_STREAM]);
+    expect(((await asked.json()) as { capabilities?: string[] }).capabilities).toContain(CAPABILITY_RESULT_STREAM);
     const base = await harness.client(hub, BOB).post(paths.register, { providers: [provider('mistral')] });
     expect((await base.json()) as object).not.toHaveProperty('capabilities');
   });

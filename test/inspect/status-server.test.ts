@@ -75,7 +75,7 @@ describe('the status server', () => {
       expect(provider.running).toHaveLength(1);
       expect(provider.queue).toBe(2);
       expect(provider.queued).toHaveLength(2);
-      expect(provider.running[0]).toEqual(expect.objectContaining({ kind: 'infer', state: 'running', streaming: false }));
+      expect(provider.running[0]).toEqual(expect.objectContaining({ kind: 'openai', state: 'running', streaming: false }));
     });
     const text = await metrics();
     expect(sample(text, 'llm_registrar_queue_depth', { provider: 'one-at-a-time' })).toBe(2);
@@ -103,7 +103,7 @@ describe('the status server', () => {
     await chat(stage.hubUrl, { model: 'gpu', messages: [{ role: 'user', content: 'hello' }] });
     await eventually(async () => {
       const text = await metrics();
-      expect(sample(text, 'llm_registrar_tasks_total', { provider: 'gpu', kind: 'infer', outcome: 'done' })).toBe(2);
+      expect(sample(text, 'llm_registrar_tasks_total', { provider: 'gpu', kind: 'openai', outcome: 'done' })).toBe(2);
       expect(sample(text, 'llm_registrar_task_duration_seconds_count', { provider: 'gpu', outcome: 'done' })).toBe(2);
       // Only the streamed call has a first token.
       expect(sample(text, 'llm_registrar_time_to_first_token_seconds_count', { provider: 'gpu' })).toBe(1);

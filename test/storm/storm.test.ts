@@ -42,10 +42,11 @@ afterAll(async () => {
 });
 
 async function startFleet(): Promise<Fleet> {
-  const hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'storm', admin: true } }, keepAliveMs: 5_000 });
-  const stateDirs = await Promise.all(Array.from({ length: REGISTRARS }, () => mkdtemp(join(tmpdir(), 'llmr-storm-'))));
+  const stateDirs = await Promise.all(Array.from({ length: REGISTRARS + 1 }, () => mkdtemp(join(tmpdir(), 'llmr-storm-'))));
+  // The last dir is the hub's (its session key): the restarted hub still verifies every registrar's id.
+  const hub = await startHub({ port: 0, tokens: { [TOKEN]: { user: 'storm', admin: true } }, keepAliveMs: 5_000, stateDir: stateDirs[REGISTRARS] });
   const daemons = await Promise.all(
-    stateDirs.map((stateDir, i) => {
+    stateDirs.slice(0, REGISTRARS).map((stateDir, i) => {
       const parsed = parseConfig(
         {
           hub: { url: hub.url, token: TOKEN },
@@ -139,7 +140,7 @@ describe('a storm of registrars against a hub that restarts', () => {
     closedAt = performance.now();
     await fleet.hub.close();
     await sleep(HUB_DOWN_MS);
-    fleet.hub = await startHub({ port, tokens: { [TOKEN]: { user: 'storm', admin: true } }, keepAliveMs: 5_000 });
+    fleet.hub = await startHub({ port, tokens: { [TOKEN]: { user: 'storm', admin: true } }, keepAliveMs: 5_000, stateDir: fleet.stateDirs[REGISTRARS] });
     const upAt = performance.now();
 
     await eventually(() => expect(returns.filter((r) => r.record.backAt !== undefined)).toHaveLength(REGISTRARS), 20_000);
