@@ -2,7 +2,9 @@
 // model server, one call at a time, interleaved so both see the same machine; the model answers at once. Then the
 // same after every process sat idle a while (each call 250 ms after the last): the code runs cold, and the relay
 // has two more processes to run it in. That is what a streamed call's first token meets (bench/streaming.ts).
+// Last, a coding agent's call (32 tools, ~20 kB) the same way: what the `openai` passthrough costs on a big body.
 import {
+  agentBody,
   isMain,
   interleaved,
   percentile,
@@ -24,9 +26,10 @@ export interface RelayOverheadResult {
   addedP50Ms: number;
   addedP99Ms: number;
   afterIdle: { idleMs: number; calls: number; directP50: number; relayedP50: number; addedP50Ms: number };
+  agent: { bodyBytes: number; calls: number; directP50: number; relayedP50: number; addedP50Ms: number };
 }
 
-export async function runRelayOverhead(options: { calls?: number; warmup?: number; idleCalls?: number; idleMs?: number } = {}): Promise<RelayOverheadResult> {
+export async function runRelayOverhead(options: { calls?: number; warmup?: number; idleCalls?: number; idleMs?: number; agentCalls?: number } = {}): Promise<RelayOverheadResult> {
   const calls = options.calls ?? 2_000;
   const warmup = options.warmup ?? 300;
   const idleCalls = options.idleCalls ?? 30;
@@ -41,6 +44,8 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
     await interleaved(warmup, direct, relayed);
     const warm = await interleaved(calls, direct, relayed);
     const afterIdle = await interleaved(idleCalls, direct, relayed, idleMs);
+    const agentCalls = options.agentCalls ?? 500;
+    const agent = await interleaved(agentCalls, () => timedChat(model.url, 'bench', 16, agentBody('bench')), () => timedChat(hub.url, 'bench', 16, agentBody('bench')));
     const stats = (v: number[]) => ({ p50: round(percentile(v, 50), 3), p90: round(percentile(v, 90), 3), p99: round(percentile(v, 99), 3) });
     const result: RelayOverheadResult = {
       calls,
@@ -55,6 +60,13 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
         relayedP50: round(percentile(afterIdle.relayed, 50), 3),
         addedP50Ms: round(percentile(afterIdle.relayed, 50) - percentile(afterIdle.direct, 50), 3),
       },
+      agent: {
+        bodyBytes: Buffer.byteLength(agentBody('bench')),
+        calls: agentCalls,
+        directP50: round(percentile(agent.direct, 50), 3),
+        relayedP50: round(percentile(agent.relayed, 50), 3),
+        addedP50Ms: round(percentile(agent.relayed, 50) - percentile(agent.direct, 50), 3),
+      },
     };
     printTable(`relay overhead: non-streaming, model answers at once, ${calls} calls each, one at a time (ms)`, [
       { path: 'direct', ...result.direct },
@@ -65,6 +77,11 @@ export async function runRelayOverhead(options: { calls?: number; warmup?: numbe
       { path: 'direct', p50: result.afterIdle.directP50 },
       { path: 'hub + registrar', p50: result.afterIdle.relayedP50 },
       { path: 'added', p50: result.afterIdle.addedP50Ms },
+    ]);
+    printTable(`relay overhead, a coding agent's call (32 tools, ${result.agent.bodyBytes} bytes): ${agentCalls} calls each (ms)`, [
+      { path: 'direct', p50: result.agent.directP50 },
+      { path: 'hub + registrar', p50: result.agent.relayedP50 },
+      { path: 'added', p50: result.agent.addedP50Ms },
     ]);
     writeResult('relay-overhead', result);
     return result;

@@ -192,10 +192,31 @@ export function chatBody(model: string, stream = false): string {
   return JSON.stringify({ model, messages: [{ role: 'user', content: 'Say something short.' }], stream });
 }
 
+/** A typical coding agent's call: a system prompt and 32 function tools (~20 kB of JSON). */
+export function agentBody(model: string): string {
+  const tools = Array.from({ length: 32 }, (_, i) => ({
+    type: 'function',
+    function: {
+      name: `tool_${i}`,
+      description: `Tool number ${i}: does one thing to the repository and reports what it changed, in a few words. `.repeat(4),
+      parameters: {
+        type: 'object',
+        properties: { path: { type: 'string', description: 'a path in the repository' }, pattern: { type: 'string' }, limit: { type: 'integer', minimum: 1 } },
+        required: ['path'],
+      },
+    },
+  }));
+  const messages = [
+    { role: 'system', content: 'You are a coding agent working in a repository. Use the tools to read and change files. '.repeat(12) },
+    { role: 'user', content: 'Fix the failing test.' },
+  ];
+  return JSON.stringify({ model, messages, tools, tool_choice: 'auto', temperature: 0.2 });
+}
+
 /** One non-streaming chat completion; throws unless it answered 200. Returns its duration in ms. */
-export async function timedChat(baseUrl: string, model: string, sockets = 16): Promise<number> {
+export async function timedChat(baseUrl: string, model: string, sockets = 16, body = chatBody(model)): Promise<number> {
   const started = performance.now();
-  const reply = await request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: authHeaders, body: chatBody(model), sockets });
+  const reply = await request(`${baseUrl}/v1/chat/completions`, { method: 'POST', headers: authHeaders, body, sockets });
   const ms = performance.now() - started;
   if (reply.status !== 200) throw new Error(`chat call answered ${reply.status}: ${reply.body.slice(0, 300)}`);
   return ms;
