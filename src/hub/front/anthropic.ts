@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWith } from '../../protocol/index.ts';
 import { viewerOf } from '../auth.ts';
+import { RETRY_AFTER_S } from '../errors.ts';
 import { openSse } from '../sse.ts';
 import { CountTokensRequest, MessagesRequest } from './anthropic-request.ts';
 import { AnthropicStreamTranslator } from './anthropic-stream.ts';
@@ -26,6 +27,8 @@ const newMessageId = newId('msg');
 const newToolId = newId('toolu');
 
 function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  // As on the chat door: SDKs wait that long before they retry a hub with no healthy member.
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   return reply.code(status).send(anthropicError(status, message));
 }
 

@@ -40,23 +40,22 @@ export function dispatchCaller({ dispatcher, headWaitMs }: DispatchCallerOptions
     const planned = dispatcher.plan(viewer, 'chat.completions', body as unknown as CallBody);
     if (!planned.ok) return failed(planned);
     const { plan } = planned;
-    // The call ends when the caller goes away or the door stops reading (an iterator closed early).
-    const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
 
     if (!plan.streaming) {
       const chunks: string[] = [];
       const outcome = await new Promise<CallOutcome>((resolve) => {
-        dispatcher.run(plan, { chunk: (data) => chunks.push(data), finish: resolve }, stop.signal);
+        dispatcher.run(plan, { chunk: (data) => chunks.push(data), finish: resolve }, signal);
       });
-      signal.removeEventListener('abort', onAbort);
       if (!outcome.ok) return failed(outcome);
       if (outcome.body) return { kind: 'json', status: 200, body: outcome.body };
       // A base registrar streamed a task that was not streamed: the doors gather its chunks, tool calls included.
       return { kind: 'stream', chunks: replay(chunks.map(chunkObject)) };
     }
 
+    // A stream ends when the caller goes away or when the door stops reading it (an iterator closed early).
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
     // Chunks wait here until the door reads them; `wake` is the door's pending read, if any.
     const queue: object[] = [];
     let ended: { ok: true } | { ok: false; message: string } | undefined;

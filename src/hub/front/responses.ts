@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWith } from '../../protocol/index.ts';
 import { viewerOf } from '../auth.ts';
+import { RETRY_AFTER_S } from '../errors.ts';
 import { openSse } from '../sse.ts';
 import type { ChatCaller } from './chat-caller.ts';
 import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
@@ -27,6 +28,8 @@ const newCallId = newId('call');
 const ids: ItemIds = { message: newId('msg'), call: newId('fc'), reasoning: newId('rs') };
 
 function sendError(reply: FastifyReply, status: number, message: string, param?: string | null, code?: string | null): FastifyReply {
+  // As on the chat door: SDKs wait that long before they retry a hub with no healthy member.
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   return reply.code(status).send(responsesError(status, message, param, code));
 }
 

@@ -1,7 +1,7 @@
 // The front doors' ChatCaller over the dispatcher, seen from the wire: a registrar speaking it with plain fetch (the
 // base wire, so every answer form a registrar may send can be scripted) and the official SDKs as callers. A wake
 // under keep-alives, chunks for a call that was not streamed, a whole completion for one that was (before and after
-// the stream started), a failure after the stream started, a field the base wire cannot carry.
+// the stream started), a failure after the stream started, no healthy member, a field the base wire cannot carry.
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,20 @@ describe('the front doors over the dispatcher, on the wire', () => {
     }
     expect(events.at(-1)).toBe('response.failed');
     expect(failure).toEqual({ code: 'server_error', message: "model 'llama': out of memory" });
+  });
+
+  it('answers 503 with Retry-After in each API’s shape when no member is healthy', async () => {
+    const { hub, registrar } = await online();
+    await registrar.heartbeat({ providers: [{ name: 'llama', status: 'unavailable' }] });
+    const post = (path: string, body: unknown) => harness.client(hub, ALICE).post(path, body, { 'x-api-key': ALICE });
+    const messages = await post('/v1/messages', { model: 'llama', max_tokens: 16, messages: hello });
+    expect(messages.status).toBe(503);
+    expect(messages.headers.get('retry-after')).toBe('5');
+    expect(await messages.json()).toEqual({ type: 'error', error: { type: 'overloaded_error', message: "model 'llama' has no healthy provider (llama: unavailable)" } });
+    const responses = await post('/v1/responses', { model: 'llama', input: 'hi' });
+    expect(responses.status).toBe(503);
+    expect(responses.headers.get('retry-after')).toBe('5');
+    expect(await responses.json()).toMatchObject({ error: { type: 'server_error', message: "model 'llama' has no healthy provider (llama: unavailable)" } });
   });
 
   it('refuses, before any task, what the base wire cannot carry, naming the field in each API’s shape', async () => {
