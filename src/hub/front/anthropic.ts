@@ -6,11 +6,11 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWith } from '../../protocol/index.ts';
 import { viewerOf } from '../auth.ts';
 import { RETRY_AFTER_S } from '../errors.ts';
+import type { Viewer } from '../registry.ts';
 import { openSse } from '../sse.ts';
 import { CountTokensRequest, MessagesRequest } from './anthropic-request.ts';
 import { AnthropicStreamTranslator } from './anthropic-stream.ts';
 import { anthropicError, chatToMessage, estimateInputTokens, messagesToChat } from './anthropic-translate.ts';
-import type { Viewer } from '../registry.ts';
 import type { ChatCaller } from './chat-caller.ts';
 import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
 
