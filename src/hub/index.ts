@@ -11,7 +11,10 @@ import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
 import { frameworkErrors, installErrorHandlers } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
+import { anthropicRoutes } from './front/anthropic.ts';
+import { dispatchCaller } from './front/dispatch-caller.ts';
 import { openAiRoutes } from './front/openai.ts';
+import { responsesRoutes } from './front/responses.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
 import { resultStreamRoute } from './result-stream-route.ts';
@@ -127,6 +130,10 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
   resultStreamRoute(app, { registry, tasks });
   openAiRoutes(app, { dispatcher, keepAliveMs });
+  // Anthropic Messages and OpenAI Responses, translated onto chat.completions through the same dispatcher.
+  const callChat = dispatchCaller({ dispatcher, headWaitMs: keepAliveMs });
+  await anthropicRoutes(app, { callChat, sees: (viewer, model) => registry.resolve(viewer, model) !== undefined, keepAliveMs });
+  await responsesRoutes(app, { callChat, keepAliveMs });
   catalogRoutes(app, { registry, now });
   homeRoutes(app);
 

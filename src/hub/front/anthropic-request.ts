@@ -30,7 +30,8 @@ const Thinking = v.variant('type', [
 ]);
 
 const Common = {
-  model: v.pipe(v.string(), v.minLength(1)),
+  // Bounded as on the chat door: the name is echoed in errors.
+  model: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
   messages: v.pipe(v.array(AnthropicMessage), v.minLength(1)),
   system: v.optional(v.union([v.string(), v.array(TextBlock)], 'Invalid system: expected a string or an array of text blocks')),
   tools: v.optional(v.array(Tool)),

@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWith } from '../../protocol/index.ts';
 import { viewerOf } from '../auth.ts';
+import { RETRY_AFTER_S } from '../errors.ts';
+import type { Viewer } from '../registry.ts';
 import { openSse } from '../sse.ts';
 import { CountTokensRequest, MessagesRequest } from './anthropic-request.ts';
 import { AnthropicStreamTranslator } from './anthropic-stream.ts';
@@ -14,6 +16,8 @@ import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
 
 export interface AnthropicRoutesOptions {
   callChat: ChatCaller;
+  /** Whether the caller may see `model` (an LLM, pool or agent name): count_tokens answers 404 otherwise. */
+  sees: (viewer: Viewer, model: string) => boolean;
   /** SSE comments while the model has not said its first token (a wake can take a minute). */
   keepAliveMs: number;
 }
@@ -23,6 +27,8 @@ const newMessageId = newId('msg');
 const newToolId = newId('toolu');
 
 function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  // As on the chat door: SDKs wait that long before they retry a hub with no healthy member.
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   return reply.code(status).send(anthropicError(status, message));
 }
 
@@ -45,6 +51,8 @@ export async function anthropicRoutes(app: FastifyInstance, options: AnthropicRo
     scope.post('/v1/messages/count_tokens', async (request, reply) => {
       const parsed = parseWith(CountTokensRequest, request.body);
       if (!parsed.ok) return sendError(reply, 400, parsed.error);
+      // What the caller may not call, it may not learn exists.
+      if (!options.sees(viewerOf(request), parsed.value.model)) return sendError(reply, 404, `model '${parsed.value.model}' not found`);
       return { input_tokens: estimateInputTokens(parsed.value) };
     });
 
@@ -58,6 +66,8 @@ export async function anthropicRoutes(app: FastifyInstance, options: AnthropicRo
       const onClose = (): void => callerGone.abort();
       reply.raw.once('close', onClose);
       const result = await options.callChat({ viewer: viewerOf(request), body: translated.value, signal: callerGone.signal });
+      // Nobody is left to answer.
+      if (callerGone.signal.aborted) return reply.hijack();
       if (result.kind === 'error') return sendError(reply, result.status, result.message);
       if (result.kind === 'json' && result.status !== 200) return sendError(reply, result.status, upstreamErrorMessage(result.body));
       const context = { id: newMessageId(), model: messages.model, stopSequences: messages.stop_sequences ?? [] };

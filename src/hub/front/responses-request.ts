@@ -21,7 +21,8 @@ const Format = v.variant('type', [
 ]);
 
 export const ResponsesRequest = v.looseObject({
-  model: v.pipe(v.string(), v.minLength(1)),
+  // Bounded as on the chat door: the name is echoed in errors.
+  model: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
   input: v.union([v.string(), v.array(Item)], 'Invalid input: expected a string or an array of input items'),
   instructions: v.optional(v.nullable(v.string())),
   tools: v.optional(v.array(Tool)),

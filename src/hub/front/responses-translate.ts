@@ -326,7 +326,7 @@ export function assistantTurn(answer: Answer): ChatCompletionMessageParam {
   };
 }
 
-export function responsesError(status: number, message: string, param?: string): { error: { message: string; type: string; param: string | null; code: string | null } } {
+export function responsesError(status: number, message: string, param?: string | null, code?: string | null): { error: { message: string; type: string; param: string | null; code: string | null } } {
   const type = status === 401 ? 'authentication_error' : status === 404 ? 'not_found_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
-  return { error: { message, type, param: param ?? null, code: null } };
+  return { error: { message, type, param: param ?? null, code: code ?? null } };
 }

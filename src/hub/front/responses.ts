@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWith } from '../../protocol/index.ts';
 import { viewerOf } from '../auth.ts';
+import { RETRY_AFTER_S } from '../errors.ts';
 import { openSse } from '../sse.ts';
 import type { ChatCaller } from './chat-caller.ts';
 import { deltasOf, upstreamErrorMessage, wholeAnswer } from './chat-results.ts';
@@ -26,8 +27,10 @@ const newResponseId = newId('resp');
 const newCallId = newId('call');
 const ids: ItemIds = { message: newId('msg'), call: newId('fc'), reasoning: newId('rs') };
 
-function sendError(reply: FastifyReply, status: number, message: string, param?: string): FastifyReply {
-  return reply.code(status).send(responsesError(status, message, param));
+function sendError(reply: FastifyReply, status: number, message: string, param?: string | null, code?: string | null): FastifyReply {
+  // As on the chat door: SDKs wait that long before they retry a hub with no healthy member.
+  if (status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
+  return reply.code(status).send(responsesError(status, message, param, code));
 }
 
 export async function responsesRoutes(app: FastifyInstance, options: ResponsesRoutesOptions): Promise<void> {
@@ -50,7 +53,9 @@ export async function responsesRoutes(app: FastifyInstance, options: ResponsesRo
     const onClose = (): void => callerGone.abort();
     reply.raw.once('close', onClose);
     const result = await options.callChat({ viewer, body: translated.value.body, signal: callerGone.signal });
-    if (result.kind === 'error') return sendError(reply, result.status, result.message);
+    // Nobody is left to answer.
+    if (callerGone.signal.aborted) return reply.hijack();
+    if (result.kind === 'error') return sendError(reply, result.status, result.message, result.detail?.param, result.detail?.code);
     if (result.kind === 'json' && result.status !== 200) return sendError(reply, result.status, upstreamErrorMessage(result.body));
     const id = newResponseId();
     const createdAt = Math.floor(Date.now() / 1000);

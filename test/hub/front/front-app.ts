@@ -30,7 +30,8 @@ export function frontHarness(): { start(storeOptions?: ResponseStoreOptions): Pr
       const app = Fastify({ bodyLimit: 1_048_576 });
       installErrorHandlers(app, silentLogger());
       installAuth(app, new TokenTable(TOKENS));
-      await anthropicRoutes(app, { callChat: upstream.caller, keepAliveMs: 1000 });
+      // Every model is visible here but 'hidden' (the hub's rules are tested through a real hub, in doors.test.ts).
+      await anthropicRoutes(app, { callChat: upstream.caller, sees: (_viewer, model) => model !== 'hidden', keepAliveMs: 1000 });
       await responsesRoutes(app, { callChat: upstream.caller, keepAliveMs: 1000, store: new ResponseStore(storeOptions) });
       await app.listen({ host: '127.0.0.1', port: 0 });
       closers.push(async () => {
