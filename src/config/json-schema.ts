@@ -23,7 +23,7 @@ export function configJsonSchema(): object {
  */
 const DESCRIPTIONS: Record<string, string> = {
   hub: 'The hub this registrar publishes its providers on.',
-  'hub.url': 'The hub\'s address, e.g. http://hub.internal:4848. LLM_REGISTRAR_HUB_URL overrides it.',
+  'hub.url': 'The hub\'s address, e.g. http://hub.internal:4848, or a list of the addresses of one hub\'s replicas, used in order: the registrar moves to the next when one is unreachable, and back to the first when it answers again. LLM_REGISTRAR_HUB_URL (comma-separated for a list) overrides it.',
   'hub.token': 'Your bearer token on the hub (it maps to your user there). LLM_REGISTRAR_HUB_TOKEN overrides it.',
   providers: 'The model servers on this machine. Each one with "publish": true becomes a virtual LLM on the hub.',
   'providers[].name': 'The local name; also the name on the hub unless publishName is set. Letters, digits and . _ : - /',
