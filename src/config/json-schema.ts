@@ -65,6 +65,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'timing.leaveMs': 'How long a draining registrar waits for the hub to take its leave.',
   'timing.requestTimeoutMs': 'Timeout of each call to the hub (register, heartbeat, result).',
   'timing.upstreamIdleMs': 'Upstream silence tolerated in the middle of a stream before the task fails.',
+  'timing.hubFailbackMs': 'With several hub URLs: while a later one is in use, the first is tried again this often (one GET /healthz), and used again once it answers.',
   'timing.chunkCoalesceMs': 'Tokens of a stream after its first are gathered this long into one chunk: fewer POSTs and writes, each token at most this much later.',
   stateDir: 'Where the session id and the tasks in flight are kept (default: $XDG_STATE_HOME/llm-registrar).',
   status: 'The status server of `start`: a live page, /status JSON, /events SSE and /metrics for Prometheus.',

@@ -51,7 +51,9 @@ describe('a registrar with several hub URLs', () => {
       {},
     );
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    const daemon = await startDaemon({ config: parsed.config, stateDir: await mkdtemp(join(tmpdir(), 'llmr-state-')), logger });
+    // What `status` shows as the hub (the status tracker listens here).
+    const inUse: string[] = [];
+    const daemon = await startDaemon({ config: parsed.config, stateDir: await mkdtemp(join(tmpdir(), 'llmr-state-')), logger, observer: { hubUrl: (url) => inUse.push(url) } });
     running.push(daemon);
 
     await vi.waitFor(async () => expect(await ask(first.url)).toBe(200), { timeout: 5_000, interval: 50 });
@@ -65,6 +67,7 @@ describe('a registrar with several hub URLs', () => {
     first = await hub(stateDir, port);
     await vi.waitFor(async () => expect(await ask(first.url)).toBe(200), { timeout: 5_000, interval: 50 });
     expect(lines.some((line) => line.msg.includes('the first hub URL answers again'))).toBe(true);
+    expect(inUse).toEqual([second.url, first.url]);
     expect(lines.filter((line) => line.level >= 50)).toEqual([]);
   });
 });
