@@ -45,7 +45,7 @@ export interface UsageLedger {
 }
 
 export interface MemoryLedgerOptions {
-  /** Default 100 000: entries kept (the oldest go first); about 20 MB at most. */
+  /** Default 100 000: entries kept (the oldest go first); about 30 MB of heap when full. */
   maxEntries?: number;
   /** Default 172 800 000 (48 h): entries older than this go; a 24 h summary stays exact below maxEntries calls. */
   maxAgeMs?: number;
