@@ -18,6 +18,8 @@ export interface PublishedProvider {
 export interface DaemonObserver {
   /** The first token of a streamed task arrived, `ms` after its frame did. */
   firstToken?(llmName: string, ms: number, taskId: string): void;
+  /** The hub client moved to another of the hub's URLs (`hub.url` as a list). */
+  hubUrl?(url: string): void;
 }
 
 export interface ActorDeps {

@@ -170,6 +170,12 @@ export class StatusTracker {
     this.#published = options.published;
   }
 
+  /** The hub URL in use changed (a list of replicas in `hub.url`): status shows the one called now. */
+  setHubUrl(url: string): void {
+    this.#hubUrl = redactUrl(url);
+    this.#changed();
+  }
+
   /** The daemon has nothing to publish and stays idle: say why on the page. */
   markIdle(note: string): void {
     this.#phase = 'idle';

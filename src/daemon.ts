@@ -102,10 +102,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ]),
   );
   const hub = new HubClient({
-    url: config.hub.url,
+    url: config.hub.urls,
     token: config.hub.token,
     requestTimeoutMs: timing.requestTimeoutMs,
     resultDeadlineMs: timing.resultDeadlineMs,
+    failbackMs: timing.hubFailbackMs,
+    onUrlChange: (url, previous, why) => {
+      logger.warn({ hub: redactUrl(url), previous: redactUrl(previous) }, `hub ${redactUrl(previous)}: ${why}; calling ${redactUrl(url)} now`);
+      options.observer?.hubUrl?.(url);
+    },
   });
   const deps: ActorDeps = { hub, providers, catalogs, agents: config.agents, timing, logger, observer: options.observer };
   // The first register publishes the models listed now; the catalogs keep them in sync from there.

@@ -7,11 +7,28 @@ import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type 
 import { redactUrl, withoutCredentials } from './redact.ts';
 
 export interface HubClientOptions {
-  url: string;
+  /** One hub, or the URLs of one hub's replicas in the order the client fails over in (SPEC.md, config). */
+  url: string | readonly string[];
   token: string;
   requestTimeoutMs: number;
   resultDeadlineMs: number;
+  /** Default 30 000: while on a later URL, the first is tried again (one GET /healthz) at most this often. */
+  failbackMs?: number;
+  /** The URL in use changed: `why` says what happened to the one left. */
+  onUrlChange?: (url: string, previous: string, why: string) => void;
 }
+
+/** Where one of the hub's URLs is called: ky for the control calls, node:http agents for results. */
+interface HubTarget {
+  url: string;
+  http: KyInstance;
+  result: { protocol: string; hostname: string; port: string; basePath: string };
+  resultAgent: http.Agent;
+  uploadAgent?: http.Agent;
+}
+
+/** Answers on register that say this replica cannot serve now while another may (a balancer's or proxy's words). */
+const REPLICA_DOWN = [502, 503, 504];
 
 /** The hub answered 404 for a task: it is unknown or expired, and its work should stop. */
 export class TaskGoneError extends Error {
@@ -59,18 +76,18 @@ export function redirectRefusal(what: string, status: number, location: string |
 }
 
 export class HubClient {
-  readonly url: string;
-  private readonly http: KyInstance;
+  /** Every URL of the hub, in failover order. */
+  readonly urls: readonly string[];
+  private readonly targets: HubTarget[];
+  private current = 0;
+  /** When the first URL was last tried again while a later one was in use. */
+  private lastFailback = 0;
+  private failingBack = false;
+  private readonly failbackMs: number;
+  private readonly onUrlChange: HubClientOptions['onUrlChange'];
   private readonly resultDeadlineMs: number;
   private readonly requestTimeoutMs: number;
   private readonly authorization: string;
-  /**
-   * Results go through node:http on keep-alive sockets, not ky: a streamed answer posts a chunk per token or so,
-   * and ky over fetch cost about five times the CPU per POST (a Request clone, web streams, two abort signals).
-   */
-  private readonly resultAgent: http.Agent;
-  private uploadAgent: http.Agent | undefined;
-  private readonly resultTarget: { protocol: string; hostname: string; port: string; basePath: string };
   /** Sent on result posts so a hub can check the task is ours; mcpd ignores it. */
   sessionId?: string;
   /** What the hub said it speaks in its register answer (SPEC.md §5); empty for a base hub. */
@@ -78,24 +95,68 @@ export class HubClient {
 
   constructor(options: HubClientOptions) {
     // fetch refuses a URL with credentials in it, and the hub takes the token: they are neither sent nor printed.
-    this.url = withoutCredentials(options.url).replace(/\/+$/, '');
+    this.urls = [options.url].flat().map((url) => withoutCredentials(url).replace(/\/+$/, ''));
+    if (this.urls.length === 0) throw new Error('HubClient needs at least one hub URL');
     this.authorization = `Bearer ${options.token}`;
     this.resultDeadlineMs = options.resultDeadlineMs;
     this.requestTimeoutMs = options.requestTimeoutMs;
-    const target = new URL(this.url);
-    this.resultTarget = { protocol: target.protocol, hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port, basePath: target.pathname.replace(/\/+$/, '') };
+    this.failbackMs = options.failbackMs ?? 30_000;
+    this.onUrlChange = options.onUrlChange;
+    this.targets = this.urls.map((url) => this.targetOf(url, options.requestTimeoutMs));
+  }
+
+  /** The URL every call goes to now. */
+  get url(): string {
+    return this.target.url;
+  }
+
+  private get target(): HubTarget {
+    return this.targets[this.current] as HubTarget;
+  }
+
+  private targetOf(url: string, timeoutMs: number): HubTarget {
+    const target = new URL(url);
+    // Results go through node:http on keep-alive sockets, not ky: a streamed answer posts a chunk per token or so,
+    // and ky over fetch cost about five times the CPU per POST (a Request clone, web streams, two abort signals).
     // Bounded: a burst of results (a forced shutdown answering a full queue) waits for a socket instead of opening
     // one per task, which overflowed the hub's listen backlog and lost answers to SYN retransmits.
     const agentOptions = { keepAlive: true, maxSockets: MAX_RESULT_SOCKETS };
-    this.resultAgent = target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
-    this.http = ky.create({
-      prefixUrl: this.url,
-      headers: { authorization: this.authorization },
-      timeout: options.requestTimeoutMs,
-      throwHttpErrors: false,
-      retry: 0,
-      redirect: 'manual',
-    });
+    return {
+      url,
+      result: { protocol: target.protocol, hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port, basePath: target.pathname.replace(/\/+$/, '') },
+      resultAgent: target.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+      http: ky.create({ prefixUrl: url, headers: { authorization: this.authorization }, timeout: timeoutMs, throwHttpErrors: false, retry: 0, redirect: 'manual' }),
+    };
+  }
+
+  /** The URL at `index` failed a call: move to the next one, unless another call already moved on. */
+  private failedOver(index: number, why: string): void {
+    if (this.urls.length === 1 || index !== this.current) return;
+    const previous = this.url;
+    this.current = (index + 1) % this.urls.length;
+    if (this.current !== 0) this.lastFailback = Date.now();
+    this.onUrlChange?.(this.url, previous, why);
+  }
+
+  /** On a later URL: now and then, one GET to the first; any HTTP answer there means it is back, and calls go to it. */
+  private maybeFailBack(): void {
+    if (this.current === 0 || this.failingBack || Date.now() - this.lastFailback < this.failbackMs) return;
+    this.failingBack = true;
+    this.lastFailback = Date.now();
+    const first = this.targets[0] as HubTarget;
+    void first.http
+      .get('healthz', { timeout: Math.min(this.requestTimeoutMs, 5_000) })
+      .then(async (response) => {
+        await response.body?.cancel();
+        if (this.current === 0 || response.status >= 500) return;
+        const previous = this.url;
+        this.current = 0;
+        this.onUrlChange?.(this.url, previous, 'the first hub URL answers again');
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.failingBack = false;
+      });
   }
 
   /** Headers of the task stream request (the stream itself is opened by the task-stream actor). */
@@ -104,12 +165,15 @@ export class HubClient {
   }
 
   streamUrl(): string {
+    this.maybeFailBack();
     return this.url + paths.stream;
   }
 
   /** `body` is the answer's JSON; when the answer is not JSON, `notJson` tells what came instead (its type and start). */
   async register(body: RegisterRequest, signal?: AbortSignal): Promise<{ status: number; body: unknown; notJson?: string }> {
-    const response = await this.call(() => this.http.post(paths.register.slice(1), { json: body, signal }));
+    const index = this.current;
+    const response = await this.call((http) => http.post(paths.register.slice(1), { json: body, signal }));
+    if (REPLICA_DOWN.includes(response.status)) this.failedOver(index, `register answered ${response.status}`);
     if (isRedirect(response.status)) {
       await response.body?.cancel();
       throw new HubCallError(redirectRefusal('register', response.status, response.headers.get('location')), response.status);
@@ -127,7 +191,7 @@ export class HubClient {
   /** `providers`: status changes since the last heartbeat (SPEC.md §2, an extension a hub may ignore). */
   async heartbeat(sessionId: string, providers: { name: string; status: ProviderStatus }[], signal?: AbortSignal): Promise<number> {
     const json = providers.length > 0 ? { providerSessionId: sessionId, providers } : { providerSessionId: sessionId };
-    const response = await this.call(() => this.http.post(paths.heartbeat.slice(1), { json, signal }));
+    const response = await this.call((http) => http.post(paths.heartbeat.slice(1), { json, signal }));
     await response.body?.cancel();
     if (isRedirect(response.status)) throw new HubCallError(redirectRefusal('heartbeat', response.status, response.headers.get('location')), response.status);
     return response.status;
@@ -135,7 +199,7 @@ export class HubClient {
 
   /** Takes leave of the hub (SPEC.md §6, an extension: a base hub answers 404). Resolves with the status. */
   async leave(sessionId: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    const response = await this.call(() => this.http.post(paths.leave.slice(1), { json: { providerSessionId: sessionId }, timeout: timeoutMs, signal }));
+    const response = await this.call((http) => http.post(paths.leave.slice(1), { json: { providerSessionId: sessionId }, timeout: timeoutMs, signal }));
     await response.body?.cancel();
     return response.status;
   }
@@ -159,6 +223,7 @@ export class HubClient {
       const remaining = deadlineAt - Date.now();
       if (remaining <= 0) throw lost();
       let waitMs: number;
+      const index = this.current;
       try {
         const answer = await this.postOnce(paths.result(taskId), headers, body, Math.min(this.requestTimeoutMs, remaining), signal);
         if (answer.status >= 200 && answer.status < 300) return;
@@ -171,7 +236,8 @@ export class HubClient {
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (error instanceof TaskGoneError || error instanceof HubCallError) throw error;
-        // A network error or a timeout: the same body goes again.
+        // A network error or a timeout: the same body goes again, to the next URL when there is one.
+        this.failedOver(index, `result post failed: ${describeNetworkError(error)}`);
         waitMs = retryDelay(attempt);
       }
       if (Date.now() + waitMs >= deadlineAt) {
@@ -184,12 +250,13 @@ export class HubClient {
 
   /** A request on the result sockets, with the token and the session (the streamed upload of `result.stream`). */
   resultRequest(path: string, method: 'GET' | 'POST', headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, sockets: 'result' | 'upload' = 'result'): http.ClientRequest {
-    const { protocol, hostname, port, basePath } = this.resultTarget;
+    const target = this.target;
+    const { protocol, hostname, port, basePath } = target.result;
     const transport = protocol === 'https:' ? https : http;
     const all = { authorization: this.authorization, ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}), ...headers };
     // An upload holds its socket for the whole stream: uploads get their own, unbounded like the tasks running.
-    this.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    const agent = sockets === 'upload' ? this.uploadAgent : this.resultAgent;
+    target.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    const agent = sockets === 'upload' ? target.uploadAgent : target.resultAgent;
     return transport.request({ protocol, hostname, port, path: basePath + path, method, headers: all, agent, signal, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) });
   }
 
@@ -205,11 +272,12 @@ export class HubClient {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<{ status: number; text: string; retryAfterMs?: number; location?: string }> {
-    const { protocol, hostname, port, basePath } = this.resultTarget;
+    const target = this.target;
+    const { protocol, hostname, port, basePath } = target.result;
     const transport = protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const request = transport.request(
-        { protocol, hostname, port, path: basePath + path, method: 'POST', headers, agent: this.resultAgent, signal, timeout: timeoutMs },
+        { protocol, hostname, port, path: basePath + path, method: 'POST', headers, agent: target.resultAgent, signal, timeout: timeoutMs },
         (response) => {
           const status = response.statusCode ?? 0;
           if ((status >= 200 && status < 300) || status === 404) {
@@ -233,11 +301,18 @@ export class HubClient {
     });
   }
 
-  private async call(request: () => Promise<Response>): Promise<Response> {
+  /** One control call to the URL in use; unreachable (refused, reset, timed out) moves the next call to the next URL. */
+  private async call(request: (http: KyInstance) => Promise<Response>): Promise<Response> {
+    this.maybeFailBack();
+    const index = this.current;
+    const { url, http } = this.target;
     try {
-      return await request();
+      return await request(http);
     } catch (error) {
-      throw new HubCallError(`hub ${this.url} unreachable: ${describeNetworkError(error)}`);
+      const why = describeNetworkError(error);
+      // Our own abort (a shutdown, a superseded call) says nothing about the hub.
+      if ((error as Error).name !== 'AbortError') this.failedOver(index, `unreachable: ${why}`);
+      throw new HubCallError(`hub ${url} unreachable: ${why}`);
     }
   }
 }

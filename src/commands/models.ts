@@ -19,7 +19,7 @@ interface AgentRow {
 
 const TIMEOUT_MS = 5_000;
 
-function table(header: string[], rows: string[][], paint: (column: number, cell: string) => string = (_c, cell) => cell): string {
+export function table(header: string[], rows: string[][], paint: (column: number, cell: string) => string = (_c, cell) => cell): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[], painted: boolean) =>
     cells

@@ -142,6 +142,21 @@ ${jsonHelp}`,
     options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
     run: async (values) => (await import('./models.ts')).modelsCommand({ config: str(values, 'config'), json: values.json === true }),
   },
+  usage: {
+    summary: 'Show calls and tokens per model or user from the hub (yours; everyone\'s with an admin token)',
+    usage: `llm-registrar usage [--by model|user] [--since 24h] [--config FILE] [--json]
+
+Asks the hub of the config file (LLM_REGISTRAR_HUB_URL and LLM_REGISTRAR_HUB_TOKEN override it) how many calls,
+errors and tokens (as the model servers reported them, else estimated) its token made; an admin token sees every
+user's. An in-memory hub keeps the last 100 000 calls of the last 48 h.
+
+--by model|user    one line per model as asked (default), or per user
+--since WHEN       how far back: 90s, 30m, 24h (default), 7d, ms since the epoch, or an ISO date
+--config FILE      the config file whose hub and token to use
+${jsonHelp}`,
+    options: { by: { type: 'string' }, since: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+    run: async (values) => (await import('./usage-report.ts')).usageCommand({ config: str(values, 'config'), by: str(values, 'by'), since: str(values, 'since'), json: values.json === true }),
+  },
   'check-config': {
     summary: 'Validate a config file and print every problem in it',
     usage: `llm-registrar check-config [FILE | --config FILE] [--json]

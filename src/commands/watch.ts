@@ -58,6 +58,7 @@ export async function startWatching(options: {
       metrics?.firstToken(llmName, ms);
       activity.firstToken(taskId, ms);
     },
+    hubUrl: (url) => tracker.setHubUrl(url),
   };
   const wantStatus = !flags.noStatus && (status.enabled || flags.statusPort !== undefined);
   if (wantStatus) {

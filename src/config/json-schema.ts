@@ -23,7 +23,7 @@ export function configJsonSchema(): object {
  */
 const DESCRIPTIONS: Record<string, string> = {
   hub: 'The hub this registrar publishes its providers on.',
-  'hub.url': 'The hub\'s address, e.g. http://hub.internal:4848. LLM_REGISTRAR_HUB_URL overrides it.',
+  'hub.url': 'The hub\'s address, e.g. http://hub.internal:4848, or a list of the addresses of one hub\'s replicas, used in order: the registrar moves to the next when one is unreachable, and back to the first when it answers again. LLM_REGISTRAR_HUB_URL (comma-separated for a list) overrides it.',
   'hub.token': 'Your bearer token on the hub (it maps to your user there). LLM_REGISTRAR_HUB_TOKEN overrides it.',
   providers: 'The model servers on this machine. Each one with "publish": true becomes a virtual LLM on the hub.',
   'providers[].name': 'The local name; also the name on the hub unless publishName is set. Letters, digits and . _ : - /',
@@ -65,6 +65,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'timing.leaveMs': 'How long a draining registrar waits for the hub to take its leave.',
   'timing.requestTimeoutMs': 'Timeout of each call to the hub (register, heartbeat, result).',
   'timing.upstreamIdleMs': 'Upstream silence tolerated in the middle of a stream before the task fails.',
+  'timing.hubFailbackMs': 'With several hub URLs: while a later one is in use, the first is tried again this often (one GET /healthz), and used again once it answers.',
   'timing.chunkCoalesceMs': 'Tokens of a stream after its first are gathered this long into one chunk: fewer POSTs and writes, each token at most this much later.',
   stateDir: 'Where the session id and the tasks in flight are kept (default: $XDG_STATE_HOME/llm-registrar).',
   status: 'The status server of `start`: a live page, /status JSON, /events SSE and /metrics for Prometheus.',

@@ -113,7 +113,9 @@ function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv)
   if (raw.hub !== undefined && !isPlainObject(raw.hub)) return { value: raw, fromEnv };
   const hub: Record<string, unknown> = { ...(raw.hub ?? {}) };
   if (url !== undefined) {
-    hub.url = url;
+    // A comma-separated list: replicas of one hub, failed over in order.
+    const urls = url.split(',').map((part) => part.trim()).filter((part) => part !== '');
+    hub.url = urls.length > 1 ? urls : url;
     fromEnv.set('hub.url', ENV_HUB_URL);
   }
   if (token !== undefined) {

@@ -90,12 +90,22 @@ export const Timing = v.object({
   upstreamIdleMs: v.optional(Ms, 300_000),
   /** Tokens after a stream's first are gathered this long into one chunk (a POST, or a line of the upload). */
   chunkCoalesceMs: v.optional(Ms, 10),
+  /** With several hub URLs: how often, while on a later one, the first is tried again. */
+  hubFailbackMs: v.optional(Ms, 30_000),
 });
 export type Timing = v.InferOutput<typeof Timing>;
 
 export const Config = v.pipe(
   v.object({
-    hub: v.object({ url: HttpUrl, token: v.pipe(v.string(), v.minLength(1, 'Invalid token: must not be empty')) }),
+    hub: v.pipe(
+      v.object({
+        url: v.union([HttpUrl, v.pipe(v.array(HttpUrl), v.minLength(1, 'Invalid url: list at least one URL'))], 'Invalid url: expected a URL or a list of URLs (replicas of one hub)'),
+        token: v.pipe(v.string(), v.minLength(1, 'Invalid token: must not be empty')),
+      }),
+      // `url` stays the first URL for everything that calls one hub (models, usage, status); the registrar's hub
+      // client takes `urls`, replicas of one hub in the order it fails over in.
+      v.transform(({ url, token }) => ({ url: [url].flat()[0] as string, urls: [url].flat(), token })),
+    ),
     providers: v.optional(v.array(ProviderConfig), []),
     agents: v.optional(v.array(AgentRow), []),
     timing: v.optional(Timing, {}),

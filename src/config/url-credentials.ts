@@ -5,7 +5,7 @@ import type { Config } from './schema.ts';
 
 export function urlCredentialWarnings(config: Config): string[] {
   const warnings: string[] = [];
-  const hubUrls = [config.hub.url].flat();
+  const hubUrls = config.hub.urls;
   hubUrls.forEach((url, index) => {
     if (!hasCredentials(url)) return;
     const path = hubUrls.length > 1 ? `hub.url[${index}]` : 'hub.url';

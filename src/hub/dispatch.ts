@@ -4,11 +4,13 @@
 // end the call exactly once: the registrar's answer, its error, the session lost, the deadline, or the caller gone.
 import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
+import { CallMeter } from './call-meter.ts';
 import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
 import { shortId } from './session-ids.ts';
 import type { TaskEnd, TaskTable, WorkOrder } from './tasks.ts';
+import type { UsageEntry } from './usage.ts';
 
 /** A caller's body after the front door checked its envelope: `model` is there, the rest is the caller's. */
 export type CallBody = Record<string, unknown> & { model: string; stream?: boolean };
@@ -16,6 +18,8 @@ export type CallBody = Record<string, unknown> & { model: string; stream?: boole
 export interface CallPlan {
   /** The caller's `model`, as asked: what the answer's `model` says. */
   readonly model: string;
+  /** The user of the caller's token. */
+  readonly caller: string;
   readonly row: LlmRow;
   readonly endpoint: OpenAiEndpoint;
   readonly streaming: boolean;
@@ -43,6 +47,8 @@ export interface DispatcherOptions {
   wakeTimeoutMs: number;
   logger: Logger;
   now?: () => number;
+  /** Every finished call, once, after its info line is logged: the usage ledger and the metrics. */
+  onCallFinished?: (entry: UsageEntry) => void;
 }
 
 type WakeOutcome = { ok: true } | CallFailure;
@@ -81,6 +87,15 @@ export class Dispatcher {
    * 400 a call that no healthy row can carry (a base-wire registrar and a field it would drop).
    */
   plan(viewer: Viewer, endpoint: OpenAiEndpoint, body: CallBody): { ok: true; plan: CallPlan } | CallFailure {
+    const planned = this.#plan(viewer, endpoint, body);
+    if (!planned.ok) {
+      const model = typeof body.model === 'string' ? body.model : '';
+      this.#callFinished({ at: this.#now(), caller: viewer.user, model, tokensIn: 0, tokensOut: 0, durationMs: 0, outcome: String(planned.status) });
+    }
+    return planned;
+  }
+
+  #plan(viewer: Viewer, endpoint: OpenAiEndpoint, body: CallBody): { ok: true; plan: CallPlan } | CallFailure {
     const target = this.#registry.resolve(viewer, body.model);
     if (!target) return { ok: false, status: 404, message: `model '${body.model}' not found`, detail: { code: 'model_not_found', param: 'model' } };
     if (target.kind === 'agent' && target.rows.length === 0) {
@@ -112,7 +127,7 @@ export class Dispatcher {
       return { ok: false, status: 413, message: `the request is too large for a task frame (${frameBytes} bytes, limit ${limits.maxFrameBytes})` };
     }
     this.#lastPicked.set(row.name, ++this.#picks);
-    return { ok: true, plan: { model: body.model, row, endpoint, streaming, order } };
+    return { ok: true, plan: { model: body.model, caller: viewer.user, row, endpoint, streaming, order } };
   }
 
   /** Runs a planned call; `sink.finish` is called exactly once. Aborting `signal` cancels the registrar's task. */
@@ -122,6 +137,8 @@ export class Dispatcher {
     const registry = this.#registry;
     let settled = false;
     let taskId: string | undefined;
+    const { order } = plan;
+    const meter = new CallMeter(order.kind === 'openai' ? order.body : order.kind === 'infer' ? { ...order.request } : {}, this.#now());
 
     const finish = (outcome: CallOutcome): void => {
       if (settled) return;
@@ -135,6 +152,19 @@ export class Dispatcher {
       if (!outcome.ok && outcome.status !== 499) {
         this.#options.logger.warn({ model: plan.model, llm: row.name, session: shortId(row.sessionId), status: outcome.status, taskId }, `task failed: ${outcome.message}`);
       }
+      if (outcome.ok && outcome.body) meter.answer(outcome.body);
+      const at = this.#now();
+      this.#callFinished({
+        at,
+        caller: plan.caller,
+        model: plan.model,
+        row: row.name,
+        rowOwner: row.owner,
+        ...meter.tokens(),
+        durationMs: at - meter.startedAt,
+        ...(meter.firstChunkAt === undefined ? {} : { ttftMs: meter.firstChunkAt - meter.startedAt }),
+        outcome: outcome.ok ? 'ok' : String(outcome.status),
+      });
       sink.finish(outcome);
     };
     const stopTask = (): void => {
@@ -166,11 +196,18 @@ export class Dispatcher {
       }
       taskId = tasks.create(row.sessionId, plan.order, {
         chunk: (data) => {
-          if (!settled) sink.chunk(data);
+          if (settled) return;
+          meter.chunk(data, this.#now());
+          sink.chunk(data);
         },
         end: (end) => finish(callOutcome(plan.model, end)),
       });
     });
+  }
+
+  /** Calls in flight on this hub. */
+  get callCount(): number {
+    return this.#calls.size;
   }
 
   /** Calls in flight on a row (picked and not finished yet). */
@@ -181,6 +218,16 @@ export class Dispatcher {
   /** Shutdown: every call in flight ends with 503 at once. */
   close(message: string): void {
     for (const fail of [...this.#calls]) fail({ ok: false, status: 503, message });
+  }
+
+  /** The one place a finished call is told: one info line (never the caller's text), then the ledger and metrics. */
+  #callFinished(entry: UsageEntry): void {
+    const status = entry.outcome === 'ok' ? 200 : Number(entry.outcome);
+    this.#options.logger.info(
+      { user: entry.caller, model: entry.model, row: entry.row, status, durationMs: entry.durationMs, ttftMs: entry.ttftMs, tokensIn: entry.tokensIn, tokensOut: entry.tokensOut },
+      `call ${entry.model} by ${entry.caller}: ${status} in ${entry.durationMs} ms, ${entry.tokensIn}+${entry.tokensOut} tokens`,
+    );
+    this.#options.onCallFinished?.(entry);
   }
 
   /**

@@ -20,10 +20,14 @@ import { Registry } from './registry.ts';
 import { resultStreamRoute } from './result-stream-route.ts';
 import { loadSessionKey, SessionIds } from './session-ids.ts';
 import { TaskTable } from './tasks.ts';
+import { HubMetrics } from './metrics.ts';
+import { MemoryUsageLedger, type UsageLedger } from './usage.ts';
+import { usageRoutes } from './usage-routes.ts';
 import { startWatchdog } from './watchdog.ts';
 
 export { TokenTable, type HubUser } from './auth.ts';
 export { loadTokensFile } from './tokens.ts';
+export { MemoryUsageLedger, type UsageEntry, type UsageLedger, type UsageSummary } from './usage.ts';
 
 /** How long answers already written get to leave before close() cuts the connections still open. */
 const CLOSE_GRACE_MS = 200;
@@ -71,6 +75,8 @@ export interface HubOptions {
   streamGraceMs?: number;
   /** Browser origins whose pages may call the hub (CORS); default none. */
   corsOrigins?: readonly string[];
+  /** Where finished calls are kept for GET /api/v1/usage; default a MemoryUsageLedger (100 000 calls, 48 h). */
+  usage?: UsageLedger;
   /** Default silent. */
   logger?: Logger;
 }
@@ -100,6 +106,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     ids: new SessionIds(sessionKey.key),
   });
   const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024, streamGraceMs: options.streamGraceMs ?? 10_000, now });
+  const usage = options.usage ?? new MemoryUsageLedger();
+  // The gauges read the dispatcher, made just below; they are read only when /metrics is scraped.
+  const metrics = new HubMetrics({ streams: () => tasks.streamCount, callers: () => dispatcher.callCount });
   const dispatcher = new Dispatcher({
     registry,
     tasks,
@@ -107,6 +116,10 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     wakeTimeoutMs: options.wakeTimeoutMs ?? 120_000,
     logger,
     now,
+    onCallFinished: (entry) => {
+      usage.record(entry);
+      metrics.observe(entry);
+    },
   });
   const keepAliveMs = options.keepAliveMs ?? 15_000;
 
@@ -135,6 +148,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   await anthropicRoutes(app, { callChat, sees: (viewer, model) => registry.resolve(viewer, model) !== undefined, keepAliveMs });
   await responsesRoutes(app, { callChat, keepAliveMs });
   catalogRoutes(app, { registry, now });
+  usageRoutes(app, { usage, metrics, now });
   homeRoutes(app);
 
   await app.listen({ host, port: options.port ?? 4848 });

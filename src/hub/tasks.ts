@@ -80,6 +80,11 @@ export class TaskTable {
     return taskId;
   }
 
+  /** Registrars' task streams open now. */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
   hasStream(sessionId: string): boolean {
     return this.#streams.has(sessionId);
   }

@@ -49,7 +49,7 @@ describe('loadConfig', () => {
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.path).toBe(path);
-    expect(result.config.hub).toEqual({ url: 'https://hub.example.com', token: 'tok-good' });
+    expect(result.config.hub).toEqual({ url: 'https://hub.example.com', urls: ['https://hub.example.com'], token: 'tok-good' });
     expect(result.config.providers[0]).toMatchObject({ publish: true, visibility: 'private', maxConcurrency: 4 });
     expect(result.config.agents).toEqual([]);
     expect(result.config.timing).toMatchObject({ heartbeatMs: 30_000, backoffBaseMs: 5_000, backoffCapMs: 60_000, streamIdleMs: 45_000, drainMs: 30_000 });
@@ -160,22 +160,27 @@ describe('environment overrides', () => {
 
   it('win over the file', () => {
     const result = parseConfig(goodConfig, env);
-    expect(result.ok && result.config.hub).toEqual({ url: 'http://hub.internal:8080', token: 'tok-env' });
+    expect(result.ok && result.config.hub).toEqual({ url: 'http://hub.internal:8080', urls: ['http://hub.internal:8080'], token: 'tok-env' });
   });
 
   it('make a missing hub section fine', () => {
     const result = parseConfig({ providers: goodConfig.providers }, env);
-    expect(result.ok && result.config.hub).toEqual({ url: 'http://hub.internal:8080', token: 'tok-env' });
+    expect(result.ok && result.config.hub).toEqual({ url: 'http://hub.internal:8080', urls: ['http://hub.internal:8080'], token: 'tok-env' });
   });
 
   it('may set only one of the two', () => {
     const result = parseConfig({ ...goodConfig, hub: { url: 'https://hub.example.com' } }, { LLM_REGISTRAR_HUB_TOKEN: 'tok-env' });
-    expect(result.ok && result.config.hub).toEqual({ url: 'https://hub.example.com', token: 'tok-env' });
+    expect(result.ok && result.config.hub).toEqual({ url: 'https://hub.example.com', urls: ['https://hub.example.com'], token: 'tok-env' });
   });
 
   it('are ignored when empty', () => {
     const result = parseConfig(goodConfig, { LLM_REGISTRAR_HUB_URL: '', LLM_REGISTRAR_HUB_TOKEN: '' });
-    expect(result.ok && result.config.hub).toEqual(goodConfig.hub);
+    expect(result.ok && result.config.hub).toEqual({ ...goodConfig.hub, urls: [goodConfig.hub.url] });
+  });
+
+  it('read a comma-separated LLM_REGISTRAR_HUB_URL as the replicas of one hub, in order', () => {
+    const result = parseConfig(goodConfig, { LLM_REGISTRAR_HUB_URL: 'http://a.internal:4848, http://b.internal:4848,' });
+    expect(result.ok && result.config.hub).toEqual({ url: 'http://a.internal:4848', urls: ['http://a.internal:4848', 'http://b.internal:4848'], token: 'tok-good' });
   });
 
   it('are named when their value is the problem', () => {
@@ -337,5 +342,22 @@ describe('robustness', () => {
   it('locates an error in deeply nested text without overflowing the stack', () => {
     const text = `${'['.repeat(100_000)}1,]`;
     expect(findJsonSyntaxError(text)).toEqual({ offset: 100_002, reason: 'expected a value (an object, array, string, number, true, false or null)' });
+  });
+});
+
+describe('hub.url as a list', () => {
+  it('takes the URLs of one hub in order; url stays the first', () => {
+    const result = parseConfig({ ...goodConfig, hub: { url: ['http://a:4848', 'http://b:4848'], token: 't' } }, NO_ENV);
+    expect(result.ok && result.config.hub).toEqual({ url: 'http://a:4848', urls: ['http://a:4848', 'http://b:4848'], token: 't' });
+  });
+
+  it.each([
+    [[], 'hub.url'],
+    [['http://a:4848', 'ftp://b'], 'hub.url'],
+    [42, 'hub.url'],
+  ])('refuses %j, naming hub.url', (url, path) => {
+    const problems = problemsOf(parseConfig({ ...goodConfig, hub: { url, token: 't' } }, NO_ENV));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.startsWith(path)).toBe(true);
   });
 });

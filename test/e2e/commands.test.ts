@@ -41,7 +41,7 @@ async function statusUrlOf(output: () => string): Promise<string> {
 }
 
 describe('every command explains itself', () => {
-  const commands = ['up', 'start', 'hub', 'hub tokens', 'models', 'check-config', 'status', 'init', 'schema', 'install-service', 'completion', 'version'];
+  const commands = ['up', 'start', 'hub', 'hub tokens', 'models', 'usage', 'check-config', 'status', 'init', 'schema', 'install-service', 'completion', 'version'];
 
   it('lists every command in the main help', async () => {
     const { code, stdout } = await cli(['--help']);

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import type { UsageEntry, UsageSummary } from '../usage.ts';
 import { migrate } from './migrate.ts';
 
 /** A session as the store keeps it: its owner and what it published, as the namespace exports it. */
@@ -11,28 +12,6 @@ export interface StoredSession {
   id: string;
   owner: string;
   published: unknown;
-}
-
-/** One finished call (SPEC.md: the usage ledger). */
-export interface UsageEntry {
-  at: number;
-  caller: string;
-  model: string;
-  row?: string;
-  rowOwner?: string;
-  tokensIn: number;
-  tokensOut: number;
-  durationMs: number;
-  ttftMs?: number;
-  outcome: string;
-}
-
-export interface UsageSummary {
-  key: string;
-  calls: number;
-  tokensIn: number;
-  tokensOut: number;
-  errors: number;
 }
 
 /** The lock every replica takes to change the namespace, so two registers never decide on stale views. */
