@@ -22,10 +22,10 @@ async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeout
       signal,
     });
   } catch (error) {
-    throw new Error(`wake request to ${redactUrl(recipe.url)} failed: ${describeNetworkError(error)}`);
+    throw Object.assign(new Error(`wake request to ${redactUrl(recipe.url)} failed: ${describeNetworkError(error)}`), { callerReason: 'the wake request found no one to answer it' });
   }
   await response.body?.cancel();
-  if (!response.ok) throw new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`);
+  if (!response.ok) throw Object.assign(new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`), { callerReason: `the wake request answered ${response.status}` });
 }
 
 function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal: AbortSignal): Promise<void> {
@@ -42,14 +42,15 @@ function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal:
     signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (error) => {
       signal.removeEventListener('abort', onAbort);
-      reject(new Error(`wake command '${recipe.command}' could not start: ${error.message}`));
+      reject(Object.assign(new Error(`wake command '${recipe.command}' could not start: ${error.message}`), { callerReason: 'the wake command could not start' }));
     });
     child.on('exit', (code, killedBy) => {
       signal.removeEventListener('abort', onAbort);
       if (code === 0) resolve();
       else {
         const how = killedBy ? `was killed by ${killedBy}` : `exited with code ${code}`;
-        reject(new Error(`wake command '${recipe.command}' ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`));
+        // Callers hear how it ended, not the command's path or what it printed (the log keeps both).
+        reject(Object.assign(new Error(`wake command '${recipe.command}' ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`), { callerReason: `the wake command ${how}` }));
       }
     });
   });

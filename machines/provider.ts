@@ -70,12 +70,19 @@ interface ProviderContext extends ProviderInput {
 }
 
 const unreachable = (context: ProviderContext) => `provider '${context.name}' is not reachable (${context.upstream})`;
+/** What its callers read: the model's name, never where its server listens (the log and status keep that). */
+const unreachableForCallers = (context: ProviderContext) => `provider '${context.name}' is not reachable: its model server does not answer`;
+/** A wake error's words for callers: `callerReason` when the actor gave one (no command path, no stderr). */
+const wakeFailedForCallers = (name: string, error: unknown) => {
+  const reason = (error as { callerReason?: unknown } | undefined)?.callerReason;
+  return `wake of provider '${name}' failed${typeof reason === 'string' ? `: ${reason}` : ''}`;
+};
 /** Says what to fix: the config's apiKey, not the server. */
 const REFUSED_KEY = 'the model server refused the apiKey: check apiKey in the config';
 
 const failUnreachable = [
   { type: 'recordError', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
-  { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
+  { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachableForCallers(context) }) },
 ] as const;
 
 export const providerMachine = setup({
@@ -254,7 +261,7 @@ export const providerMachine = setup({
               target: '#provider.hibernating',
               actions: [
                 { type: 'recordError', params: ({ context, event }) => ({ error: `wake of provider '${context.name}' failed: ${(event.error as Error)?.message ?? String(event.error)}` }) },
-                { type: 'failQueued', params: ({ context }) => ({ error: context.lastError ?? 'wake failed' }) },
+                { type: 'failQueued', params: ({ context, event }) => ({ error: wakeFailedForCallers(context.name, event.error) }) },
               ],
             },
           },

@@ -1,4 +1,5 @@
-// The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining → leaving → stopped.
+// The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining → leaving → stopped
+// (a drain while connected stays connected until the leave).
 // It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time"). A change of what
 // is published (models pulled or removed) registers again with the same session id.
 import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
@@ -159,6 +160,8 @@ export const sessionMachine = setup({
     // Not connected: the next register publishes them.
     'session.publish': { actions: 'keepNames' },
     'session.drain': '.draining',
+    // Left while not connected (the hub forgot us mid-drain): there is no one to take leave of.
+    'session.leave': '.stopped',
     'session.stop': '.stopped',
   },
   states: {
@@ -214,6 +217,10 @@ export const sessionMachine = setup({
         'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
         'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
         'session.heartbeatNow': { actions: sendTo('heartbeat', { type: 'heartbeat.now' }) },
+        // The stream stays open while running tasks finish: it is the session's pulse for the hub (SPEC.md §6), which
+        // would otherwise fail them once its grace is over; the supervisor answers new tasks that it is stopping.
+        'session.drain': {},
+        'session.leave': 'leaving',
         'session.publish': { target: 'registering', actions: 'keepNames' },
         'session.providerStatus': {
           actions: sendTo('heartbeat', ({ event }) => ({ type: 'heartbeat.status', name: event.name, status: event.status })),

@@ -102,7 +102,7 @@ export const supervisorMachine = setup({
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
-    route: enqueueActions(({ context, enqueue, event }) => {
+    route: enqueueActions(({ context, enqueue, event }, params: { stopping: boolean }) => {
       const { frame } = event as Extract<SessionNotice, { type: 'stream.task' }>;
       if (frame.kind === 'cancel') {
         for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
@@ -111,7 +111,13 @@ export const supervisorMachine = setup({
       if (frame.taskId in context.inFlight || context.restartedIds.has(frame.taskId) || context.recent.includes(frame.taskId)) return;
       enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
       const provider = context.providers[frame.llmName];
-      if (provider) {
+      if (params.stopping) {
+        // Draining: the caller hears 503 at once and may ask again (another pool member, or this one restarted).
+        enqueue.spawnChild('task', {
+          id: frame.taskId,
+          input: { frame, receivedAt: Date.now(), error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 },
+        });
+      } else if (provider) {
         enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt: Date.now() });
       } else {
         enqueue.spawnChild('task', {
@@ -245,7 +251,7 @@ export const supervisorMachine = setup({
   states: {
     running: {
       on: {
-        'stream.task': { actions: 'route' },
+        'stream.task': { actions: { type: 'route', params: { stopping: false } } },
         'stream.badFrame': { actions: 'answerBadFrame' },
         'models.listed': { actions: 'syncModels' },
         'daemon.drain': 'draining',
@@ -255,10 +261,11 @@ export const supervisorMachine = setup({
       entry: sendTo('session', { type: 'session.drain' }),
       always: { guard: 'nothingInFlight', target: 'leaving' },
       after: { drainDeadline: 'forcing' },
-      on: { 'daemon.drain': 'forcing' },
+      on: { 'daemon.drain': 'forcing', 'stream.task': { actions: { type: 'route', params: { stopping: true } } } },
     },
     forcing: {
       entry: 'abortAll',
+      on: { 'stream.task': { actions: { type: 'route', params: { stopping: true } } } },
       always: { guard: 'nothingInFlight', target: 'leaving' },
       after: { forceGrace: 'stopped' },
     },

@@ -47,7 +47,7 @@ describe('wake failing', () => {
     s.hub.send(infer('t-infer', 'hello'));
     await eventually(() => expect(finalError(s.hub.results.get('t-infer'))).toBeDefined());
     await eventually(() => expect(finalError(s.hub.results.get('t-wake'))).toBeDefined());
-    expect(finalError(s.hub.results.get('t-infer'))).toBe(`wake of provider 'gpu' failed: wake request to ${endpoint.url} answered 500`);
+    expect(finalError(s.hub.results.get('t-infer'))).toBe("wake of provider 'gpu' failed: the wake request answered 500");
     expect(endpoint.calls()).toBe(1);
     await eventually(() => expect(providerState(s)).toBe('hibernating'));
     s.hub.send(infer('t-again', 'hello'));
@@ -61,24 +61,24 @@ describe('wake failing', () => {
     await new Promise<void>((resolve) => endpoint.server.close(() => resolve()));
     const s = await sleeping({ type: 'http', url: endpoint.url });
     s.hub.send(infer('t-infer', 'hello', true));
-    await eventually(() => expect(finalError(s.hub.results.get('t-infer'))).toMatch(/wake request to .* failed: .*ECONNREFUSED/));
+    await eventually(() => expect(finalError(s.hub.results.get('t-infer'))).toBe("wake of provider 'gpu' failed: the wake request found no one to answer it"));
     stage.check({ 't-infer': '' });
   });
 
-  it('fails the waiting tasks with the exit code and stderr when the wake command exits non-zero', async () => {
+  it('fails the waiting tasks with the exit code (the stderr stays in the log) when the wake command exits non-zero', async () => {
     const s = await sleeping({ type: 'command', command: process.execPath, args: ['-e', 'console.error("GPU is busy"); process.exit(7)'] });
     s.hub.send(wake('t-wake'));
     s.hub.send(infer('t-infer', 'hello'));
     await eventually(() => expect(finalError(s.hub.results.get('t-wake'))).toBeDefined());
     await eventually(() => expect(finalError(s.hub.results.get('t-infer'))).toBeDefined());
-    expect(finalError(s.hub.results.get('t-wake'))).toMatch(/exited with code 7: GPU is busy/);
+    expect(finalError(s.hub.results.get('t-wake'))).toBe("wake of provider 'gpu' failed: the wake command exited with code 7");
     stage.check();
   });
 
   it('fails the waiting tasks when the wake command is not found', async () => {
     const s = await sleeping({ type: 'command', command: '/nonexistent/wake-the-gpu' });
     s.hub.send(wake('t-wake'));
-    await eventually(() => expect(finalError(s.hub.results.get('t-wake'))).toMatch(/could not start: .*ENOENT/));
+    await eventually(() => expect(finalError(s.hub.results.get('t-wake'))).toBe("wake of provider 'gpu' failed: the wake command could not start"));
     stage.check();
   });
 });
@@ -170,7 +170,7 @@ describe('an active provider with a wake recipe losing its model server', () => 
     await s.model.stop();
     s.hub.send(infer('t-lost', 'hello'));
     await eventually(() => expect(finalError(s.hub.results.get('t-lost'))).toBeDefined());
-    expect(finalError(s.hub.results.get('t-lost'))).toMatch(/^wake of provider 'gpu' failed: wake request to .* answered 500/);
+    expect(finalError(s.hub.results.get('t-lost'))).toMatch(/^wake of provider 'gpu' failed: the wake request answered 500/);
     expect(wakes()).toBe(1);
     expect(providerState(s)).toBe('hibernating');
     stage.check();

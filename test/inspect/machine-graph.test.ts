@@ -54,8 +54,8 @@ describe('machineGraph', () => {
     expect(find(session, 'retrying')?.transitions).toEqual([{ label: 'after retry', targets: [{ path: 'registering' }] }]);
     expect(find(session, 'connected.streaming.open')?.transitions).toContainEqual({ label: 'stream.activity', targets: [{ path: 'connected.streaming.open' }] });
     // Transitions that only run actions do not move the machine and are left out of the drawing.
-    expect(find(session, 'connected')?.transitions.map((t) => t.label)).toEqual(['heartbeat.sessionLost', 'session.publish']);
-    expect(session.transitions.map((t) => t.label)).toEqual(['session.drain', 'session.stop']);
+    expect(find(session, 'connected')?.transitions.map((t) => t.label)).toEqual(['heartbeat.sessionLost', 'session.leave', 'session.publish']);
+    expect(session.transitions.map((t) => t.label)).toEqual(['session.drain', 'session.leave', 'session.stop']);
 
     const provider = machineGraph(providerMachine);
     expect(find(provider, 'probing')?.transitions[0]).toEqual({

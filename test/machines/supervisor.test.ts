@@ -149,11 +149,15 @@ describe('supervisor machine', () => {
     s.frame(infer('t1'));
     s.actor.send({ type: 'daemon.drain' });
     const session = s.actor.getSnapshot().children.session as AnyActorRef;
-    expect(session.getSnapshot().value).toEqual({ draining: 'heartbeating' });
+    // The stream stays open while t1 runs: the hub's pulse (SPEC.md §6); a task it sends now is answered 503 at once.
+    expect(session.getSnapshot().matches('connected')).toBe(true);
     expect(s.actor.getSnapshot().value).toBe('draining');
+    s.frame(infer('t2'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 't2', result: { error: 'its registrar is stopping: ask again in a moment', status: 503 } }]);
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toHaveLength(1);
+    expect(s.posts).toHaveLength(2);
     // Its last result posted, the session took leave of the hub before the daemon stopped (SPEC.md §6).
     expect(s.leaves).toEqual(['s1']);
     expect(s.actor.getSnapshot().status).toBe('done');

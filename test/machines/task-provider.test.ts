@@ -339,7 +339,7 @@ describe('provider machine', () => {
     p.receive('a');
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('hibernating');
-    expect(p.posts[0].result).toEqual({ error: "wake of provider 'local' failed: exit 3" });
+    expect(p.posts[0].result).toEqual({ error: "wake of provider 'local' failed" });
   });
 
   it('answers a wake frame with an error when there is no wake recipe', async () => {
@@ -357,7 +357,7 @@ describe('provider machine', () => {
     expect(p.state()).toBe('unavailable');
     p.receive('a');
     await vi.advanceTimersByTimeAsync(0);
-    expect(p.posts[0].result).toEqual({ error: "provider 'local' is not reachable (openai at http://127.0.0.1:1/v1)" });
+    expect(p.posts[0].result).toEqual({ error: "provider 'local' is not reachable: its model server does not answer" });
     up = true;
     await vi.advanceTimersByTimeAsync(5_000);
     expect(p.state()).toBe('active');
@@ -498,7 +498,7 @@ describe('provider machine', () => {
       p.runs.get('a')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
       expect(p.state()).toBe('hibernating');
-      expect(p.posts).toEqual([{ taskId: 'a', result: { error: "wake of provider 'local' failed: exit 3" } }]);
+      expect(p.posts).toEqual([{ taskId: 'a', result: { error: "wake of provider 'local' failed" } }]);
       // `b` was still running on the upstream that went away; it fails now, and wakes the provider again.
       p.runs.get('b')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);

@@ -31,14 +31,17 @@ export type SessionStimulus =
 
 /**
  * `hasSession`: the hub gave us a session id at least once (draining then heartbeats). `taskInFlight`: a task whose
- * result the hub has not taken yet (the drain waits for it).
+ * result the hub has not taken yet (the drain waits for it). `draining`: SIGTERM came while connected with a task in
+ * flight: the session stays connected (its stream is the hub's pulse) until that result is taken.
  */
 export const sessionModel = setup({
-  types: { context: {} as { hasSession: boolean; taskInFlight: boolean }, events: {} as SessionStimulus },
+  types: { context: {} as { hasSession: boolean; taskInFlight: boolean; draining: boolean }, events: {} as SessionStimulus },
   guards: {
     hasSession: ({ context }) => context.hasSession,
     taskInFlight: ({ context }) => context.taskInFlight,
     noTaskInFlight: ({ context }) => !context.taskInFlight,
+    draining: ({ context }) => context.draining,
+    notDraining: ({ context }) => !context.draining,
   },
   actions: {
     /** A step that changes nothing the model can see; the replay checks the real transition instead. */
@@ -46,9 +49,15 @@ export const sessionModel = setup({
   },
 }).createMachine({
   id: 'session',
-  context: { hasSession: false, taskInFlight: false },
+  context: { hasSession: false, taskInFlight: false, draining: false },
   initial: 'registering',
-  on: { 'result.taken': { guard: 'taskInFlight', actions: assign({ taskInFlight: false }) } },
+  on: {
+    'result.taken': [
+      // The drain's last result, while the session is not connected: there is no hub session to leave.
+      { guard: and(['taskInFlight', 'draining']), target: '.stopped', actions: assign({ taskInFlight: false }) },
+      { guard: 'taskInFlight', actions: assign({ taskInFlight: false }) },
+    ],
+  },
   states: {
     registering: {
       on: {
@@ -61,22 +70,31 @@ export const sessionModel = setup({
           { target: 'retrying' },
         ],
         'hub.registerReset': 'retrying',
-        // The register under way named the old models: it starts again.
-        'models.change': { target: 'registering', reenter: true },
-        'signal.term': 'draining',
+        // The register under way named the old models: it starts again (a draining daemon publishes nothing new).
+        'models.change': { guard: 'notDraining', target: 'registering', reenter: true },
+        'signal.term': { guard: 'notDraining', target: 'draining' },
       },
     },
     retrying: {
-      on: { 'timer.backoffElapsed': 'registering', 'signal.term': 'draining', 'models.change': { actions: 'stays' } },
+      on: {
+        'timer.backoffElapsed': 'registering',
+        'signal.term': { guard: 'notDraining', target: 'draining' },
+        'models.change': { guard: 'notDraining', actions: 'stays' },
+      },
     },
     connected: {
       on: {
         'heartbeat.404': 'registering',
         // Rows follow the server's models: a register again, with the same session id.
-        'models.change': 'registering',
+        'models.change': { guard: 'notDraining', target: 'registering' },
         'heartbeat.500': { actions: 'stays' },
         'heartbeat.reset': { actions: 'stays' },
-        'signal.term': 'draining',
+        // Draining keeps the stream open while the task runs; with none, the session takes leave at once.
+        'signal.term': [
+          { guard: 'noTaskInFlight', target: 'leaving' },
+          { guard: 'notDraining', actions: assign({ draining: true }) },
+        ],
+        'result.taken': { guard: and(['taskInFlight', 'draining']), target: 'leaving', actions: assign({ taskInFlight: false }) },
       },
       initial: 'streaming',
       states: {
@@ -245,6 +263,7 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       'signal.term': (stage) => stage.daemon.drain(),
     },
     mustTake: ({ event, before }) => {
+      if (event.type === 'signal.term' && before.matches('connected') && before.context.taskInFlight) return 'session.connected session.drain#0';
       if (event.type === 'models.change') return before.matches('retrying') ? 'session session.publish#0' : before.matches('registering') ? 'session.registering session.publish#0' : 'session.connected session.publish#0';
       return SELF_LOOPS[event.type];
     },

@@ -56,13 +56,14 @@ export const taskModel = setup({
     live: ({ context }) => context.daemon !== 'stopped',
     streaming: ({ context }) => context.arrival === 'streaming' && context.daemon !== 'stopped',
     resultIsError: ({ context }) => context.result === 'error' && context.daemon !== 'stopped',
-    // A draining session has closed the task stream: no cancel frame arrives any more.
     daemonRunning: ({ context }) => context.daemon === 'running',
+    // A draining session keeps its task stream open until it takes leave: cancel frames still arrive.
+    takesCancels: ({ context }) => context.daemon === 'running' || context.daemon === 'draining',
     daemonDraining: ({ context }) => context.daemon === 'draining',
     daemonForcing: ({ context }) => context.daemon === 'forcing',
     // The supervisor forwards cancel frames to its providers, which own every task that runs; the error answers the
     // supervisor gives itself (unknown provider) have nothing to stop.
-    cancellableWhileReporting: ({ context }) => context.arrival !== 'unknown' && context.daemon === 'running',
+    cancellableWhileReporting: ({ context }) => context.arrival !== 'unknown' && context.daemon !== 'stopped',
   },
   actions: {
     resultOk: assign({ result: 'ok' }),
@@ -85,7 +86,7 @@ export const taskModel = setup({
       ],
       on: {
         'blocker.finishes': { guard: 'slotBusy', target: 'running', actions: assign({ slotBusy: false }) },
-        'task.cancel': { guard: 'daemonRunning', target: 'cancelled' },
+        'task.cancel': { guard: 'takesCancels', target: 'cancelled' },
         'signal.term': [...forceThenReport],
         'timer.drainDeadline': { guard: 'daemonDraining', target: 'reporting', actions: 'forceWithError' },
       },
@@ -95,7 +96,7 @@ export const taskModel = setup({
         'model.answers': { guard: 'live', target: 'reporting', actions: 'resultOk' },
         'model.fails': { guard: 'live', target: 'reporting', actions: 'resultError' },
         'chunk.404': { guard: 'streaming', target: 'cancelled' },
-        'task.cancel': { guard: 'daemonRunning', target: 'cancelled' },
+        'task.cancel': { guard: 'takesCancels', target: 'cancelled' },
         'signal.term': [...forceThenReport],
         'timer.drainDeadline': { guard: 'daemonDraining', target: 'reporting', actions: 'forceWithError' },
       },
