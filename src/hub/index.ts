@@ -128,7 +128,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   // Across replicas, while Redis is away a call or a register could only hang: refused at once, and retried.
   app.addHook('onRequest', async (request, reply) => {
     const why = request.method === 'POST' && (request.url.startsWith('/v1/') || request.url === paths.register) ? unavailable() : undefined;
-    if (why !== undefined) return sendError(reply.header('retry-after', '1'), 503, why);
+    if (why !== undefined) return sendError(reply, 503, why);
     return undefined;
   });
   providerRoutes(app, { state, keepAliveMs, logger, now });

@@ -9,9 +9,6 @@ import { openSse } from './sse.ts';
 import type { HubState } from './state/index.ts';
 import type { FrameSink } from './tasks.ts';
 
-/** How long a registrar is told to wait when the hub's store or bus is away. */
-const RETRY_AFTER_S = '1';
-
 export interface ProviderRoutesOptions {
   state: HubState;
   keepAliveMs: number;
@@ -29,7 +26,6 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     const outcome = await state.register(viewer.user, parsed.value, now());
     if (!outcome.ok) {
-      if (outcome.status === 503) reply.header('retry-after', RETRY_AFTER_S);
       if (outcome.status === 403) logger.warn({ user: viewer.user, session: shortId(parsed.value.providerSessionId ?? '') }, 'register refused: the session id was not issued to this user');
       return sendError(reply, outcome.status, outcome.message);
     }
@@ -70,7 +66,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     const sessionId = parsed.value.providerSessionId;
     const left = await state.leave(viewer.user, sessionId);
-    if (left !== true && left !== false) return sendError(reply.header('retry-after', RETRY_AFTER_S), left.status, left.message);
+    if (left !== true && left !== false) return sendError(reply, left.status, left.message);
     if (!left) return sendError(reply, 404, 'unknown providerSessionId: nothing to leave');
     const failed = tasks.sessionLeft(sessionId, 'the registrar publishing this model left the hub');
     logger.info({ session: shortId(sessionId), user: viewer.user, llms: registry.rowNamesOf(sessionId), failedTasks: failed }, 'session left: its rows are inactive');
