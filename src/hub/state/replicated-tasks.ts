@@ -86,12 +86,9 @@ export class ReplicatedTasks implements TaskRouter {
     if (this.#local.sessionOf(taskId) !== undefined) return this.#local.accept(taskId, result);
     const route = await this.#bus.route(taskId);
     if (!route || route.replica === this.#bus.replicaId) return false;
-    if (!(await this.#bus.isAlive(route.replica))) {
-      await this.#bus.dropRoute(taskId);
-      return false;
-    }
-    await this.#bus.forwardResult(route.replica, taskId, result);
-    return true;
+    if (await this.#bus.forwardResult(route.replica, taskId, result)) return true;
+    await this.#bus.dropRoute(taskId);
+    return false;
   }
 
   drop(taskId: string, options: { cancel: boolean }): void {
