@@ -12,6 +12,20 @@ import { UsageError } from './usage.ts';
 
 const ENV_ADMIN_TOKEN = 'LLM_REGISTRAR_HUB_ADMIN_TOKEN';
 const ENV_TOKEN = 'LLM_REGISTRAR_HUB_TOKEN';
+const ENV_STORE = 'LLM_REGISTRAR_HUB_STORE';
+const ENV_BUS = 'LLM_REGISTRAR_HUB_BUS';
+
+/** The replicas' PostgreSQL and Redis, from the flags or the environment: both or neither. */
+function replicasOf(values: Record<string, string | undefined>): { store?: string; bus?: string } {
+  const store = values.store ?? (process.env[ENV_STORE] || undefined);
+  const bus = values.bus ?? (process.env[ENV_BUS] || undefined);
+  if ((store === undefined) !== (bus === undefined)) {
+    throw new UsageError(`replicas need both --store postgres://… (or ${ENV_STORE}) and --bus redis://… (or ${ENV_BUS}); pass both, or neither for a hub in one process`);
+  }
+  if (store !== undefined && !/^postgres(ql)?:\/\//.test(store)) throw new UsageError('--store: expected a postgres://… URL');
+  if (bus !== undefined && !/^rediss?:\/\//.test(bus)) throw new UsageError('--bus: expected a redis://… URL');
+  return store === undefined ? {} : { store, bus };
+}
 
 async function readSecretFile(path: string, what: string, logger: Logger): Promise<string> {
   let text: string;
@@ -109,6 +123,7 @@ export async function hubCommand(values: Record<string, string | undefined>, cor
   if (fromFile && fromFile.clearText > 0) {
     logger.warn({ file }, `tokens file keeps ${fromFile.clearText} tokens in clear: \`llm-registrar hub tokens migrate --tokens-file ${file}\` stores their hashes instead`);
   }
+  const replicas = replicasOf(values);
   // Watched from here on, and read once more: a change made while the hub was starting is not missed.
   const reloader = file ? watchTokensFile({ file, table, fixed, initial: fromFile?.records ?? [], logger }) : undefined;
   void reloader?.reload('started');
@@ -129,6 +144,7 @@ export async function hubCommand(values: Record<string, string | undefined>, cor
     maxConnections: parseCount(values['max-connections'], '--max-connections'),
     streamGraceMs: parseMs(values['stream-grace-ms'], '--stream-grace-ms'),
     corsOrigins,
+    ...replicas,
     logger,
   }).catch((error: NodeJS.ErrnoException) => {
     reloader?.close();

@@ -66,6 +66,7 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
                   [--max-sessions-per-user 1024] [--max-result-bytes 8388608]
                   [--request-timeout-ms 30000] [--max-connections 4096]
                   [--stream-grace-ms 10000] [--cors-origin https://app.example ...]
+                  [--store postgres://… --bus redis://…]
 
 --tokens-file FILE   who may use the hub: manage it with \`llm-registrar hub tokens add NAME | list | revoke NAME\`;
                      the hub reloads it when it changes (and on SIGHUP), no restart needed
@@ -80,6 +81,9 @@ The config's "status": { "port", "host", "enabled" } sets the status server's de
 --max-connections    the hub's limits (README, "The hub's limits")
 --stream-grace-ms    how long calls wait for a registrar whose task stream dropped before they get 503
 --cors-origin O      (repeatable; none by default) lets pages of that origin call the hub from a browser
+--store URL, --bus URL  run as one of several replicas sharing this PostgreSQL (the store of record) and this Redis
+                     (liveness, task frames, results); both or neither; LLM_REGISTRAR_HUB_STORE and _BUS work too
+                     (README, "Running the hub on several machines")
 ${logLevelHelp}
 LLM_REGISTRAR_HUB_TOKEN is the admin token when no other token is given.
 Open the hub's address in a browser for a page that asks for a token and lists the LLMs it may call.`,
@@ -103,6 +107,8 @@ Open the hub's address in a browser for a page that asks for a token and lists t
       'max-connections': { type: 'string' },
       'stream-grace-ms': { type: 'string' },
       'cors-origin': { type: 'string', multiple: true },
+      store: { type: 'string' },
+      bus: { type: 'string' },
       'log-level': { type: 'string' },
     },
     run: async (values) => {

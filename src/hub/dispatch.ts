@@ -9,7 +9,7 @@ import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
 import { shortId } from './session-ids.ts';
-import type { TaskEnd, TaskTable, WorkOrder } from './tasks.ts';
+import type { TaskEnd, TaskRouter, WorkOrder } from './tasks.ts';
 import type { UsageEntry } from './usage.ts';
 
 /** A caller's body after the front door checked its envelope: `model` is there, the rest is the caller's. */
@@ -42,7 +42,7 @@ export interface CallSink {
 
 export interface DispatcherOptions {
   registry: Registry;
-  tasks: TaskTable;
+  tasks: TaskRouter;
   taskTimeoutMs: number;
   wakeTimeoutMs: number;
   logger: Logger;
@@ -64,7 +64,7 @@ const ENDPOINT_PATHS: Record<OpenAiEndpoint, string> = {
 
 export class Dispatcher {
   readonly #registry: Registry;
-  readonly #tasks: TaskTable;
+  readonly #tasks: TaskRouter;
   readonly #options: DispatcherOptions;
   readonly #now: () => number;
   /** Calls in flight per row name (the "least busy" of a pool). */

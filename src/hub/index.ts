@@ -1,15 +1,16 @@
-// The hub: the reference coordinator of SPEC.md ("The hub"). Its state is in memory but for the session key in its
-// state dir: a restart loses the rows, and the registrars re-register with their sticky session ids, which still verify.
+// The hub: the reference coordinator of SPEC.md ("The hub"). By default its state is in memory but for the session key
+// in its state dir: a restart loses the rows, and the registrars re-register with their sticky session ids, which still
+// verify. Given a store and a bus, it is one of N replicas sharing PostgreSQL and Redis (src/hub/state/replicated.ts).
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import { limits } from '../protocol/index.ts';
+import { limits, paths } from '../protocol/index.ts';
 import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
 import { catalogRoutes } from './catalog-routes.ts';
 import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
-import { frameworkErrors, installErrorHandlers } from './errors.ts';
+import { frameworkErrors, installErrorHandlers, sendError } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
 import { anthropicRoutes } from './front/anthropic.ts';
 import { dispatchCaller } from './front/dispatch-caller.ts';
@@ -19,6 +20,9 @@ import { providerRoutes } from './provider-routes.ts';
 import { Registry } from './registry.ts';
 import { resultStreamRoute } from './result-stream-route.ts';
 import { loadSessionKey, SessionIds } from './session-ids.ts';
+import type { HubState } from './state/index.ts';
+import { memoryState } from './state/memory.ts';
+import { openReplicatedState } from './state/replicated.ts';
 import { TaskTable } from './tasks.ts';
 import { HubMetrics } from './metrics.ts';
 import { MemoryUsageLedger, type UsageLedger } from './usage.ts';
@@ -73,6 +77,12 @@ export interface HubOptions {
   maxConnections?: number;
   /** Default 10 000: a session without an open task stream that long → the calls waiting on it get 503 (SPEC.md §6). */
   streamGraceMs?: number;
+  /**
+   * Replicas (SPEC.md "The hub beyond one machine"): the PostgreSQL store of record (postgres://…) and the Redis bus
+   * (redis://…), both or neither. The session key is then the store's, and `stateDir` is not used.
+   */
+  store?: string;
+  bus?: string;
   /** Browser origins whose pages may call the hub (CORS); default none. */
   corsOrigins?: readonly string[];
   /** Where finished calls are kept for GET /api/v1/usage; default a MemoryUsageLedger (100 000 calls, 48 h). */
@@ -94,19 +104,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const now = (): number => Date.now();
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
 
-  const stateDir = options.stateDir;
-  const sessionKey = stateDir === undefined ? { key: randomBytes(32), created: true, loosened: false } : await loadSessionKey(stateDir);
-  if (stateDir !== undefined && sessionKey.created) logger.info({ stateDir }, 'new session key: registrars with ids from another key register afresh');
-  if (sessionKey.loosened) logger.warn({ stateDir }, 'the session key was readable by others: made it 0600 (anyone who read it could forge session ids)');
-  const registry = new Registry({
-    watchdogMs,
-    retentionMs: options.retentionMs ?? 86_400_000,
-    maxRowsPerSession: options.maxRowsPerSession ?? 256,
-    maxSessionsPerUser: options.maxSessionsPerUser ?? 1024,
-    ids: new SessionIds(sessionKey.key),
-  });
-  const tasks = new TaskTable({ maxResultBytes: options.maxResultBytes ?? 8 * 1024 * 1024, streamGraceMs: options.streamGraceMs ?? 10_000, now });
-  const usage = options.usage ?? new MemoryUsageLedger();
+  const state = await openState(options, logger, watchdogMs, now);
+  const { registry, tasks } = state;
+  const usage = options.usage ?? state.usage ?? new MemoryUsageLedger();
   // The gauges read the dispatcher, made just below; they are read only when /metrics is scraped.
   const metrics = new HubMetrics({ streams: () => tasks.streamCount, callers: () => dispatcher.callCount });
   const dispatcher = new Dispatcher({
@@ -140,8 +140,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   installCors(app, options.corsOrigins ?? []);
   installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
   app.get('/healthz', async () => ({ ok: true }));
-  providerRoutes(app, { registry, tasks, keepAliveMs, logger, now });
-  resultStreamRoute(app, { registry, tasks });
+  const unavailable = state.unavailable.bind(state);
+  // Across replicas, while Redis is away a call or a register could only hang: refused at once, and retried.
+  app.addHook('onRequest', async (request, reply) => {
+    const why = request.method === 'POST' && (request.url.startsWith('/v1/') || request.url === paths.register) ? unavailable() : undefined;
+    if (why !== undefined) return sendError(reply, 503, why);
+    return undefined;
+  });
+  providerRoutes(app, { state, keepAliveMs, logger, now });
+  if (state.localTasks) resultStreamRoute(app, { registry, tasks: state.localTasks });
   openAiRoutes(app, { dispatcher, keepAliveMs });
   // Anthropic Messages and OpenAI Responses, translated onto chat.completions through the same dispatcher.
   const callChat = dispatchCaller({ dispatcher, headWaitMs: keepAliveMs });
@@ -158,7 +165,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   // A hub on every interface is reached here through loopback: 0.0.0.0 is an address to listen on, not to call.
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   const url = `${options.tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
-  const stopWatchdog = startWatchdog({ registry, tasks, watchdogMs, logger, now });
+  const stopWatchdog = startWatchdog({ state, watchdogMs, logger, now });
   logger.debug({ url }, 'hub listening');
 
   let closing: Promise<void> | undefined;
@@ -179,10 +186,35 @@ export async function startHub(options: HubOptions): Promise<Hub> {
           await app.close();
         } finally {
           clearTimeout(cut);
+          await state.close();
         }
         logger.info({ url }, 'hub closed');
       })();
       return closing;
     },
   };
+}
+
+/** In memory (the default), or shared by replicas through PostgreSQL and Redis. */
+async function openState(options: HubOptions, logger: Logger, watchdogMs: number, now: () => number): Promise<HubState> {
+  const registryOptions = {
+    watchdogMs,
+    retentionMs: options.retentionMs ?? 86_400_000,
+    maxRowsPerSession: options.maxRowsPerSession ?? 256,
+    maxSessionsPerUser: options.maxSessionsPerUser ?? 1024,
+  };
+  const maxResultBytes = options.maxResultBytes ?? 8 * 1024 * 1024;
+  const streamGraceMs = options.streamGraceMs ?? 10_000;
+  if ((options.store === undefined) !== (options.bus === undefined)) {
+    throw new Error('replicas need both a store (--store postgres://…) and a bus (--bus redis://…), or neither');
+  }
+  if (options.store !== undefined && options.bus !== undefined) {
+    return openReplicatedState({ store: options.store, bus: options.bus, registry: registryOptions, maxResultBytes, streamGraceMs, logger, now });
+  }
+  const stateDir = options.stateDir;
+  const sessionKey = stateDir === undefined ? { key: randomBytes(32), created: true, loosened: false } : await loadSessionKey(stateDir);
+  if (stateDir !== undefined && sessionKey.created) logger.info({ stateDir }, 'new session key: registrars with ids from another key register afresh');
+  if (sessionKey.loosened) logger.warn({ stateDir }, 'the session key was readable by others: made it 0600 (anyone who read it could forge session ids)');
+  const registry = new Registry({ ...registryOptions, ids: new SessionIds(sessionKey.key) });
+  return memoryState(registry, new TaskTable({ maxResultBytes, streamGraceMs, now }));
 }

@@ -103,6 +103,11 @@ export class Namespace {
     for (const agent of [...entry.agents]) this.#deleteAgent(agent);
   }
 
+  publishedBy(sessionId: string): { rows: LlmRow[]; agents: Agent[] } {
+    const entry = this.#bySession.get(sessionId);
+    return { rows: [...(entry?.rows ?? [])], agents: [...(entry?.agents ?? [])] };
+  }
+
   publishesAnything(sessionId: string): boolean {
     return this.#bySession.has(sessionId);
   }

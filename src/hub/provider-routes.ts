@@ -4,27 +4,27 @@ import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, HeartbeatRequest, LeaveRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
 import { viewerOf } from './auth.ts';
 import { sendError } from './errors.ts';
-import type { Registry } from './registry.ts';
 import { shortId } from './session-ids.ts';
 import { openSse } from './sse.ts';
-import type { FrameSink, TaskTable } from './tasks.ts';
+import type { HubState } from './state/index.ts';
+import type { FrameSink } from './tasks.ts';
 
 export interface ProviderRoutesOptions {
-  registry: Registry;
-  tasks: TaskTable;
+  state: HubState;
   keepAliveMs: number;
   logger: Logger;
   now: () => number;
 }
 
 export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOptions): void {
-  const { registry, tasks, logger, now } = options;
+  const { state, logger, now } = options;
+  const { registry, tasks } = state;
 
   app.post(paths.register, async (request, reply) => {
     const viewer = viewerOf(request);
     const parsed = parseWith(RegisterRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
-    const outcome = registry.register(viewer.user, parsed.value, now());
+    const outcome = await state.register(viewer.user, parsed.value, now());
     if (!outcome.ok) {
       if (outcome.status === 403) logger.warn({ user: viewer.user, session: shortId(parsed.value.providerSessionId ?? '') }, 'register refused: the session id was not issued to this user');
       return sendError(reply, outcome.status, outcome.message);
@@ -56,7 +56,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const viewer = viewerOf(request);
     const parsed = parseWith(HeartbeatRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
-    if (!registry.heartbeat(viewer.user, parsed.value, now())) return sendError(reply, 404, 'unknown providerSessionId: register again');
+    if (!(await state.heartbeat(viewer.user, parsed.value, now()))) return sendError(reply, 404, 'unknown providerSessionId: register again');
     return { ok: true };
   });
 
@@ -65,7 +65,9 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const parsed = parseWith(LeaveRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     const sessionId = parsed.value.providerSessionId;
-    if (!registry.leave(viewer.user, sessionId)) return sendError(reply, 404, 'unknown providerSessionId: nothing to leave');
+    const left = await state.leave(viewer.user, sessionId);
+    if (left !== true && left !== false) return sendError(reply, left.status, left.message);
+    if (!left) return sendError(reply, 404, 'unknown providerSessionId: nothing to leave');
     const failed = tasks.sessionLeft(sessionId, 'the registrar publishing this model left the hub');
     logger.info({ session: shortId(sessionId), user: viewer.user, llms: registry.rowNamesOf(sessionId), failedTasks: failed }, 'session left: its rows are inactive');
     return { ok: true };
@@ -75,6 +77,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const viewer = viewerOf(request);
     const sessionId = request.headers[SESSION_HEADER];
     if (typeof sessionId !== 'string' || sessionId === '') return sendError(reply, 400, `missing header ${SESSION_HEADER}`);
+    if (registry.sessionOf(viewer.user, sessionId) === undefined) await state.catchUp().catch(() => undefined);
     const session = registry.sessionOf(viewer.user, sessionId);
     if (!session) return sendError(reply, 404, 'unknown providerSessionId: register again');
 
@@ -92,7 +95,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     if (!parsed.ok) return sendError(reply, 400, `invalid result: expected exactly one of {status: 200, body}, {error}, {chunk: {data, seq?, done?}}`);
     const header = request.headers[SESSION_HEADER];
     const { taskId } = request.params;
-    const sessionId = tasks.sessionOf(taskId);
+    const sessionId = await tasks.sessionOf(taskId);
     // Our registrars (they speak openai.v1) always name the task's session; base registrars (mcpd's, the seed's)
     // send no header, and their results are matched by task id and token owner alone, as on mcpd.
     if ((typeof header !== 'string' || header === '') && sessionId !== undefined && registry.speaks(sessionId, CAPABILITY_OPENAI)) {
@@ -100,7 +103,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     }
     const owned = sessionId !== undefined && (header === undefined || header === sessionId) && registry.sessionOf(viewer.user, sessionId) !== undefined;
     // Another user's task, or another session's, is answered exactly like a task that does not exist.
-    if (!owned || !tasks.accept(taskId, parsed.value as TaskResult)) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
+    if (!owned || !(await tasks.accept(taskId, parsed.value as TaskResult))) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
     return { ok: true };
   });
 }

@@ -18,6 +18,18 @@ export interface RegistryOptions {
   maxRowsPerSession: number;
   maxSessionsPerUser: number;
   ids: SessionIds;
+  /** Default openai.v1 and result.stream: the capabilities this hub offers beyond the base wire. */
+  capabilities?: readonly string[];
+}
+
+/** A session with everything it publishes, as replicas of one hub store and replay it (SPEC.md "beyond one machine"). */
+export interface SessionDocument {
+  user: string;
+  capabilities: readonly string[];
+  lastSeen: number;
+  left: boolean;
+  rows: LlmRow[];
+  agents: Agent[];
 }
 
 export type RegisterOutcome =
@@ -33,13 +45,15 @@ export type RegisterOutcome =
       forgotten: string[];
       /** A dead session of the same user deleted to stay within maxSessionsPerUser. */
       evicted: string[];
+      /** Sessions that lost names to this request but still publish something: what a replica writes besides its own. */
+      trimmed: string[];
     }
   | { ok: false; status: 400 | 403 | 409 | 429; message: string };
 
 export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
 
-/** The capabilities this hub speaks beyond the base wire. */
-const HUB_CAPABILITIES: ReadonlySet<string> = new Set([CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM]);
+/** The capabilities this hub speaks beyond the base wire, unless told otherwise. */
+const HUB_CAPABILITIES: readonly string[] = [CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM];
 
 type Kind = 'llm' | 'pool' | 'agent';
 const KIND_WORDS: Record<Kind, string> = { llm: 'an LLM', pool: 'a pool', agent: 'an agent' };
@@ -48,9 +62,11 @@ export class Registry {
   readonly #sessions: SessionTable;
   readonly #names = new Namespace();
   readonly #options: RegistryOptions;
+  readonly #capabilities: ReadonlySet<string>;
 
   constructor(options: RegistryOptions) {
     this.#options = options;
+    this.#capabilities = new Set(options.capabilities ?? HUB_CAPABILITIES);
     this.#sessions = new SessionTable(options.watchdogMs);
   }
 
@@ -112,7 +128,7 @@ export class Registry {
       session = { id: sessionId, user, capabilities: [], lastSeen: now, left: false, lostReported: false };
       this.#sessions.add(session);
     }
-    const capabilities = (request.capabilities ?? []).filter((capability) => HUB_CAPABILITIES.has(capability));
+    const capabilities = (request.capabilities ?? []).filter((capability) => this.#capabilities.has(capability));
     session.capabilities = capabilities;
     this.#sessions.touch(session, now);
     this.#names.clearSession(sessionId);
@@ -132,7 +148,54 @@ export class Registry {
     });
     const forgotten = [...losers].filter((id) => this.#sessions.get(id) !== undefined && !this.#names.publishesAnything(id));
     for (const id of forgotten) this.#sessions.delete(id);
-    return { ok: true, sessionId, adopted: named !== undefined, capabilities, takenOver: [...takenOver], forgotten, evicted };
+    const trimmed = [...losers].filter((id) => this.#sessions.get(id) !== undefined);
+    return { ok: true, sessionId, adopted: named !== undefined, capabilities, takenOver: [...takenOver], forgotten, evicted, trimmed };
+  }
+
+  /** The session and what it publishes, for another replica; undefined when it is gone. */
+  exportSession(sessionId: string): SessionDocument | undefined {
+    const session = this.#sessions.get(sessionId);
+    if (!session) return undefined;
+    const { rows, agents } = this.#names.publishedBy(sessionId);
+    return { user: session.user, capabilities: session.capabilities, lastSeen: session.lastSeen, left: session.left, rows: rows.map((row) => ({ ...row })), agents };
+  }
+
+  /**
+   * Takes a session as another replica decided it, unconditionally: replay never re-decides, because liveness differs
+   * between replicas. The later of both sign-of-life times is kept.
+   */
+  importSession(sessionId: string, doc: SessionDocument): void {
+    let session = this.#sessions.get(sessionId);
+    if (session && session.user !== doc.user) {
+      this.removeSession(sessionId);
+      session = undefined;
+    }
+    if (!session) {
+      session = { id: sessionId, user: doc.user, capabilities: [], lastSeen: doc.lastSeen, left: doc.left, lostReported: false };
+      this.#sessions.add(session);
+    }
+    session.capabilities = doc.capabilities;
+    session.lastSeen = Math.max(session.lastSeen, doc.lastSeen);
+    session.left = doc.left;
+    this.#names.clearSession(sessionId);
+    for (const row of doc.rows) this.#names.addRow({ ...row, sessionId });
+    for (const agent of doc.agents) this.#names.addAgent({ ...agent, sessionId });
+  }
+
+  removeSession(sessionId: string): void {
+    this.#delete(sessionId);
+  }
+
+  sessionIds(): string[] {
+    return this.#sessions.ids();
+  }
+
+  /** A heartbeat another replica took: the session is live here too (unknown sessions are ignored). */
+  noteSignOfLife(sessionId: string, at: number, providers: readonly { name: string; status: ProviderStatus }[]): void {
+    const session = this.#sessions.get(sessionId);
+    if (!session || at < session.lastSeen) return;
+    this.#sessions.touch(session, at);
+    for (const { name, status } of providers) this.setStatus(sessionId, name, status);
   }
 
   /** A sign of life (SPEC.md §2). False when the session is unknown or another user's: the caller answers 404. */
@@ -215,6 +278,11 @@ export class Registry {
   /** Sessions past the watchdog that were not reported yet; each is reported once until it comes back. */
   collectLost(now: number): Session[] {
     return this.#sessions.collectLost(now);
+  }
+
+  /** The sessions collectExpired would delete now. */
+  expiredSessions(now: number): string[] {
+    return this.#sessions.expired(now, this.#options.retentionMs).map((session) => session.id);
   }
 
   /** Deletes the sessions not heard from for retentionMs, with everything they publish; returns their ids. */

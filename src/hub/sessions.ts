@@ -23,6 +23,10 @@ export class SessionTable {
     return this.#byId.get(id);
   }
 
+  ids(): string[] {
+    return [...this.#byId.keys()];
+  }
+
   get size(): number {
     return this.#byId.size;
   }

@@ -25,6 +25,28 @@ export interface FrameSink {
   end(): void;
 }
 
+/**
+ * What the routes and the dispatcher use of the task table: `TaskTable` on one hub, a router over Redis across
+ * replicas (src/hub/state/replicated-tasks.ts), where looking a task up may cross the network.
+ */
+export interface TaskRouter {
+  create(sessionId: string, order: WorkOrder, listener: TaskListener): string;
+  hasStream(sessionId: string): boolean;
+  sessionOf(taskId: string): string | undefined | Promise<string | undefined>;
+  highestSeq(taskId: string): number | undefined | Promise<number | undefined>;
+  accept(taskId: string, result: TaskResult): boolean | Promise<boolean>;
+  drop(taskId: string, options: { cancel: boolean }): void;
+  failSession(sessionId: string, message: string): number;
+  forgetSession(sessionId: string, message: string): void;
+  sessionLeft(sessionId: string, message: string): number;
+  attachStream(sessionId: string, sink: FrameSink): void;
+  detachStream(sessionId: string, sink: FrameSink): void;
+  close(message: string): void;
+  readonly pendingCount: number;
+  /** Registrar task streams open on this process. */
+  readonly streamCount: number;
+}
+
 export type WorkOrder = Omit<InferFrame, 'taskId'> | Omit<OpenAiFrame, 'taskId'> | Omit<WakeFrame, 'taskId'>;
 type WorkFrame = InferFrame | OpenAiFrame | WakeFrame;
 
@@ -51,7 +73,7 @@ export interface TaskTableOptions {
   now?: () => number;
 }
 
-export class TaskTable {
+export class TaskTable implements TaskRouter {
   readonly #tasks = new Map<string, Task>();
   readonly #streams = new Map<string, FrameSink>();
   readonly #maxResultBytes: number;

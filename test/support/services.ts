@@ -1,6 +1,6 @@
 // Real Redis and PostgreSQL servers for the replicated hub's tests, started by the tests themselves on free
 // loopback ports in temp dirs, so a test can kill and restart them. PostgreSQL refuses to run as root: as root it
-// runs under the `postgres` user (runuser). Without the servers installed, `servicesMissing` says what to install;
+// runs as the `postgres` user. Without the servers installed, `servicesMissing` says what to install;
 // with LLM_REGISTRAR_REQUIRE_SERVICES=1 (CI) a missing server fails instead of skipping.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -45,8 +45,14 @@ export async function freePort(): Promise<number> {
 
 const asRoot = process.getuid?.() === 0;
 
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
 function spawnServer(command: string, args: string[]): ChildProcess {
-  const child = asRoot && command.includes('postgres') ? spawn('runuser', ['-u', 'postgres', '--', command, ...args], { stdio: 'pipe' }) : spawn(command, args, { stdio: 'pipe' });
+  // As the postgres user directly (not through runuser), so a SIGKILL reaches the postmaster itself.
+  const child = asRoot && command.includes('postgres') ? spawn(command, args, { stdio: 'pipe', ...postgresUser() }) : spawn(command, args, { stdio: 'pipe' });
   child.stdout?.resume();
   child.stderr?.resume();
   return child;

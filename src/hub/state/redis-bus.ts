@@ -202,9 +202,12 @@ export class RedisBus {
     return (await this.#commands.exists(key.alive(replica))) === 1;
   }
 
-  /** Sends a result to the replica whose caller waits for it. */
-  async forwardResult(replica: string, taskId: string, result: TaskResult): Promise<void> {
-    await this.#send(replica, { type: 'result', taskId, result });
+  /**
+   * Sends a result to the replica whose caller waits for it; false when no replica listens there (it died: its
+   * subscription went with its connection, long before its liveness key expires).
+   */
+  async forwardResult(replica: string, taskId: string, result: TaskResult): Promise<boolean> {
+    return (await this.#send(replica, { type: 'result', taskId, result })) > 0;
   }
 
   async close(): Promise<void> {
@@ -216,8 +219,9 @@ export class RedisBus {
     this.#commands.disconnect();
   }
 
-  async #send(replica: string, message: ReplicaMessage): Promise<void> {
-    await this.#commands.publish(key.inbox(replica), JSON.stringify(message));
+  /** How many replicas received it: 0 or 1. */
+  async #send(replica: string, message: ReplicaMessage): Promise<number> {
+    return this.#commands.publish(key.inbox(replica), JSON.stringify(message));
   }
 
   #onMessage(channel: string, text: string): void {
