@@ -18,6 +18,8 @@ export interface PublishedProvider {
 export interface DaemonObserver {
   /** The first token of a streamed task arrived, `ms` after its frame did. */
   firstToken?(llmName: string, ms: number, taskId: string): void;
+  /** A streamed task's usage chunk said how many completion tokens it made. */
+  tokens?(taskId: string, completionTokens: number): void;
 }
 
 export interface ActorDeps {

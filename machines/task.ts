@@ -13,6 +13,8 @@ export interface TaskInput {
   receivedAt: number;
   /** Set when the task is answered with an error without running (unknown provider, full queue, restart…). */
   error?: string;
+  /** The status that error carries to the hub (503 for a paused provider: the caller may try again). */
+  errorStatus?: number;
   /**
    * Its provider has a wake recipe: a first run that finds the upstream unreachable before any of its result reached
    * the hub goes back to the queue (`task.upstreamLost`) so the provider can wake the upstream and run it again.
@@ -160,7 +162,7 @@ export const taskMachine = setup({
   context: ({ input }) => ({
     frame: input.frame,
     receivedAt: input.receivedAt,
-    result: input.error === undefined ? undefined : { error: input.error },
+    result: input.error === undefined ? undefined : { error: input.error, ...(input.errorStatus === undefined ? {} : { status: input.errorStatus }) },
     upstreamUnreachable: false,
     upstreamRefusedKey: false,
     mayWake: input.mayWake ?? false,
