@@ -149,7 +149,7 @@ function signatureOf(kind: ActorKind, state: string, context: Record<string, unk
     case 'session':
       return `${state}|${String(context.sessionId)}|${String(context.attempt)}|${String(context.lastError)}`;
     case 'provider':
-      return `${state}|${(context.queue as unknown[]).length}|${(context.running as unknown[]).length}|${String(context.lastError)}`;
+      return `${state}|${(context.queue as unknown[]).length}|${(context.running as unknown[]).length}|${String(context.lastError)}|${String(context.paused)}|${String(context.pausedUntil)}`;
     default:
       return state;
   }
