@@ -67,7 +67,7 @@ describe.skipIf(!haveChromium)(browserSuite('the status page in Chromium'), () =
   });
 
   it('shows the queue as a count, with the task ids on demand', async () => {
-    const words = Array.from({ length: 12 }, (_, i) => `q${i}`).join(' ');
+    const words = Array.from({ length: 6 }, (_, i) => `q${i}`).join(' ');
     // maxConcurrency 1: the second and third wait.
     const calls = [0, 1, 2].map(() => chatStream(stage.hubUrl, { model: 'slow-demo', messages: [{ role: 'user', content: words }] }));
     const queued = page.locator('[data-provider="slow-demo"] details.queued');
@@ -101,11 +101,13 @@ describe.skipIf(!haveChromium)(browserSuite('the status page in Chromium'), () =
     await stage.stopStatus();
     await page.locator('#offline.shown').waitFor({ timeout: 5_000 });
     expect(await page.locator('#live').textContent()).toBe('not answering');
+    expect(await page.locator('#session-state').textContent()).toBe('unknown: last seen connected');
     await page.screenshot({ path: join(ARTIFACTS, 'status-page-daemon-gone.png'), fullPage: true });
     await stage.startStatus();
     await page.locator('#offline.shown').waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
     await page.locator('#offline:not(.shown)').waitFor({ state: 'attached', timeout: 5_000 });
     expect(await page.locator('#live').textContent()).toBe('live');
+    await sessionState('connected.streaming.open').waitFor();
   });
 
   it('shows a hub restart as backoff, then connected again, without a reload', async () => {
