@@ -20,6 +20,8 @@ export interface WatchedOptions {
   providers: Record<string, unknown>[];
   timing?: Record<string, number>;
   stately?: boolean;
+  /** More tokens the hub knows, beside the registrar's admin TOKEN. */
+  tokens?: Record<string, { user: string; admin?: boolean }>;
   /** Another observer of every inspection event. */
   inspect?: Observer<InspectionEvent>;
 }
@@ -45,7 +47,7 @@ export interface Watched {
 export async function startWatched(options: WatchedOptions): Promise<Watched> {
   const stateDir = await mkdtemp(join(tmpdir(), 'llmr-watched-'));
   // The hub keeps its session key there too, so a restarted hub still verifies the registrar's session id.
-  const hubOptions = (port: number) => ({ port, tokens: { [TOKEN]: { user: 'tester', admin: true } }, stateDir: join(stateDir, 'hub'), ...fastHub });
+  const hubOptions = (port: number) => ({ port, tokens: { ...options.tokens, [TOKEN]: { user: 'tester', admin: true } }, stateDir: join(stateDir, 'hub'), ...fastHub });
   let hub: Hub | undefined = await startHub(hubOptions(0));
   const hubPort = hub.port;
   const hubUrl = hub.url;
