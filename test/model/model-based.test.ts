@@ -37,7 +37,8 @@ const UNREACHABLE_FROM_OUTSIDE: Record<string, string[]> = {
   // A streamed upload that delivered the final result itself (result.stream): the model's script hub is a base hub.
   // test/faults/real-hub.test.ts takes it against the real hub.
   task: ['running ─xstate.done.actor.run[0]→ done'],
-  supervisor: [],
+  // The owner's pause and resume (issue 14): test/integration/pause.test.ts takes them on the real daemon.
+  supervisor: ['(root) ─providers.pause→ (stays)', '(root) ─providers.resume→ (stays)'],
   // A listing that cannot be done resolves undefined (src/model-names.ts) instead of failing, for the same reason.
   catalog: ['listing ─xstate.error.actor.list→ waiting'],
 };
