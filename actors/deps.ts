@@ -20,6 +20,8 @@ export interface DaemonObserver {
   firstToken?(llmName: string, ms: number, taskId: string): void;
   /** The hub client moved to another of the hub's URLs (`hub.url` as a list). */
   hubUrl?(url: string): void;
+  /** A streamed task's usage chunk said how many completion tokens it made. */
+  tokens?(taskId: string, completionTokens: number): void;
 }
 
 export interface ActorDeps {

@@ -1,7 +1,7 @@
 // Tell the hub we are alive every heartbeatMs (SPEC.md §2); on demand too, while a wake polls.
 import { fromCallback } from 'xstate';
 import type { HeartbeatCommand, HeartbeatEvent, HeartbeatInput } from '../machines/session.ts';
-import type { ProviderStatus } from '../src/protocol/index.ts';
+import { CAPABILITY_OPENAI, type ProviderStatus } from '../src/protocol/index.ts';
 import type { ActorDeps } from './deps.ts';
 
 export function heartbeatActor(deps: ActorDeps) {
@@ -20,7 +20,9 @@ export function heartbeatActor(deps: ActorDeps) {
       const reporting = changes;
       changes = new Map();
       try {
-        const providers = [...reporting].map(([name, status]) => ({ name, status }));
+        // `paused` is ours: a hub that did not answer openai.v1 (mcpd) may refuse a status it does not know.
+        const ours = deps.hub.capabilities.has(CAPABILITY_OPENAI);
+        const providers = [...reporting].map(([name, status]) => ({ name, status: status === 'paused' && !ours ? ('unavailable' as const) : status }));
         const status = await deps.hub.heartbeat(input.sessionId, providers, controller.signal);
         if (status !== 200) keepUnreported(reporting);
         if (controller.signal.aborted) return;

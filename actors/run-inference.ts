@@ -109,6 +109,7 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
         first = undefined;
       }
       poster.push(data);
+      if (deps.observer?.tokens && data.includes('"completion_tokens"')) noteUsage(deps.observer.tokens, frame.taskId, data);
     }
     await poster.flush();
   } catch (error) {
@@ -119,6 +120,16 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
     work.done();
   }
   return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
+}
+
+/** The usage chunk of a stream (`stream_options.include_usage`): its completion tokens, for the status page. */
+function noteUsage(tokens: (taskId: string, count: number) => void, taskId: string, data: string): void {
+  try {
+    const count = (JSON.parse(data) as { usage?: { completion_tokens?: unknown } }).usage?.completion_tokens;
+    if (typeof count === 'number') tokens(taskId, count);
+  } catch {
+    // Not JSON: the hub relays it as it is; there is nothing to count.
+  }
 }
 
 /**

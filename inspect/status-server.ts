@@ -1,5 +1,7 @@
 // The built-in status server (127.0.0.1:4849 by default): `/` the live page, `/status` the same as JSON, `/events`
-// the changes as Server-Sent Events, `/metrics` Prometheus text, `/machines` the machine definitions for drawings.
+// the changes as Server-Sent Events, `/metrics` Prometheus text, `/machines` the machine definitions for drawings;
+// `POST /pause` and `/resume` (the only writes) take the run's status token, from a loopback name, and no other origin.
+import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { providerMachine } from '../machines/provider.ts';
@@ -8,6 +10,7 @@ import { taskMachine } from '../machines/task.ts';
 import { hostAllowed, listen, urlOf } from './loopback.ts';
 import { machineGraph } from './machine-graph.ts';
 import type { RegistrarMetrics } from './metrics.ts';
+import type { PauseControl } from './pause-control.ts';
 import type { StatusTracker } from './tracker.ts';
 
 export const DEFAULT_STATUS_PORT = 4849;
@@ -23,6 +26,10 @@ export interface StatusServerOptions {
   coalesceMs?: number;
   /** SSE keep-alive comment interval. Default 15 000 ms. */
   keepAliveMs?: number;
+  /** What the writes demand as `Authorization: Bearer …`; without it they are refused (403). */
+  writeToken?: string;
+  /** Who carries out pause and resume; asked per request (the daemon starts after this server). */
+  control?: () => PauseControl | undefined;
 }
 
 export interface StatusServer {
@@ -41,6 +48,44 @@ const PAGE_HEADERS = {
   'content-security-policy':
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 };
+
+/** Bytes of a write's JSON body. */
+const MAX_WRITE_BYTES = 4096;
+const MAX_NAMES = 1024;
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function readBody(request: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_WRITE_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `{ names?: string[], forMs?: number }`, or what is wrong with it. */
+function parseWrite(text: string): { names: string[]; forMs?: number } | string {
+  let body: unknown;
+  try {
+    body = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    return 'the body is not JSON';
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body must be an object: { "names"?: [...], "forMs"?: n }';
+  const { names = [], forMs } = body as { names?: unknown; forMs?: unknown };
+  if (!Array.isArray(names) || names.length > MAX_NAMES || !names.every((name) => typeof name === 'string' && name.length > 0 && name.length <= 256)) {
+    return `names must be a list of at most ${MAX_NAMES} provider names`;
+  }
+  if (forMs !== undefined && typeof forMs !== 'number') return 'forMs must be a number of milliseconds';
+  return { names: names as string[], ...(forMs === undefined ? {} : { forMs }) };
+}
 
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const { tracker, metrics } = options;
@@ -73,6 +118,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     if (!hostAllowed(host, request)) return send(response, 421, 'text/plain', 'this status server answers only to 127.0.0.1 and localhost\n');
+    if (request.method === 'POST') return handleWrite(request, response);
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'text/plain', 'only GET\n', { allow: 'GET' });
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     switch (path) {
@@ -95,6 +141,31 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       default:
         return send(response, 404, 'text/plain', 'not found: try /, /status, /events, /metrics or /machines\n');
     }
+  };
+
+  const json = (response: ServerResponse, status: number, body: unknown) => send(response, status, 'application/json', JSON.stringify(body));
+  const handleWrite = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/pause' && path !== '/resume') return send(response, 405, 'text/plain', 'only GET here; POST /pause and /resume\n', { allow: 'GET' });
+    // A page of another origin may send a POST (a form, a fetch) even though it cannot read the answer: refuse it.
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== `http://${request.headers.host ?? ''}`) return json(response, 403, { error: 'writes are taken from this page only, not from another origin' });
+    if (request.headers['sec-fetch-site'] === 'cross-site') return json(response, 403, { error: 'writes are taken from this page only, not from another site' });
+    const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (options.writeToken === undefined) return json(response, 403, { error: 'this status server takes no writes (it was started without a state dir)' });
+    if (given === undefined || !sameToken(given, options.writeToken)) {
+      return json(response, 401, { error: 'a valid status token is required: it is in the status-token file of the daemon\'s state dir' });
+    }
+    if (!/^application\/json\b/.test(request.headers['content-type'] ?? '')) return json(response, 415, { error: 'send the body as application/json' });
+    const text = await readBody(request);
+    if (text === undefined) return json(response, 413, { error: `the body is over ${MAX_WRITE_BYTES} bytes` });
+    const write = parseWrite(text);
+    if (typeof write === 'string') return json(response, 400, { error: write });
+    const control = options.control?.();
+    if (!control) return json(response, 409, { error: 'the daemon is not running yet' });
+    const answer = path === '/pause' ? control.pause(write.names, write.forMs) : control.resume(write.names);
+    if (!answer.ok) return json(response, answer.status, { error: answer.message });
+    return json(response, 200, { [path === '/pause' ? 'paused' : 'resumed']: answer.names, ...(answer.until === undefined ? {} : { until: new Date(answer.until).toISOString() }) });
   };
 
   const server = createServer((request, response) => {

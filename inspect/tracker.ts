@@ -4,6 +4,8 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { redactUrl, shortSessionId } from '../src/redact.ts';
+import { CallWindow, type CallStats } from './call-stats.ts';
+import { TASK_ENDS } from '../machines/task.ts';
 import { stateName } from './machine-graph.ts';
 
 export type ActorKind = 'supervisor' | 'session' | 'provider' | 'task';
@@ -62,6 +64,12 @@ export interface ProviderView {
   lastError?: string;
   lastWakeMs?: number;
   since: string;
+  /** Its owner paused sharing: new tasks are refused, the hub shows `paused`. */
+  paused: boolean;
+  /** When a `pause --for` resumes it on its own. */
+  pausedUntil?: string;
+  /** The last minute's calls. */
+  stats: CallStats;
 }
 
 export type DaemonPhase = 'starting' | 'running' | 'idle' | 'stopped';
@@ -87,6 +95,8 @@ export interface StatusReport {
   /** The config file the daemon runs on (`up` has none). */
   config?: { path: string };
   published?: PublishedRow[];
+  /** Where the token for pause and resume is (the page asks for it; the CLI reads it). */
+  control?: { tokenFile: string };
   supervisor?: { state: string; value: unknown };
   session?: SessionView;
   providers: ProviderView[];
@@ -139,7 +149,7 @@ function signatureOf(kind: ActorKind, state: string, context: Record<string, unk
     case 'session':
       return `${state}|${String(context.sessionId)}|${String(context.attempt)}|${String(context.lastError)}`;
     case 'provider':
-      return `${state}|${(context.queue as unknown[]).length}|${(context.running as unknown[]).length}|${String(context.lastError)}`;
+      return `${state}|${(context.queue as unknown[]).length}|${(context.running as unknown[]).length}|${String(context.lastError)}|${String(context.paused)}|${String(context.pausedUntil)}`;
     default:
       return state;
   }
@@ -152,6 +162,10 @@ export class StatusTracker {
   #hubUrl?: string;
   #configPath?: string;
   #published?: PublishedRow[];
+  #tokenFile?: string;
+  readonly #calls: CallWindow;
+  /** Completion tokens told for streamed tasks still running (their result does not carry a usage). */
+  readonly #streamTokens = new Map<string, number>();
   #root?: ActorLike;
   readonly #tracked = new Map<ActorLike, Tracked>();
   #session?: Tracked;
@@ -164,10 +178,17 @@ export class StatusTracker {
   /** The observer to hand to startDaemon's `inspect`. */
   readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
 
-  constructor(options: { hubUrl?: string; configPath?: string; published?: PublishedRow[] } = {}) {
+  constructor(options: { hubUrl?: string; configPath?: string; published?: PublishedRow[]; tokenFile?: string; statsWindowMs?: number } = {}) {
     this.#hubUrl = options.hubUrl === undefined ? undefined : redactUrl(options.hubUrl);
     this.#configPath = options.configPath;
     this.#published = options.published;
+    this.#tokenFile = options.tokenFile;
+    this.#calls = new CallWindow(options.statsWindowMs);
+  }
+
+  /** A streamed task told its completion tokens (its usage chunk): counted when it ends. */
+  noteTokens(taskId: string, tokens: number): void {
+    this.#streamTokens.set(taskId, tokens);
   }
 
   /** The hub URL in use changed (a list of replicas in `hub.url`): status shows the one called now. */
@@ -241,6 +262,8 @@ export class StatusTracker {
         maxConcurrency: number;
         lastError?: string;
         lastWakeMs?: number;
+        paused?: boolean;
+        pausedUntil?: number;
       };
       for (const ref of Object.values(context.tasks)) {
         const state = stateName((ref.getSnapshot() as MachineSnapshotLike).value);
@@ -263,8 +286,12 @@ export class StatusTracker {
         ...(context.lastError !== undefined ? { lastError: context.lastError } : {}),
         ...(context.lastWakeMs !== undefined ? { lastWakeMs: context.lastWakeMs } : {}),
         since: new Date(tracked.since).toISOString(),
+        paused: context.paused === true,
+        ...(context.paused && context.pausedUntil !== undefined ? { pausedUntil: new Date(context.pausedUntil).toISOString() } : {}),
+        stats: this.#calls.stats(name, now),
       });
     }
+    this.#calls.keepOnly(new Set(this.#providers.keys()));
     const root = this.#root ? (this.#tracked.get(this.#root) ?? undefined) : undefined;
     const session = this.sessionView();
     return {
@@ -277,6 +304,7 @@ export class StatusTracker {
       ...(this.#hubUrl ? { hub: { url: this.#hubUrl } } : {}),
       ...(this.#configPath ? { config: { path: this.#configPath } } : {}),
       ...(this.#published ? { published: this.#published } : {}),
+      ...(this.#tokenFile ? { control: { tokenFile: this.#tokenFile } } : {}),
       ...(root ? { supervisor: { state: root.state, value: (root.ref.getSnapshot() as MachineSnapshotLike).value } } : {}),
       ...(session ? { session } : {}),
       providers,
@@ -324,6 +352,7 @@ export class StatusTracker {
       this.#transitions.push(record);
       if (this.#transitions.length > TRANSITIONS_KEPT) this.#transitions.shift();
       for (const listener of this.#transitionListeners) listener({ ...record, context: snapshot.context, status: snapshot.status });
+      if (tracked.kind === 'task' && TASK_ENDS.has(state)) this.#recordCall(snapshot.context, state, at);
     }
     if (snapshot.status !== 'active') {
       this.#tracked.delete(tracked.ref);
@@ -336,9 +365,24 @@ export class StatusTracker {
     }
   }
 
+  /** A task ended: a call of its provider, failed or not (a wake is not a call). */
+  #recordCall(context: Record<string, unknown>, state: string, at: number): void {
+    const frame = context.frame as WorkFrame;
+    const tokens = this.#streamTokens.get(frame.taskId) ?? usageTokens(context.result);
+    this.#streamTokens.delete(frame.taskId);
+    if (frame.kind === 'wake' || !this.#providers.has(frame.llmName)) return;
+    this.#calls.record(frame.llmName, { at, ms: at - (context.receivedAt as number), failed: state === 'failed', ...(tokens === undefined ? {} : { tokens }) });
+  }
+
   #changed(): void {
     for (const listener of this.#changeListeners) listener();
   }
+}
+
+/** `completion_tokens` of a chat.completion result (an OpenAI body, or the base wire's envelope). */
+function usageTokens(result: unknown): number | undefined {
+  const tokens = (result as { body?: { usage?: { completion_tokens?: unknown } } } | undefined)?.body?.usage?.completion_tokens;
+  return typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0 ? tokens : undefined;
 }
 
 function taskView(ref: ActorLike, now: number): TaskView {

@@ -4,6 +4,8 @@
 // readiness soon after its recipe, then less and less often; an upstream that refuses our apiKey makes it unavailable.
 // A task that finds the upstream gone before it sent anything comes back to the queue once, and the provider probes:
 // a stopped upstream with a wake recipe is woken, and the task runs on it (an infer for a hibernating provider).
+// Its owner may pause it (`provider.pause`, in any state): new tasks are refused, running ones finish, the hub is told
+// `paused`; `provider.resume` reports the state it is in again.
 import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
@@ -37,6 +39,9 @@ export interface WakeInput {
 export type ProviderEvent =
   | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
   | { type: 'task.cancel'; taskId: string }
+  /** Its owner said "not now": refuse new tasks until `provider.resume`; `until` (ms epoch) is for display. */
+  | { type: 'provider.pause'; until?: number }
+  | { type: 'provider.resume' }
   /** Shutdown deadline: answer every task still here with this error. */
   | { type: 'task.abortAll'; error: string }
   /** From a task of ours: the upstream was gone before it sent anything; it is queued again. */
@@ -67,6 +72,10 @@ interface ProviderContext extends ProviderInput {
   wakePolls: number;
   wakeStartedAt?: number;
   lastWakeMs?: number;
+  paused: boolean;
+  pausedUntil?: number;
+  /** The phase last reported, to report it again on resume. */
+  phase: ProviderPhase;
 }
 
 const unreachable = (context: ProviderContext) => `provider '${context.name}' is not reachable (${context.upstream})`;
@@ -106,26 +115,39 @@ export const providerMachine = setup({
     upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queue.length > 0,
+    paused: ({ context }) => context.paused,
     upstreamUnreachable: ({ event }) => (event as TaskSettled).upstreamUnreachable === true,
     upstreamRefusedKey: ({ event }) => (event as TaskSettled).upstreamRefusedKey === true,
   },
   actions: {
-    reportStatus: sendParent(({ context }, params: { status: ProviderPhase }) => ({
-      type: 'provider.status',
-      name: context.name,
-      status: params.status,
-      error: context.lastError,
-    })),
+    /** While paused the hub hears `paused` whatever the phase; the phase is kept for the resume. */
+    reportStatus: enqueueActions(({ context, enqueue }, params: { status: ProviderPhase }) => {
+      enqueue.assign({ phase: params.status });
+      enqueue.sendParent({ type: 'provider.status', name: context.name, status: context.paused ? 'paused' : params.status, error: context.lastError });
+    }),
+    pause: enqueueActions(({ context, enqueue, event }) => {
+      const { until } = event as Extract<ProviderEvent, { type: 'provider.pause' }>;
+      enqueue.assign({ paused: true, pausedUntil: until });
+      enqueue.sendParent({ type: 'provider.status', name: context.name, status: 'paused', error: context.lastError });
+    }),
+    resume: enqueueActions(({ context, enqueue }) => {
+      if (!context.paused) return;
+      enqueue.assign({ paused: false, pausedUntil: undefined });
+      enqueue.sendParent({ type: 'provider.status', name: context.name, status: context.phase, error: context.lastError });
+    }),
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
     accept: assign(({ context, event, spawn }) => {
       const { frame, receivedAt } = event as Extract<ProviderEvent, { type: 'task.received' }>;
       const error =
-        frame.kind === 'wake' && !context.hasWake
+        context.paused
+          ? `provider '${context.name}' is paused by its owner`
+          : frame.kind === 'wake' && !context.hasWake
           ? `provider '${context.name}' has no wake recipe`
           : context.queue.length >= context.maxQueue
             ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
             : undefined;
-      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error, mayWake: context.hasWake, seq: context.accepted } });
+      const errorStatus = context.paused ? 503 : undefined;
+      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
       return {
         tasks: withEntry(context.tasks, frame.taskId, ref),
         queue: error === undefined ? [...context.queue, frame.taskId] : context.queue,
@@ -194,7 +216,7 @@ export const providerMachine = setup({
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0 }),
+  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0, paused: false, phase: 'probing' as ProviderPhase }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },
@@ -203,6 +225,8 @@ export const providerMachine = setup({
     'task.cancel': { actions: 'forwardCancel' },
     'task.abortAll': { actions: 'abortAll' },
     'task.settled': { actions: 'release' },
+    'provider.pause': { actions: 'pause' },
+    'provider.resume': { actions: 'resume' },
   },
   states: {
     probing: {
@@ -236,7 +260,8 @@ export const providerMachine = setup({
     hibernating: {
       entry: { type: 'reportStatus', params: { status: 'hibernating' } },
       always: { guard: 'hasQueued', target: 'waking' },
-      on: { 'task.received': { actions: 'accept', target: 'waking' } },
+      // Paused: the task is refused, and nothing is woken for it.
+      on: { 'task.received': [{ guard: 'paused', actions: 'accept' }, { actions: 'accept', target: 'waking' }] },
     },
     waking: {
       entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakeClock', 'startWakePolls'],
@@ -282,7 +307,7 @@ export const providerMachine = setup({
     unavailable: {
       entry: { type: 'reportStatus', params: { status: 'unavailable' } },
       after: { reprobe: { target: 'probing', actions: 'countReprobe' } },
-      on: { 'task.received': { actions: 'accept', target: 'probing' } },
+      on: { 'task.received': [{ guard: 'paused', actions: 'accept' }, { actions: 'accept', target: 'probing' }] },
     },
   },
 });

@@ -49,7 +49,10 @@ export type SupervisorEvent =
   | ProviderNotice
   | ModelsListed
   /** SIGTERM/SIGINT: the first drains, a second one forces. */
-  | { type: 'daemon.drain' };
+  | { type: 'daemon.drain' }
+  /** Its owner pauses or resumes sharing of these providers (wire names; empty: all of them). */
+  | { type: 'providers.pause'; names: string[]; until?: number }
+  | { type: 'providers.resume'; names: string[] };
 
 export interface SupervisorContext {
   session: ActorRefFrom<typeof sessionMachine>;
@@ -144,17 +147,17 @@ export const supervisorMachine = setup({
       // A task id is the hub's to choose: one that names the session or a provider must not stop it.
       if (own && own !== context.session && !Object.values(context.providers).includes(own as never)) enqueue(stopChild(own));
     }),
-    /** Active, hibernating and unavailable are wire statuses the hub shows; probing and waking pass. */
+    /** Active, hibernating, unavailable and paused are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {
       const { name, status } = event as Extract<ProviderNotice, { type: 'provider.status' }>;
-      if (status === 'active' || status === 'hibernating' || status === 'unavailable') {
+      if (status === 'active' || status === 'hibernating' || status === 'unavailable' || status === 'paused') {
         enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
       }
     }),
-    /** A register only knows active and hibernating: tell the hub at once which providers are down. */
+    /** A register only knows active and hibernating: tell the hub at once which providers are down or paused. */
     reportUnavailable: enqueueActions(({ context, enqueue }) => {
       for (const [name, status] of Object.entries(context.providerStatus)) {
-        if (status === 'unavailable') enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
+        if (status === 'unavailable' || status === 'paused') enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
       }
     }),
     /**
@@ -186,6 +189,16 @@ export const supervisorMachine = setup({
         return { providers, providerStatus, providerNames, catalogs: { ...context.catalogs, [source]: { ...catalog, names: [...kept, ...added] } } };
       });
       enqueue.sendTo('session', { type: 'session.publish', names: providerNames });
+    }),
+    /** Pause or resume: the named providers (every one for none), each told on its own. */
+    forwardPause: enqueueActions(({ context, enqueue, event }) => {
+      const command = event as Extract<SupervisorEvent, { type: 'providers.pause' | 'providers.resume' }>;
+      const names = command.names.length === 0 ? context.providerNames : command.names;
+      const sent = command.type === 'providers.pause' ? { type: 'provider.pause' as const, until: command.until } : { type: 'provider.resume' as const };
+      for (const name of names) {
+        const ref = context.providers[name];
+        if (ref) enqueue.sendTo(ref, sent);
+      }
     }),
     abortAll: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.providers)) {
@@ -243,6 +256,8 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
+    'providers.pause': { actions: 'forwardPause' },
+    'providers.resume': { actions: 'forwardPause' },
     // The session's done event, not a notice before it: a final supervisor would be sent the session's end after it
     // stopped. (Tasks end by `task.settled` and are stopped by their parent: they reach no final state.)
     'xstate.done.actor.session': { guard: stateIn('#supervisor.leaving'), target: '.stopped' },

@@ -13,7 +13,7 @@ export interface TaskInput {
   receivedAt: number;
   /** Set when the task is answered with an error without running (unknown provider, full queue, restart…). */
   error?: string;
-  /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping. */
+  /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping or the provider is paused. */
   errorStatus?: number;
   /**
    * Its provider has a wake recipe: a first run that finds the upstream unreachable before any of its result reached

@@ -49,7 +49,7 @@ function parseCommandLine(command: Command, args: string[]): { values: Values; p
     if (spec.type === 'boolean' && token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
   }
   const allowed = command.positionals ?? [];
-  if (positionals.length > allowed.length) {
+  if (allowed.at(-1) !== '...' && positionals.length > allowed.length) {
     const extra = positionals[allowed.length];
     throw new UsageError(allowed.length === 0 ? `takes no arguments, but was given '${extra}'` : `takes at most ${allowed.join(' ')}, but was also given '${extra}'`);
   }

@@ -27,6 +27,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
     progress,
     published: publishedRows(result.config),
     configPath: result.path,
+    stateDir,
   });
   const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
   watch.started(daemon);

@@ -193,6 +193,37 @@ Exit codes, for scripts: 0 connected (the task stream is open), 1 running but no
     options: { 'status-url': { type: 'string' }, json: { type: 'boolean' } },
     run: async (values) => (await import('./status.ts')).statusCommand({ statusUrl: str(values, 'status-url'), json: values.json === true }),
   },
+  pause: {
+    summary: 'Stop sharing providers for now (all, or the ones named), optionally for a while',
+    usage: `llm-registrar pause [NAME...] [--for 2h] [--status-url ${DEFAULT_STATUS_URL}] [--state-dir DIR] [--json]
+
+Tells the running \`start\` or \`up\` (through its status server) to pause the providers named by their published
+names, or all of them: the hub shows them \`paused\` and answers new calls 503 "paused by its owner" with Retry-After;
+calls already running finish. \`llm-registrar resume\` shares them again; the status page has the same buttons.
+
+--for D          resume on its own after D: 90s, 15m, 2h, 1h30m, 1d
+--status-url U   the daemon's status server (LLM_REGISTRAR_STATUS_URL works too)
+--state-dir DIR  the daemon's state dir, where its status-token file is (default: the file its status server names)
+${jsonHelp}`,
+    options: { for: { type: 'string' }, 'status-url': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+    positionals: ['NAME', '...'],
+    run: async (values, positionals) =>
+      (await import('./pause.ts')).pauseCommand({ action: 'pause', names: positionals, for: str(values, 'for'), statusUrl: str(values, 'status-url'), stateDir: str(values, 'state-dir'), json: values.json === true }),
+  },
+  resume: {
+    summary: 'Share paused providers again (all, or the ones named)',
+    usage: `llm-registrar resume [NAME...] [--status-url ${DEFAULT_STATUS_URL}] [--state-dir DIR] [--json]
+
+Undoes \`llm-registrar pause\` for the providers named, or all of them (a pause --for ends early too).
+
+--status-url U   the daemon's status server (LLM_REGISTRAR_STATUS_URL works too)
+--state-dir DIR  the daemon's state dir, where its status-token file is
+${jsonHelp}`,
+    options: { 'status-url': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+    positionals: ['NAME', '...'],
+    run: async (values, positionals) =>
+      (await import('./pause.ts')).pauseCommand({ action: 'resume', names: positionals, statusUrl: str(values, 'status-url'), stateDir: str(values, 'state-dir'), json: values.json === true }),
+  },
   init: {
     summary: 'Write a starter config from the model servers running here',
     usage: `llm-registrar init [--force] [--hub URL] [FILE]

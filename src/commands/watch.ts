@@ -3,7 +3,9 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { createMetrics } from '../../inspect/metrics.ts';
 import { startStatelyBridge, DEFAULT_INSPECT_PORT, STATELY_INSPECTOR_URL, type StatelyBridge } from '../../inspect/stately.ts';
+import { createPauseControl, type PauseControl } from '../../inspect/pause-control.ts';
 import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
+import { createStatusToken, statusTokenPath } from '../../inspect/status-token.ts';
 import { combineObservers, StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
 import { wireName, type Config } from '../config/schema.ts';
 import type { Daemon, DaemonObserver } from '../daemon.ts';
@@ -44,10 +46,14 @@ export async function startWatching(options: {
   /** What the config publishes, for the live line and `status`. */
   published?: PublishedRow[];
   configPath?: string;
+  /** Where the status token is written: the page's pause and resume buttons and `llm-registrar pause` need it. */
+  stateDir?: string;
 }): Promise<Watch> {
   const { flags, status, logger } = options;
   const published = options.published ?? [];
-  const tracker = new StatusTracker({ hubUrl: options.hubUrl, configPath: options.configPath, published });
+  const tokenFile = options.stateDir === undefined ? undefined : statusTokenPath(options.stateDir);
+  const tracker = new StatusTracker({ hubUrl: options.hubUrl, configPath: options.configPath, published, tokenFile });
+  let control: PauseControl | undefined;
   const stopProgress = options.progress.watch(tracker, logger);
   const activity = logActivity({ tracker, logger, hubUrl: options.hubUrl, published });
 
@@ -59,13 +65,15 @@ export async function startWatching(options: {
       activity.firstToken(taskId, ms);
     },
     hubUrl: (url) => tracker.setHubUrl(url),
+    tokens: (taskId, count) => tracker.noteTokens(taskId, count),
   };
   const wantStatus = !flags.noStatus && (status.enabled || flags.statusPort !== undefined);
   if (wantStatus) {
     metrics = createMetrics(tracker);
     const port = parsePort(flags.statusPort, status.port, '--status-port');
     try {
-      server = await startStatusServer({ tracker, metrics, host: status.host, port });
+      const writeToken = options.stateDir === undefined ? undefined : await createStatusToken(options.stateDir);
+      server = await startStatusServer({ tracker, metrics, host: status.host, port, writeToken, control: () => control });
       logger.info({ url: server.url }, `status page at ${server.url}/ (JSON at /status, Prometheus at /metrics)`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -101,8 +109,10 @@ export async function startWatching(options: {
     observer,
     started(daemon) {
       if (!daemon.actor) tracker.markIdle('nothing to publish: no provider in the config has "publish": true');
+      else control = createPauseControl(() => daemon.actor);
     },
     async close() {
+      control?.close();
       stopProgress();
       activity.stop();
       options.progress.stop();

@@ -104,6 +104,10 @@ export class Dispatcher {
     const now = this.#now();
     const healthy = target.rows.filter((row) => this.#registry.isHealthy(row, now));
     if (healthy.length === 0) {
+      // Its owner said "not now": say so, not "unhealthy"; the 503 carries Retry-After like any other.
+      if (target.rows.some((row) => this.#registry.statusOf(row, now) === 'paused')) {
+        return { ok: false, status: 503, message: `model '${body.model}' is paused by its owner: try again later`, detail: { code: 'paused' } };
+      }
       const statuses = target.rows.map((row) => `${row.name}: ${this.#registry.statusOf(row, now)}`).join(', ');
       return { ok: false, status: 503, message: `model '${body.model}' has no healthy provider (${statuses})` };
     }

@@ -5,7 +5,8 @@ import { ChatCompletion, InferRequest } from './openai.ts';
 export const Visibility = v.picklist(['public', 'private']);
 export type Visibility = v.InferOutput<typeof Visibility>;
 export const Tier = v.picklist(['fast', 'heavy']);
-export const ProviderStatus = v.picklist(['active', 'hibernating', 'unavailable']);
+/** `paused` (its owner said "not now") is ours: it goes only to a hub that answered `openai.v1` (SPEC.md §2). */
+export const ProviderStatus = v.picklist(['active', 'hibernating', 'unavailable', 'paused']);
 export type ProviderStatus = v.InferOutput<typeof ProviderStatus>;
 
 /** What the hub keeps of one registered row or agent (SPEC.md, "One namespace, owned"). */
@@ -98,9 +99,19 @@ export type RegisterRequest = v.InferOutput<typeof RegisterRequest>;
 export const RegisterResponse = v.looseObject({ providerSessionId: SessionId, capabilities: v.optional(v.array(v.string())) });
 export type RegisterResponse = v.InferOutput<typeof RegisterResponse>;
 
+/**
+ * The status extension is read leniently: a status this hub does not know (a newer registrar's) is dropped, never a
+ * reason to refuse the heartbeat, which would let the watchdog take the session's rows down.
+ */
 export const HeartbeatRequest = v.object({
   providerSessionId: SessionId,
-  providers: v.optional(v.array(v.object({ name: WireName, status: ProviderStatus }))),
+  providers: v.optional(
+    v.pipe(
+      v.array(v.object({ name: WireName, status: v.pipe(v.string(), v.maxLength(32)) })),
+      v.maxLength(4096),
+      v.transform((entries) => entries.filter((entry): entry is { name: string; status: ProviderStatus } => v.is(ProviderStatus, entry.status))),
+    ),
+  ),
 });
 export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequest>;
 
