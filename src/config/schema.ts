@@ -77,6 +77,11 @@ export const Timing = v.object({
   resultDeadlineMs: v.optional(Ms, 60_000),
   streamIdleMs: v.optional(Ms, 45_000),
   drainMs: v.optional(Ms, 30_000),
+  /**
+   * After the drain deadline, how long the error answers of the tasks still there may take before the daemon stops
+   * anyway (at most resultDeadlineMs). Default 5,000 ms.
+   */
+  forceGraceMs: v.optional(Ms, 5_000),
   /** An unavailable provider is probed again after reprobeMs × 2^attempt, at most reprobeCapMs. */
   reprobeMs: v.optional(Ms, 1_000),
   reprobeCapMs: v.optional(Ms, 30_000),
