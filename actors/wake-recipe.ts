@@ -5,7 +5,7 @@ import ky from 'ky';
 import { fromPromise } from 'xstate';
 import type { WakeInput } from '../machines/provider.ts';
 import type { WakeRecipe } from '../src/config/schema.ts';
-import { describeNetworkError } from '../src/hub-client.ts';
+import { networkErrorPhrase } from '../src/network-error.ts';
 import { redactUrl } from '../src/redact.ts';
 import type { ActorDeps } from './deps.ts';
 
@@ -22,7 +22,7 @@ async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeout
       signal,
     });
   } catch (error) {
-    throw new Error(`wake request to ${redactUrl(recipe.url)} failed: ${describeNetworkError(error)}`);
+    throw new Error(`wake request to ${redactUrl(recipe.url)} failed: ${networkErrorPhrase(error)}`);
   }
   await response.body?.cancel();
   if (!response.ok) throw new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`);

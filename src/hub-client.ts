@@ -1,9 +1,12 @@
-// The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place. No redirect is
-// ever followed: the token goes with every request, and a hub URL that redirects elsewhere would carry it there.
+// The registrar's side of the hub wire (SPEC.md §1–4): the token in one place; register, heartbeat and leave through
+// ky, results through node:http (see resultAgent). No redirect is ever followed: the token goes with every request,
+// and a hub URL that redirects elsewhere would carry it there.
 import http from 'node:http';
 import https from 'node:https';
 import ky, { type KyInstance } from 'ky';
+import { backoffDelay, type BackoffPolicy } from '../machines/backoff.ts';
 import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type TaskResult } from './protocol/index.ts';
+import { networkErrorPhrase } from './network-error.ts';
 import { redactUrl, withoutCredentials } from './redact.ts';
 
 export interface HubClientOptions {
@@ -11,7 +14,17 @@ export interface HubClientOptions {
   token: string;
   requestTimeoutMs: number;
   resultDeadlineMs: number;
+  /** The waits between the posts of one result (default RESULT_RETRY). */
+  resultRetry?: BackoffPolicy;
+  /** The jitter source of those waits, in [0, 1) (default Math.random). */
+  random?: () => number;
 }
+
+/**
+ * Retries of one result: 50 ms × 2^attempt, at most 2 s, jittered like every backoff of the registrar
+ * (machines/backoff.ts), so the retries of many tasks do not hit a recovering hub in step.
+ */
+export const RESULT_RETRY: BackoffPolicy = { baseMs: 50, capMs: 2_000 };
 
 /** The hub answered 404 for a task: it is unknown or expired, and its work should stop. */
 export class TaskGoneError extends Error {
@@ -62,6 +75,8 @@ export class HubClient {
   readonly url: string;
   private readonly http: KyInstance;
   private readonly resultDeadlineMs: number;
+  private readonly resultRetry: BackoffPolicy;
+  private readonly random: () => number;
   private readonly requestTimeoutMs: number;
   private readonly authorization: string;
   /**
@@ -81,6 +96,8 @@ export class HubClient {
     this.url = withoutCredentials(options.url).replace(/\/+$/, '');
     this.authorization = `Bearer ${options.token}`;
     this.resultDeadlineMs = options.resultDeadlineMs;
+    this.resultRetry = options.resultRetry ?? RESULT_RETRY;
+    this.random = options.random ?? Math.random;
     this.requestTimeoutMs = options.requestTimeoutMs;
     const target = new URL(this.url);
     this.resultTarget = { protocol: target.protocol, hostname: target.hostname.replace(/^\[|\]$/g, ''), port: target.port, basePath: target.pathname.replace(/\/+$/, '') };
@@ -154,7 +171,8 @@ export class HubClient {
       ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}),
     };
     const lost = () => new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
-    for (let attempt = 1; ; attempt++) {
+    const retryDelay = (attempt: number) => backoffDelay(attempt, this.resultRetry, this.random());
+    for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const remaining = deadlineAt - Date.now();
       if (remaining <= 0) throw lost();
@@ -237,14 +255,9 @@ export class HubClient {
     try {
       return await request();
     } catch (error) {
-      throw new HubCallError(`hub ${this.url} unreachable: ${describeNetworkError(error)}`);
+      throw new HubCallError(`hub ${this.url} unreachable: ${networkErrorPhrase(error)}`);
     }
   }
-}
-
-/** Full jitter over 100 ms × 2^(attempt−1), at most 2 s: retries of many tasks do not hit a recovering hub in step. */
-function retryDelay(attempt: number): number {
-  return Math.random() * Math.min(2_000, 50 * 2 ** Math.min(attempt, 10));
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -285,12 +298,4 @@ async function readText(response: Response, maxBytes: number): Promise<string> {
     void reader.cancel().catch(() => undefined);
   }
   return text;
-}
-
-/** `fetch failed` says nothing; the cause (ECONNREFUSED, ETIMEDOUT…) says what to check. */
-export function describeNetworkError(error: unknown): string {
-  if (!(error instanceof Error)) return redactUrl(String(error));
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return redactUrl(`${cause.code}${cause.message ? ` (${cause.message})` : ''}`);
-  return redactUrl(error.message);
 }
