@@ -28,7 +28,7 @@ async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeout
   if (!response.ok) throw new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`);
 }
 
-function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal: AbortSignal): Promise<void> {
+function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, killGraceMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(recipe.command, recipe.args, { shell: false, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -37,7 +37,7 @@ function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal:
     });
     const onAbort = () => {
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+      setTimeout(() => child.kill('SIGKILL'), killGraceMs).unref();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (error) => {
@@ -61,6 +61,6 @@ export function wakeRecipeActor(deps: ActorDeps) {
     if (!recipe) throw new Error(`provider '${input.name}' has no wake recipe`);
     deps.logger.info({ provider: input.name, recipe: recipe.type }, 'waking provider');
     if (recipe.type === 'http') await wakeByHttp(recipe, deps.timing.wakeHttpTimeoutMs, signal);
-    else await wakeByCommand(recipe, signal);
+    else await wakeByCommand(recipe, deps.timing.wakeKillGraceMs, signal);
   });
 }

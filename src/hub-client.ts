@@ -171,7 +171,6 @@ export class HubClient {
       ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}),
     };
     const lost = () => new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
-    const retryDelay = (attempt: number) => backoffDelay(attempt, this.resultRetry, this.random());
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const remaining = deadlineAt - Date.now();
@@ -185,12 +184,12 @@ export class HubClient {
         if (!RETRYABLE.includes(answer.status)) {
           throw new HubCallError(`the hub refused the result of task ${taskId} (${answer.status}): ${answer.text.slice(0, 200)}`, answer.status);
         }
-        waitMs = answer.retryAfterMs ?? retryDelay(attempt);
+        waitMs = answer.retryAfterMs ?? this.resultRetryDelay(attempt);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (error instanceof TaskGoneError || error instanceof HubCallError) throw error;
         // A network error or a timeout: the same body goes again.
-        waitMs = retryDelay(attempt);
+        waitMs = this.resultRetryDelay(attempt);
       }
       if (Date.now() + waitMs >= deadlineAt) {
         await abortableSleep(Math.max(0, deadlineAt - Date.now()), signal);
@@ -209,6 +208,11 @@ export class HubClient {
     this.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     const agent = sockets === 'upload' ? this.uploadAgent : this.resultAgent;
     return transport.request({ protocol, hostname, port, path: basePath + path, method, headers: all, agent, signal, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) });
+  }
+
+  /** The wait before retry number `attempt` (0-based) of a result post or upload (RESULT_RETRY, jittered). */
+  resultRetryDelay(attempt: number): number {
+    return backoffDelay(attempt, this.resultRetry, this.random());
   }
 
   get resultDeadline(): number {
