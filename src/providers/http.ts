@@ -230,7 +230,7 @@ export class UpstreamCall {
     return new UpstreamError('unreachable', `upstream went silent for ${this.idleMs} ms`);
   }
 
-  /** What to throw for an error of fetch or of the body: the caller's abort reason first, then our own verdicts. */
+  /** What to throw for an error of the request or of the body: the caller's abort reason first, then our own verdicts. */
   private failure(error: unknown, phase: 'connect' | 'read'): unknown {
     if (this.signal.aborted) return this.signal.reason;
     if (this.wentSilent) return this.silenceError();
