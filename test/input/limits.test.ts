@@ -115,7 +115,7 @@ describe('queue limit', () => {
     const total = limits.maxQueuedPerProvider + 1 + 5;
     for (let i = 0; i < total; i++) s.hub.send(infer(`t-${i}`, `n${i}`));
     for (let i = total - 5; i < total; i++) {
-      await eventually(() => expect(finalError(s.hub.results.get(`t-${i}`))).toBe(`provider 'gpu' has ${limits.maxQueuedPerProvider} tasks waiting; try again later`));
+      await eventually(() => expect(finalError(s.hub.results.get(`t-${i}`))).toBe(`provider 'gpu' has ${limits.maxQueuedPerProvider} tasks waiting; try again later`), 30_000);
     }
     const provider = s.registrar.daemon.actor!.getSnapshot().children['provider:gpu']!.getSnapshot().context as { queue: string[]; running: string[] };
     expect(provider.queue).toHaveLength(limits.maxQueuedPerProvider);
