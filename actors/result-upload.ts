@@ -101,7 +101,7 @@ export class ResultUpload {
   private async resume(firstAttempt: number, deadlineAt: number): Promise<void> {
     try {
       for (let attempt = firstAttempt; ; attempt++) {
-        await sleep(Math.random() * Math.min(2_000, 50 * 2 ** Math.min(attempt, 10)), this.signal);
+        await sleep(this.hub.resultRetryDelay(attempt), this.signal);
         try {
           const seq = await this.highestSeq();
           this.unconfirmed = this.unconfirmed.filter((line) => line.seq === undefined || line.seq > seq);

@@ -4,7 +4,8 @@
 import { createEventSource, type EventSourceClient, type FetchLike } from 'eventsource-client';
 import { fromCallback, type EventObject } from 'xstate';
 import type { StreamEvent, TaskStreamInput } from '../machines/session.ts';
-import { describeNetworkError, isRedirect, redirectRefusal } from '../src/hub-client.ts';
+import { isRedirect, redirectRefusal } from '../src/hub-client.ts';
+import { networkErrorPhrase } from '../src/network-error.ts';
 import { TaskFrame, TaskId, limits, parseJson, parseWith } from '../src/protocol/index.ts';
 import type { ActorDeps } from './deps.ts';
 import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
@@ -52,7 +53,7 @@ export function taskStreamActor(deps: ActorDeps) {
       try {
         response = await fetch(url, { ...(init as RequestInit), redirect: 'manual' });
       } catch (error) {
-        if (!ended) end({ type: 'stream.failed', error: `task stream: hub unreachable: ${describeNetworkError(error)}` });
+        if (!ended) end({ type: 'stream.failed', error: `task stream: hub unreachable: ${networkErrorPhrase(error)}` });
         return STOP;
       }
       if (response.status === 404) {

@@ -5,7 +5,7 @@ import ky from 'ky';
 import { fromPromise } from 'xstate';
 import type { WakeInput } from '../machines/provider.ts';
 import type { WakeRecipe } from '../src/config/schema.ts';
-import { describeNetworkError } from '../src/hub-client.ts';
+import { networkErrorPhrase } from '../src/network-error.ts';
 import { redactUrl } from '../src/redact.ts';
 import type { ActorDeps } from './deps.ts';
 
@@ -22,13 +22,13 @@ async function wakeByHttp(recipe: Extract<WakeRecipe, { type: 'http' }>, timeout
       signal,
     });
   } catch (error) {
-    throw Object.assign(new Error(`wake request to ${redactUrl(recipe.url)} failed: ${describeNetworkError(error)}`), { callerReason: 'the wake request found no one to answer it' });
+    throw Object.assign(new Error(`wake request to ${redactUrl(recipe.url)} failed: ${networkErrorPhrase(error)}`), { callerReason: 'the wake request found no one to answer it' });
   }
   await response.body?.cancel();
   if (!response.ok) throw Object.assign(new Error(`wake request to ${redactUrl(recipe.url)} answered ${response.status}`), { callerReason: `the wake request answered ${response.status}` });
 }
 
-function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal: AbortSignal): Promise<void> {
+function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, killGraceMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(recipe.command, recipe.args, { shell: false, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -37,7 +37,7 @@ function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, signal:
     });
     const onAbort = () => {
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+      setTimeout(() => child.kill('SIGKILL'), killGraceMs).unref();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (error) => {
@@ -62,6 +62,6 @@ export function wakeRecipeActor(deps: ActorDeps) {
     if (!recipe) throw new Error(`provider '${input.name}' has no wake recipe`);
     deps.logger.info({ provider: input.name, recipe: recipe.type }, 'waking provider');
     if (recipe.type === 'http') await wakeByHttp(recipe, deps.timing.wakeHttpTimeoutMs, signal);
-    else await wakeByCommand(recipe, signal);
+    else await wakeByCommand(recipe, deps.timing.wakeKillGraceMs, signal);
   });
 }

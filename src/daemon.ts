@@ -162,7 +162,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       modelSyncMs: timing.modelSyncMs,
       maxQueue: limits.maxQueuedPerProvider,
       drainMs: timing.drainMs,
-      forceGraceMs: Math.min(5_000, timing.resultDeadlineMs),
+      forceGraceMs: Math.min(timing.forceGraceMs, timing.resultDeadlineMs),
       restartedTasks: facts?.inFlight ?? [],
     },
     inspect: options.inspect,

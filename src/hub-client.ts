@@ -1,9 +1,12 @@
-// The registrar's side of the hub wire (SPEC.md §1–4): one ky instance, the token in one place. No redirect is
-// ever followed: the token goes with every request, and a hub URL that redirects elsewhere would carry it there.
+// The registrar's side of the hub wire (SPEC.md §1–4): the token in one place; register, heartbeat and leave through
+// ky, results through node:http (see resultAgent). No redirect is ever followed: the token goes with every request,
+// and a hub URL that redirects elsewhere would carry it there.
 import http from 'node:http';
 import https from 'node:https';
 import ky, { type KyInstance } from 'ky';
+import { backoffDelay, type BackoffPolicy } from '../machines/backoff.ts';
 import { paths, SESSION_HEADER, type ProviderStatus, type RegisterRequest, type TaskResult } from './protocol/index.ts';
+import { networkErrorPhrase } from './network-error.ts';
 import { redactUrl, withoutCredentials } from './redact.ts';
 
 export interface HubClientOptions {
@@ -16,6 +19,10 @@ export interface HubClientOptions {
   failbackMs?: number;
   /** The URL in use changed: `why` says what happened to the one left. */
   onUrlChange?: (url: string, previous: string, why: string) => void;
+  /** The waits between the posts of one result (default RESULT_RETRY). */
+  resultRetry?: BackoffPolicy;
+  /** The jitter source of those waits, in [0, 1) (default Math.random). */
+  random?: () => number;
 }
 
 /** Where one of the hub's URLs is called: ky for the control calls, node:http agents for results. */
@@ -29,6 +36,12 @@ interface HubTarget {
 
 /** Answers on register that say this replica cannot serve now while another may (a balancer's or proxy's words). */
 const REPLICA_DOWN = [502, 503, 504];
+
+/**
+ * Retries of one result: 50 ms × 2^attempt, at most 2 s, jittered like every backoff of the registrar
+ * (machines/backoff.ts), so the retries of many tasks do not hit a recovering hub in step.
+ */
+export const RESULT_RETRY: BackoffPolicy = { baseMs: 50, capMs: 2_000 };
 
 /** The hub answered 404 for a task: it is unknown or expired, and its work should stop. */
 export class TaskGoneError extends Error {
@@ -86,6 +99,8 @@ export class HubClient {
   private readonly failbackMs: number;
   private readonly onUrlChange: HubClientOptions['onUrlChange'];
   private readonly resultDeadlineMs: number;
+  private readonly resultRetry: BackoffPolicy;
+  private readonly random: () => number;
   private readonly requestTimeoutMs: number;
   private readonly authorization: string;
   /** Sent on result posts so a hub can check the task is ours; mcpd ignores it. */
@@ -99,6 +114,8 @@ export class HubClient {
     if (this.urls.length === 0) throw new Error('HubClient needs at least one hub URL');
     this.authorization = `Bearer ${options.token}`;
     this.resultDeadlineMs = options.resultDeadlineMs;
+    this.resultRetry = options.resultRetry ?? RESULT_RETRY;
+    this.random = options.random ?? Math.random;
     this.requestTimeoutMs = options.requestTimeoutMs;
     this.failbackMs = options.failbackMs ?? 30_000;
     this.onUrlChange = options.onUrlChange;
@@ -218,7 +235,7 @@ export class HubClient {
       ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}),
     };
     const lost = () => new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const remaining = deadlineAt - Date.now();
       if (remaining <= 0) throw lost();
@@ -232,13 +249,13 @@ export class HubClient {
         if (!RETRYABLE.includes(answer.status)) {
           throw new HubCallError(`the hub refused the result of task ${taskId} (${answer.status}): ${answer.text.slice(0, 200)}`, answer.status);
         }
-        waitMs = answer.retryAfterMs ?? retryDelay(attempt);
+        waitMs = answer.retryAfterMs ?? this.resultRetryDelay(attempt);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (error instanceof TaskGoneError || error instanceof HubCallError) throw error;
         // A network error or a timeout: the same body goes again, to the next URL when there is one.
-        this.failedOver(index, `result post failed: ${describeNetworkError(error)}`);
-        waitMs = retryDelay(attempt);
+        this.failedOver(index, `result post failed: ${networkErrorPhrase(error)}`);
+        waitMs = this.resultRetryDelay(attempt);
       }
       if (Date.now() + waitMs >= deadlineAt) {
         await abortableSleep(Math.max(0, deadlineAt - Date.now()), signal);
@@ -258,6 +275,11 @@ export class HubClient {
     target.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     const agent = sockets === 'upload' ? target.uploadAgent : target.resultAgent;
     return transport.request({ protocol, hostname, port, path: basePath + path, method, headers: all, agent, signal, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) });
+  }
+
+  /** The wait before retry number `attempt` (0-based) of a result post or upload (RESULT_RETRY, jittered). */
+  resultRetryDelay(attempt: number): number {
+    return backoffDelay(attempt, this.resultRetry, this.random());
   }
 
   get resultDeadline(): number {
@@ -309,17 +331,12 @@ export class HubClient {
     try {
       return await request(http);
     } catch (error) {
-      const why = describeNetworkError(error);
+      const why = networkErrorPhrase(error);
       // Our own abort (a shutdown, a superseded call) says nothing about the hub.
       if ((error as Error).name !== 'AbortError') this.failedOver(index, `unreachable: ${why}`);
       throw new HubCallError(`hub ${url} unreachable: ${why}`);
     }
   }
-}
-
-/** Full jitter over 100 ms × 2^(attempt−1), at most 2 s: retries of many tasks do not hit a recovering hub in step. */
-function retryDelay(attempt: number): number {
-  return Math.random() * Math.min(2_000, 50 * 2 ** Math.min(attempt, 10));
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -360,12 +377,4 @@ async function readText(response: Response, maxBytes: number): Promise<string> {
     void reader.cancel().catch(() => undefined);
   }
   return text;
-}
-
-/** `fetch failed` says nothing; the cause (ECONNREFUSED, ETIMEDOUT…) says what to check. */
-export function describeNetworkError(error: unknown): string {
-  if (!(error instanceof Error)) return redactUrl(String(error));
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return redactUrl(`${cause.code}${cause.message ? ` (${cause.message})` : ''}`);
-  return redactUrl(error.message);
 }

@@ -59,6 +59,8 @@ const DESCRIPTIONS: Record<string, string> = {
   'timing.resultDeadlineMs': 'How long a result POST is retried before it is given up (and logged).',
   'timing.streamIdleMs': 'Silence on the task stream for this long means it is dead: reconnect.',
   'timing.drainMs': 'On SIGTERM, how long running tasks get to finish.',
+  'timing.forceGraceMs': 'After the drain deadline, how long the error answers of the tasks left may take before the daemon stops anyway.',
+  'timing.wakeKillGraceMs': 'A wake command given up on gets SIGTERM, then SIGKILL this much later.',
   'timing.reprobeMs': 'The first delay before an unavailable provider is probed again; it doubles each time, up to reprobeCapMs.',
   'timing.reprobeCapMs': 'The longest delay between probes of an unavailable provider.',
   'timing.modelSyncMs': 'How often a provider with "model": "*" lists its server\'s models, so rows follow models pulled and removed.',

@@ -66,29 +66,46 @@ export const ProviderConfig = v.pipe(
 );
 export type ProviderConfig = v.InferOutput<typeof ProviderConfig>;
 
+/** Every timing of the registrar, in milliseconds, with its default; the config's `timing` overrides any of them. */
 export const Timing = v.object({
+  /** How often the session heartbeats the hub. Default 30,000 ms. */
   heartbeatMs: v.optional(Ms, 30_000),
+  /** Reconnect backoff of the session: backoffBaseMs × 2^attempt, at most backoffCapMs, jittered ½–1. Default 5,000 ms. */
   backoffBaseMs: v.optional(Ms, 5_000),
+  /** The longest reconnect wait, and the wait after the hub refused us outright. Default 60,000 ms. */
   backoffCapMs: v.optional(Ms, 60_000),
-  /** A wake polls readiness at once, then this far apart twice, then doubling up to wakePollMs: a cold start costs its load time. */
+  /** A wake polls readiness at once, then this far apart twice, then doubling up to wakePollMs: a cold start costs its load time. Default 100 ms. */
   wakePollStartMs: v.optional(Ms, 100),
+  /** The longest wait between two readiness polls of a wake. Default 1,500 ms. */
   wakePollMs: v.optional(Ms, 1_500),
+  /** Timeout of an http wake recipe's request. Default 30,000 ms. */
   wakeHttpTimeoutMs: v.optional(Ms, 30_000),
+  /** A command wake recipe given up on gets SIGTERM, then SIGKILL this much later if it is still there. Default 2,000 ms. */
+  wakeKillGraceMs: v.optional(Ms, 2_000),
+  /** How long a task's result may take to reach the hub, retries included, before it is logged lost. Default 60,000 ms. */
   resultDeadlineMs: v.optional(Ms, 60_000),
+  /** Task stream silence (no byte, no keep-alive) after which the stream is taken for dead and reopened. Default 45,000 ms. */
   streamIdleMs: v.optional(Ms, 45_000),
+  /** On SIGTERM, how long running tasks may take to finish before the rest are answered with an error. Default 30,000 ms. */
   drainMs: v.optional(Ms, 30_000),
-  /** An unavailable provider is probed again after reprobeMs × 2^attempt, at most reprobeCapMs. */
+  /**
+   * After the drain deadline, how long the error answers of the tasks still there may take before the daemon stops
+   * anyway (at most resultDeadlineMs). Default 5,000 ms.
+   */
+  forceGraceMs: v.optional(Ms, 5_000),
+  /** An unavailable provider is probed again after reprobeMs × 2^attempt, at most reprobeCapMs. Default 1,000 ms. */
   reprobeMs: v.optional(Ms, 1_000),
+  /** The longest wait between two probes of an unavailable provider. Default 30,000 ms. */
   reprobeCapMs: v.optional(Ms, 30_000),
-  /** How often a provider with `model: "*"` lists its server's models. */
+  /** How often a provider with `model: "*"` lists its server's models. Default 30,000 ms. */
   modelSyncMs: v.optional(Ms, 30_000),
-  /** How long a draining registrar waits for the hub to take its leave. */
+  /** How long a draining registrar waits for the hub to take its leave. Default 2,000 ms. */
   leaveMs: v.optional(Ms, 2_000),
-  /** Per-request timeout of the hub calls (register, heartbeat, result). */
+  /** Per-request timeout of the hub calls (register, heartbeat, result). Default 10,000 ms. */
   requestTimeoutMs: v.optional(Ms, 10_000),
-  /** Upstream silence tolerated mid-stream before the task fails. */
+  /** Upstream silence tolerated mid-stream before the task fails. Default 300,000 ms. */
   upstreamIdleMs: v.optional(Ms, 300_000),
-  /** Tokens after a stream's first are gathered this long into one chunk (a POST, or a line of the upload). */
+  /** Tokens after a stream's first are gathered this long into one chunk (a POST, or a line of the upload). Default 10 ms. */
   chunkCoalesceMs: v.optional(Ms, 10),
   /** With several hub URLs: how often, while on a later one, the first is tried again. */
   hubFailbackMs: v.optional(Ms, 30_000),

@@ -103,7 +103,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     }
     const owned = sessionId !== undefined && (header === undefined || header === sessionId) && registry.sessionOf(viewer.user, sessionId) !== undefined;
     // Another user's task, or another session's, is answered exactly like a task that does not exist.
-    if (!owned || !(await tasks.accept(taskId, parsed.value as TaskResult))) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
+    if (!owned || !(await tasks.accept(taskId, parsed.value))) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
     return { ok: true };
   });
 }

@@ -187,10 +187,7 @@ export interface UpstreamErrorFields {
   code?: string | null;
   param?: string | null;
 }
-export type TaskResult =
-  | { status: 200; body: Record<string, unknown> }
-  | ({ error: string } & UpstreamErrorFields)
-  | { chunk: ResultChunk };
+export type TaskResult = v.InferOutput<typeof TaskResult>;
 
 /** A result that ends its task (everything but a chunk that is not `done`). */
 export function isFinalResult(result: TaskResult): boolean {

@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { ProviderConfig } from '../config/schema.ts';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import type { ChatMessage, Usage } from '../protocol/index.ts';
+import { describeNetworkError } from '../network-error.ts';
 import { redactUrl } from '../redact.ts';
 import { type ErrorFields, type StreamPiece, UpstreamError } from './types.ts';
 
@@ -229,7 +230,7 @@ export class UpstreamCall {
     return new UpstreamError('unreachable', `upstream went silent for ${this.idleMs} ms`);
   }
 
-  /** What to throw for an error of fetch or of the body: the caller's abort reason first, then our own verdicts. */
+  /** What to throw for an error of the request or of the body: the caller's abort reason first, then our own verdicts. */
   private failure(error: unknown, phase: 'connect' | 'read'): unknown {
     if (this.signal.aborted) return this.signal.reason;
     if (this.wentSilent) return this.silenceError();
@@ -254,23 +255,6 @@ function drain(response: http.IncomingMessage, controller: AbortController): voi
   response.removeAllListeners('data');
   response.on('close', () => clearTimeout(deadline));
   response.resume();
-}
-
-/**
- * A network error as a phrase for the log (`connect ECONNREFUSED 127.0.0.1:8000`, `other side closed`) and a code
- * that names no address, for the caller (`ECONNREFUSED`).
- */
-function describeNetworkError(error: unknown): { phrase: string; code: string } {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const cause: unknown = current.cause;
-    if (!(cause instanceof Error)) break;
-    current = cause;
-  }
-  if (!(current instanceof Error)) return { phrase: String(current), code: 'network error' };
-  const code = (current as { code?: unknown }).code;
-  const safeCode = typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'network error';
-  return { phrase: current.message !== '' ? current.message : typeof code === 'string' ? code : current.name, code: safeCode };
 }
 
 /**

@@ -87,8 +87,10 @@ describe('wake hanging past maxWaitSeconds', () => {
   it('kills the wake command and fails the waiting tasks', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'llmr-wake-'));
     const pidFile = join(dir, 'pid');
-    const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000);`;
-    const s = await sleeping({ type: 'command', command: process.execPath, args: ['-e', script], maxWaitSeconds: 0.3 });
+    // A shell, not node: it writes its pid within milliseconds even on a loaded machine, where a node child could
+    // still be starting when the 300 ms ran out. `exec` keeps that pid for the command that hangs.
+    const script = 'echo $$ > "$1"; exec sleep 30';
+    const s = await sleeping({ type: 'command', command: '/bin/sh', args: ['-c', script, 'sh', pidFile], maxWaitSeconds: 0.3 });
     s.hub.send(infer('t-infer', 'hello'));
     const pid = await eventually(async () => Number(await readFile(pidFile, 'utf8')));
     expect(() => process.kill(pid, 0)).not.toThrow();

