@@ -13,13 +13,13 @@ import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
 /** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
 const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
-export function parseTaskFrame(data: string): StreamEvent {
+export function parseTaskFrame(data: string, receivedAt: number): StreamEvent {
   const json = parseJson(data);
-  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data) };
+  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data), receivedAt };
   const frame = parseWith(TaskFrame, json.value);
-  if (frame.ok) return { type: 'stream.task', frame: frame.value };
+  if (frame.ok) return { type: 'stream.task', frame: frame.value, receivedAt };
   const taskId = (json.value as { taskId?: unknown } | null)?.taskId;
-  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined };
+  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined, receivedAt };
 }
 
 /** The task id of a frame that is not JSON, when its start still shows one. */
@@ -95,7 +95,7 @@ export function taskStreamActor(deps: ActorDeps) {
       fetch: fetchWithStatus,
       onMessage: (message) => {
         if (message.event === OVERSIZED_EVENT) {
-          const event: StreamEvent = { type: 'stream.badFrame', error: `frame larger than ${limits.maxFrameBytes} bytes`, taskId: taskIdIn(message.data) };
+          const event: StreamEvent = { type: 'stream.badFrame', error: `frame larger than ${limits.maxFrameBytes} bytes`, taskId: taskIdIn(message.data), receivedAt: Date.now() };
           deps.logger.error({ taskId: event.taskId, maxFrameBytes: limits.maxFrameBytes }, 'task frame too large: dropped');
           sendBack(event);
           return;
@@ -104,7 +104,8 @@ export function taskStreamActor(deps: ActorDeps) {
           deps.logger.warn({ event: message.event }, 'ignored a stream event that is not a task');
           return;
         }
-        const event = parseTaskFrame(message.data);
+        // Stamped here, at the edge: the machines measure a task's age from it and read no clock themselves.
+        const event = parseTaskFrame(message.data, Date.now());
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
         sendBack(event);
       },

@@ -57,9 +57,10 @@ export type StreamEvent =
   | { type: 'stream.opened' }
   /** Bytes arrived (a frame or a keep-alive comment): the stream is alive. */
   | { type: 'stream.activity' }
-  | { type: 'stream.task'; frame: TaskFrame }
+  /** `receivedAt`: when the frame came off the stream, stamped by the actor (machines read no clock). */
+  | { type: 'stream.task'; frame: TaskFrame; receivedAt: number }
   /** A frame that failed to parse; `taskId` when one could still be read from it. */
-  | { type: 'stream.badFrame'; error: string; taskId?: string }
+  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number }
   | { type: 'stream.sessionLost' }
   | { type: 'stream.failed'; error: string };
 

@@ -106,7 +106,7 @@ export const supervisorMachine = setup({
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
     route: enqueueActions(({ context, enqueue, event }, params: { stopping: boolean }) => {
-      const { frame } = event as Extract<SessionNotice, { type: 'stream.task' }>;
+      const { frame, receivedAt } = event as Extract<SessionNotice, { type: 'stream.task' }>;
       if (frame.kind === 'cancel') {
         for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
         return;
@@ -118,24 +118,24 @@ export const supervisorMachine = setup({
         // Draining: the caller hears 503 at once and may ask again (another pool member, or this one restarted).
         enqueue.spawnChild('task', {
           id: frame.taskId,
-          input: { frame, receivedAt: Date.now(), error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 },
+          input: { frame, receivedAt, error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 },
         });
       } else if (provider) {
-        enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt: Date.now() });
+        enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt });
       } else {
         enqueue.spawnChild('task', {
           id: frame.taskId,
-          input: { frame, receivedAt: Date.now(), error: `provider '${frame.llmName}' not registered locally` },
+          input: { frame, receivedAt, error: `provider '${frame.llmName}' not registered locally` },
         });
       }
     }),
     /** A frame that failed its schema but names a task: answer it so its caller is not left waiting. */
     answerBadFrame: enqueueActions(({ context, enqueue, event }) => {
-      const { taskId, error } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
+      const { taskId, error, receivedAt } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
       if (taskId === undefined || taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId)) return;
       const frame: WorkFrame = { kind: 'wake', taskId, llmName: '' };
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
-      enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt: Date.now(), error: `malformed task frame: ${error}` } });
+      enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt, error: `malformed task frame: ${error}` } });
     }),
     /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {

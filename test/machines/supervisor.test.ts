@@ -54,7 +54,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
     },
   }).start();
   const ok = (id: string) => runs.get(id)!.resolve({ result: { status: 200, body: { id } } });
-  return { actor, posts, runs, ok, leaves, answerRestarted, frame: (frame: unknown) => stream!({ type: 'stream.task', frame }), send: (event: AnyEventObject) => stream!(event) };
+  return { actor, posts, runs, ok, leaves, answerRestarted, frame: (frame: unknown) => stream!({ type: 'stream.task', frame, receivedAt: Date.now() }), send: (event: AnyEventObject) => stream!(event) };
 }
 
 describe('supervisor machine', () => {
@@ -98,8 +98,8 @@ describe('supervisor machine', () => {
   it('answers a malformed frame that names a task, once', async () => {
     const s = start();
     await vi.advanceTimersByTimeAsync(0);
-    s.send({ type: 'stream.badFrame', error: 'request: Invalid type', taskId: 'bad' });
-    s.send({ type: 'stream.badFrame', error: 'not valid JSON' });
+    s.send({ type: 'stream.badFrame', error: 'request: Invalid type', taskId: 'bad', receivedAt: Date.now() });
+    s.send({ type: 'stream.badFrame', error: 'not valid JSON', receivedAt: Date.now() });
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: request: Invalid type' } }]);
   });
