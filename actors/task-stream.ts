@@ -12,13 +12,16 @@ import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
 /** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
 const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
-export function parseTaskFrame(data: string): StreamEvent {
+type FrameEvent = Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
+
+/** `receivedAt`: when the frame arrived, stamped here at the edge so that no machine reads the clock. */
+export function parseTaskFrame(data: string, receivedAt: number): FrameEvent {
   const json = parseJson(data);
-  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data) };
+  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data), receivedAt };
   const frame = parseWith(TaskFrame, json.value);
-  if (frame.ok) return { type: 'stream.task', frame: frame.value };
+  if (frame.ok) return { type: 'stream.task', frame: frame.value, receivedAt };
   const taskId = (json.value as { taskId?: unknown } | null)?.taskId;
-  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined };
+  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined, receivedAt };
 }
 
 /** The task id of a frame that is not JSON, when its start still shows one. */
@@ -27,7 +30,7 @@ function taskIdIn(data: string): string | undefined {
   return match && parseWith(TaskId, match[1]).ok ? match[1] : undefined;
 }
 
-export function taskStreamActor(deps: ActorDeps) {
+export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger'>) {
   return fromCallback<EventObject, TaskStreamInput>(({ input, sendBack }) => {
     let client: EventSourceClient | undefined;
     let ended = false;
@@ -94,7 +97,12 @@ export function taskStreamActor(deps: ActorDeps) {
       fetch: fetchWithStatus,
       onMessage: (message) => {
         if (message.event === OVERSIZED_EVENT) {
-          const event: StreamEvent = { type: 'stream.badFrame', error: `frame larger than ${limits.maxFrameBytes} bytes`, taskId: taskIdIn(message.data) };
+          const event = {
+            type: 'stream.badFrame',
+            error: `frame larger than ${limits.maxFrameBytes} bytes`,
+            taskId: taskIdIn(message.data),
+            receivedAt: Date.now(),
+          } satisfies StreamEvent;
           deps.logger.error({ taskId: event.taskId, maxFrameBytes: limits.maxFrameBytes }, 'task frame too large: dropped');
           sendBack(event);
           return;
@@ -103,7 +111,7 @@ export function taskStreamActor(deps: ActorDeps) {
           deps.logger.warn({ event: message.event }, 'ignored a stream event that is not a task');
           return;
         }
-        const event = parseTaskFrame(message.data);
+        const event = parseTaskFrame(message.data, Date.now());
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
         sendBack(event);
       },

@@ -1,7 +1,7 @@
 // The registrar's session with its hub: registering → connected { streaming | backoff } → …; draining → leaving → stopped.
 // It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time"). A change of what
 // is published (models pulled or removed) registers again with the same session id.
-import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
+import { assertEvent, assign, sendParent, sendTo, setup, type EventObject } from 'xstate';
 import type { ProviderStatus, TaskFrame } from '../src/protocol/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { callbackPlaceholder, promisePlaceholder } from './placeholder.ts';
@@ -56,9 +56,10 @@ export type StreamEvent =
   | { type: 'stream.opened' }
   /** Bytes arrived (a frame or a keep-alive comment): the stream is alive. */
   | { type: 'stream.activity' }
-  | { type: 'stream.task'; frame: TaskFrame }
+  /** `receivedAt`: when the frame came off the stream (the actor stamps it; machines read no clock). */
+  | { type: 'stream.task'; frame: TaskFrame; receivedAt: number }
   /** A frame that failed to parse; `taskId` when one could still be read from it. */
-  | { type: 'stream.badFrame'; error: string; taskId?: string }
+  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number }
   | { type: 'stream.sessionLost' }
   | { type: 'stream.failed'; error: string };
 
@@ -97,6 +98,13 @@ interface SessionContext {
   refused: boolean;
 }
 
+/** The heartbeat, invoked alike while connected and while draining with a session. */
+const heartbeat = {
+  id: 'heartbeat',
+  src: 'heartbeat',
+  input: ({ context }: { context: SessionContext }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
+} as const;
+
 function describe(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'message' in error) return String((error as RegisterFailure).message);
   return String(error);
@@ -121,7 +129,7 @@ export const sessionMachine = setup({
   guards: {
     hasSession: ({ context }) => context.sessionId !== undefined,
     /** A 403 for the id we presented (SPEC.md §1); a 403 with no id to drop is a refusal like any other. */
-    sessionIdRefused: ({ context, event }) => context.sessionId !== undefined && (event as { error?: RegisterFailure }).error?.status === 403,
+    sessionIdRefused: ({ context }, params: { error: unknown }) => context.sessionId !== undefined && (params.error as RegisterFailure | undefined)?.status === 403,
   },
   actions: {
     /** Count the failure and pick the delay before the next try; a refusal waits the full cap. */
@@ -142,7 +150,12 @@ export const sessionMachine = setup({
       error: context.lastError ?? '',
     })),
     forwardToSupervisor: sendParent(({ event }) => event),
-    keepNames: assign({ names: ({ event }) => (event as Extract<SessionEvent, { type: 'session.publish' }>).names }),
+    keepNames: assign({
+      names: ({ event }) => {
+        assertEvent(event, 'session.publish');
+        return event.names;
+      },
+    }),
   },
 }).createMachine({
   id: 'session',
@@ -158,7 +171,8 @@ export const sessionMachine = setup({
   on: {
     // Not connected: the next register publishes them.
     'session.publish': { actions: 'keepNames' },
-    'session.drain': '.draining',
+    // With a session, heartbeats go on while running tasks finish; without one there is nothing to keep alive.
+    'session.drain': [{ guard: 'hasSession', target: '.draining.heartbeating' }, { target: '.draining.idle' }],
     'session.stop': '.stopped',
   },
   states: {
@@ -179,7 +193,7 @@ export const sessionMachine = setup({
         onError: [
           {
             // Registering afresh at once: waiting would only keep our rows off the hub longer.
-            guard: 'sessionIdRefused',
+            guard: { type: 'sessionIdRefused', params: ({ event }) => ({ error: event.error }) },
             target: 'registering',
             reenter: true,
             actions: [
@@ -205,11 +219,7 @@ export const sessionMachine = setup({
       after: { retry: 'registering' },
     },
     connected: {
-      invoke: {
-        id: 'heartbeat',
-        src: 'heartbeat',
-        input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
-      },
+      invoke: heartbeat,
       on: {
         'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
         'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
@@ -275,16 +285,9 @@ export const sessionMachine = setup({
     draining: {
       // No more tasks are taken; heartbeats go on so the hub keeps the session while running tasks finish.
       on: { 'session.leave': [{ guard: 'hasSession', target: 'leaving' }, 'stopped'] },
-      initial: 'checking',
+      initial: 'idle',
       states: {
-        checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
-        heartbeating: {
-          invoke: {
-            id: 'heartbeat',
-            src: 'heartbeat',
-            input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
-          },
-        },
+        heartbeating: { invoke: heartbeat },
         idle: {},
       },
     },
@@ -296,5 +299,3 @@ export const sessionMachine = setup({
     stopped: { type: 'final' },
   },
 });
-
-export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;

@@ -29,6 +29,12 @@ export type SessionStimulus =
   | { type: 'models.change' }
   | { type: 'signal.term' };
 
+/** A drain with a session heartbeats until the tasks in flight are answered; one without has nothing to keep alive. */
+const drain = [
+  { guard: 'hasSession' as const, target: '#session.draining.heartbeating' },
+  { target: '#session.draining.idle' },
+];
+
 /**
  * `hasSession`: the hub gave us a session id at least once (draining then heartbeats). `taskInFlight`: a task whose
  * result the hub has not taken yet (the drain waits for it).
@@ -63,11 +69,11 @@ export const sessionModel = setup({
         'hub.registerReset': 'retrying',
         // The register under way named the old models: it starts again.
         'models.change': { target: 'registering', reenter: true },
-        'signal.term': 'draining',
+        'signal.term': drain,
       },
     },
     retrying: {
-      on: { 'timer.backoffElapsed': 'registering', 'signal.term': 'draining', 'models.change': { actions: 'stays' } },
+      on: { 'timer.backoffElapsed': 'registering', 'signal.term': drain, 'models.change': { actions: 'stays' } },
     },
     connected: {
       on: {
@@ -76,7 +82,7 @@ export const sessionModel = setup({
         'models.change': 'registering',
         'heartbeat.500': { actions: 'stays' },
         'heartbeat.reset': { actions: 'stays' },
-        'signal.term': 'draining',
+        'signal.term': drain,
       },
       initial: 'streaming',
       states: {
@@ -115,9 +121,8 @@ export const sessionModel = setup({
         { guard: and(['noTaskInFlight', 'hasSession']), target: 'leaving' },
         { guard: 'noTaskInFlight', target: 'stopped' },
       ],
-      initial: 'checking',
+      initial: 'idle',
       states: {
-        checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
         heartbeating: {},
         idle: {},
       },
