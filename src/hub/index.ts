@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { hostUrl } from '../host-url.ts';
 import { limits, paths } from '../protocol/index.ts';
 import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
@@ -164,7 +165,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const port = address.port;
   // A hub on every interface is reached here through loopback: 0.0.0.0 is an address to listen on, not to call.
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const url = `${options.tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+  const url = hostUrl(reachable, port, options.tls ? 'https' : 'http');
   const stopWatchdog = startWatchdog({ state, watchdogMs, logger, now });
   logger.debug({ url }, 'hub listening');
 
