@@ -1,6 +1,7 @@
 // The four registrar endpoints of SPEC.md, with the status codes the registrar acts on.
 import { describe, expect, it } from 'vitest';
 import { paths, SESSION_HEADER } from '../../src/protocol/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { ALICE, BOB, completion, errorMessage, hubHarness, provider } from './helpers.ts';
 
 const harness = hubHarness();
@@ -103,11 +104,14 @@ describe(`POST ${paths.register}`, () => {
   });
 
   it('takes over a name held by a session past the watchdog, and forgets that session once it holds nothing', async () => {
-    const hub = await harness.start({ watchdogMs: 100 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 100, clock });
     const gone = harness.registrar(hub, ALICE);
     await gone.register([provider('llama')]);
     const goneStream = await gone.stream();
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await clock.advance(99);
+    expect((await harness.client(hub, BOB).post(paths.register, { providers: [provider('llama')] })).status).toBe(409);
+    await clock.advance(1);
 
     const res = await harness.client(hub, BOB).post(paths.register, { providers: [provider('llama')] });
     expect(res.status).toBe(201);
