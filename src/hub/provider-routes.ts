@@ -80,6 +80,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     if (registry.sessionOf(viewer.user, sessionId) === undefined) await state.catchUp().catch(() => undefined);
     const session = registry.sessionOf(viewer.user, sessionId);
     if (!session) return sendError(reply, 404, 'unknown providerSessionId: register again');
+    registry.confirm(session.id);
 
     const sse = openSse(reply, options.keepAliveMs);
     const sink: FrameSink = { send: (frame) => sse.send(JSON.stringify(frame), 'task'), end: () => sse.end() };
@@ -104,6 +105,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const owned = sessionId !== undefined && (header === undefined || header === sessionId) && registry.sessionOf(viewer.user, sessionId) !== undefined;
     // Another user's task, or another session's, is answered exactly like a task that does not exist.
     if (!owned || !(await tasks.accept(taskId, parsed.value))) return sendError(reply, 404, `task '${taskId}' is unknown or expired`);
+    registry.confirm(sessionId);
     return { ok: true };
   });
 }

@@ -11,6 +11,11 @@ export interface Session {
   left: boolean;
   /** Set once the watchdog has reported the session lost; cleared by the next sign of life. */
   lostReported: boolean;
+  /**
+   * Its registrar has been heard from with the id it was given (a heartbeat, its stream, a result, a register naming
+   * it). Until then the session may be a ghost: a register answered after its registrar stopped waiting.
+   */
+  confirmed: boolean;
 }
 
 export class SessionTable {

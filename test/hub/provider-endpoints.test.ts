@@ -124,6 +124,30 @@ describe(`POST ${paths.register}`, () => {
   });
 });
 
+describe('a register answered after its registrar gave up waiting', () => {
+  it('lets the retry (same token, same rows) publish at once, and forgets the session whose id never arrived', async () => {
+    const hub = await harness.start();
+    const api = harness.client(hub, ALICE);
+    const rows = [provider('llama'), provider('tiny', { visibility: 'private' })];
+    const lost = (await (await api.post(paths.register, { providers: rows })).json()) as { providerSessionId: string };
+    const retry = harness.registrar(hub, ALICE);
+    const id = await retry.register(rows);
+    expect(id).not.toBe(lost.providerSessionId);
+    expect((await api.post(paths.heartbeat, { providerSessionId: lost.providerSessionId })).status).toBe(404);
+    expect((await retry.heartbeat()).status).toBe(200);
+  });
+
+  it('still refuses once the first session opened its stream: a registrar that has its id is not a ghost', async () => {
+    const hub = await harness.start();
+    const first = harness.registrar(hub, ALICE);
+    await first.register([provider('llama')]);
+    await first.stream();
+    const res = await harness.client(hub, ALICE).post(paths.register, { providers: [provider('llama')] });
+    expect(res.status).toBe(409);
+    expect((await first.heartbeat()).status).toBe(200);
+  });
+});
+
 describe(`POST ${paths.heartbeat}`, () => {
   it('answers 200 for a known session and applies the reported statuses', async () => {
     const hub = await harness.start();

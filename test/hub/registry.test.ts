@@ -203,3 +203,46 @@ describe('bounds and collection', () => {
     expect(r.sessionCount).toBe(1);
   });
 });
+
+describe('a register whose answer never arrived', () => {
+  const rows = [row('llama', { poolName: 'team' }), row('tiny', { visibility: 'private' })];
+  const agents = [{ name: 'helper', llmName: 'llama', systemPrompt: 'Be brief.', visibility: 'public' as const }];
+
+  it('does not lock the retry out: the same user with the same rows replaces the session nobody has heard from since', () => {
+    const r = registry();
+    const ghost = idOf(r.register('alice', { providers: rows, agents }, 0));
+    const retry = r.register('alice', { providers: rows.map((p) => ({ ...p, initialStatus: 'hibernating' as const })), agents }, 10);
+    expect(retry).toMatchObject({ ok: true, adopted: false, forgotten: [ghost] });
+    expect(idOf(retry)).not.toBe(ghost);
+    expect(r.heartbeat('alice', { providerSessionId: ghost }, 20)).toBe(false);
+    expect(owners(r, alice, 'team')).toEqual(['llama:alice']);
+    expect(r.sessionCount).toBe(1);
+  });
+
+  it('refuses as before once the first session was heard from (a heartbeat, its stream, a register with its id)', () => {
+    const heard: Array<(r: Registry, id: string) => void> = [
+      (r, id) => r.heartbeat('alice', { providerSessionId: id }, 5),
+      (r, id) => r.confirm(id),
+      (r, id) => r.register('alice', { providers: rows, providerSessionId: id }, 5),
+    ];
+    for (const hear of heard) {
+      const r = registry();
+      const first = idOf(r.register('alice', { providers: rows }, 0));
+      hear(r, first);
+      expect(r.register('alice', { providers: rows }, 10)).toMatchObject({ ok: false, status: 409 });
+    }
+  });
+
+  it('refuses another user, other rows, other agents, and a register that names a session', () => {
+    const r = registry();
+    const ghost = idOf(r.register('alice', { providers: rows, agents }, 0));
+    expect(r.register('bob', { providers: rows, agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: [rows[0]!], agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows.map((p) => ({ ...p, model: 'other' })), agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows, agents: [{ ...agents[0]!, systemPrompt: 'Be long.' }] }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows }, 1)).toMatchObject({ ok: false, status: 409 });
+    const other = idOf(r.register('alice', { providers: [row('elsewhere')] }, 1));
+    expect(r.register('alice', { providers: rows, agents, providerSessionId: other }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.heartbeat('alice', { providerSessionId: ghost }, 2)).toBe(true);
+  });
+});
