@@ -26,6 +26,7 @@ import type { HubState } from './state/index.ts';
 import { memoryState } from './state/memory.ts';
 import { openReplicatedState } from './state/replicated.ts';
 import { TaskTable } from './tasks.ts';
+import { cutRevokedSessions } from './tokens-revoke.ts';
 import { HubMetrics } from './metrics.ts';
 import { MemoryUsageLedger, type UsageLedger } from './usage.ts';
 import { usageRoutes } from './usage-routes.ts';
@@ -143,7 +144,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   installErrorHandlers(app, logger);
   // Before auth: a browser's preflight carries no token.
   installCors(app, options.corsOrigins ?? []);
-  installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
+  const tokens = options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens);
+  installAuth(app, tokens);
+  const stopCutting = tokens.onRevoked(cutRevokedSessions({ state, logger }));
   app.get('/healthz', async () => ({ ok: true }));
   const unavailable = state.unavailable.bind(state);
   // Across replicas, while Redis is away a call or a register could only hang: refused at once, and retried.
@@ -180,6 +183,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     close() {
       closing ??= (async () => {
         stopWatchdog();
+        stopCutting();
         // Callers get their answer and streams end first: fastify's close waits for every open connection.
         dispatcher.close('the hub is shutting down');
         tasks.close('the hub is shutting down');

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, HeartbeatRequest, LeaveRequest, parseWith, paths, RegisterRequest, SESSION_HEADER, TaskResult } from '../protocol/index.ts';
-import { viewerOf } from './auth.ts';
+import { tokenDigestOf, viewerOf } from './auth.ts';
 import { sendError } from './errors.ts';
 import { shortId } from './session-ids.ts';
 import { openSse } from './sse.ts';
@@ -29,6 +29,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
       if (outcome.status === 403) logger.warn({ user: viewer.user, session: shortId(parsed.value.providerSessionId ?? '') }, 'register refused: the session id was not issued to this user');
       return sendError(reply, outcome.status, outcome.message);
     }
+    registry.noteToken(outcome.sessionId, tokenDigestOf(request));
     for (const lost of outcome.forgotten) {
       tasks.forgetSession(lost, 'its names were taken over by another session');
       logger.warn({ session: shortId(lost), by: shortId(outcome.sessionId) }, 'session forgotten: every name it published was taken over');
@@ -57,6 +58,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const parsed = parseWith(HeartbeatRequest, request.body);
     if (!parsed.ok) return sendError(reply, 400, parsed.error);
     if (!(await state.heartbeat(viewer.user, parsed.value, now()))) return sendError(reply, 404, 'unknown providerSessionId: register again');
+    registry.noteToken(parsed.value.providerSessionId, tokenDigestOf(request));
     return { ok: true };
   });
 
@@ -81,6 +83,7 @@ export function providerRoutes(app: FastifyInstance, options: ProviderRoutesOpti
     const session = registry.sessionOf(viewer.user, sessionId);
     if (!session) return sendError(reply, 404, 'unknown providerSessionId: register again');
     registry.confirm(session.id);
+    registry.noteToken(session.id, tokenDigestOf(request));
 
     const sse = openSse(reply, options.keepAliveMs);
     const sink: FrameSink = { send: (frame) => sse.send(JSON.stringify(frame), 'task'), end: () => sse.end() };

@@ -225,6 +225,17 @@ export class Registry {
     return true;
   }
 
+  /** The token (its digest) the session's registrar came with just now, for cutting the session when it is revoked. */
+  noteToken(sessionId: string, digest: string): void {
+    const session = this.#sessions.get(sessionId);
+    if (session) session.token = digest;
+  }
+
+  /** The sessions whose registrar last came with one of these tokens. */
+  sessionsWithToken(digests: ReadonlySet<string>): Session[] {
+    return this.#sessions.withToken(digests);
+  }
+
   /** Its registrar showed it holds the id (it opened the task stream, posted a result): the session is no ghost. */
   confirm(sessionId: string): void {
     const session = this.#sessions.get(sessionId);

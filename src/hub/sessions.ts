@@ -16,6 +16,8 @@ export interface Session {
    * it). Until then the session may be a ghost: a register answered after its registrar stopped waiting.
    */
   confirmed: boolean;
+  /** The digest of the token its registrar last came with, as this process saw it: revoking that token ends it. */
+  token?: string;
 }
 
 export class SessionTable {
@@ -85,6 +87,11 @@ export class SessionTable {
       }
     }
     return lost;
+  }
+
+  /** Sessions whose registrar last came with one of these tokens (digests). */
+  withToken(digests: ReadonlySet<string>): Session[] {
+    return [...this.#byId.values()].filter((session) => session.token !== undefined && digests.has(session.token));
   }
 
   /** Sessions not heard from for `retentionMs`: the caller deletes them with their rows. */
