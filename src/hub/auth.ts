@@ -1,7 +1,8 @@
 // Bearer tokens → users. Tokens are compared by their SHA-256 digest, so a lookup neither walks the prototype of a
 // plain object nor leaks through timing how much of a guessed token was right; no token is ever logged or echoed.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { replyError } from './errors.ts';
 import type { Viewer } from './registry.ts';
 import { recordsOf, tokenDigest, type TokenRecord } from './tokens.ts';
 
@@ -69,7 +70,7 @@ export function installAuth(app: FastifyInstance, tokens: TokenTable): void {
     const viewer = tokens.identify(request.headers.authorization) ?? (typeof apiKey === 'string' ? tokens.identify(`Bearer ${apiKey}`) : undefined);
     if (!viewer) {
       reply.header('www-authenticate', 'Bearer');
-      return sendError(reply, 401, 'missing or unknown bearer token (Authorization: Bearer <token>)');
+      return replyError(reply, hubError('invalid_api_key'));
     }
     viewers.set(request, viewer);
   });

@@ -12,7 +12,8 @@ import { catalogRoutes } from './catalog-routes.ts';
 import { wallClock, type HubClock } from './clock.ts';
 import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
-import { frameworkErrors, installErrorHandlers, sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { frameworkErrors, installErrorHandlers, replyError } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
 import { anthropicRoutes } from './front/anthropic.ts';
 import { dispatchCaller } from './front/dispatch-caller.ts';
@@ -152,7 +153,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   // Across replicas, while Redis is away a call or a register could only hang: refused at once, and retried.
   app.addHook('onRequest', async (request, reply) => {
     const why = request.method === 'POST' && (request.url.startsWith('/v1/') || request.url === paths.register) ? unavailable() : undefined;
-    if (why !== undefined) return sendError(reply, 503, why);
+    if (why !== undefined) return replyError(reply, hubError('hub_unavailable', why));
     return undefined;
   });
   providerRoutes(app, { state, keepAliveMs, logger, now });

@@ -2,6 +2,7 @@
 // of SPEC.md "One namespace, owned": who may claim a name, when a dead holder gives it up, what is bounded and when
 // it is collected. Pure: no timers, no I/O; time comes in as `now`.
 import { CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM, type HeartbeatRequest, type ProviderStatus, type RegisterRequest } from '../protocol/index.ts';
+import { hubError, HUB_ERRORS, type HubError } from './error-codes.ts';
 import { Namespace, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
 import { publicationKey } from './publication.ts';
 import type { SessionIds } from './session-ids.ts';
@@ -51,9 +52,9 @@ export type RegisterOutcome =
       /** Sessions that lost names to this request but still publish something: what a replica writes besides its own. */
       trimmed: string[];
     }
-  | { ok: false; status: 400 | 403 | 409 | 429; message: string };
+  | ({ ok: false } & HubError);
 
-export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
+export const FOREIGN_SESSION = HUB_ERRORS.session_foreign.message();
 
 /** The capabilities this hub speaks beyond the base wire, unless told otherwise. */
 const HUB_CAPABILITIES: readonly string[] = [CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM];
@@ -77,50 +78,45 @@ export class Registry {
   register(user: string, request: RegisterRequest, now: number): RegisterOutcome {
     const agents = request.agents ?? [];
     const invalid = this.#requestProblem(request);
-    if (invalid !== undefined) return { ok: false, status: 400, message: invalid };
+    if (invalid !== undefined) return { ok: false, ...hubError('invalid_request', invalid) };
 
     const named = request.providerSessionId;
     let session = named === undefined ? undefined : this.#sessions.get(named);
     // Known to another user, or unknown and not issued to this one (a hub restart keeps the key, so ours verify).
     if (named !== undefined && (session ? session.user !== user : !this.#options.ids.belongsTo(named, user))) {
-      return { ok: false, status: 403, message: FOREIGN_SESSION };
+      return { ok: false, ...hubError('session_foreign') };
     }
     const sessionId = named ?? this.#freshId(user);
     const ghost = named === undefined ? this.#isOwnGhost(user, request) : () => false;
 
     const takeover: Array<{ name: string; sessionId: string }> = [];
+    /** The name when another live session holds it, else undefined (and what a dead holder gives up is noted). */
     const claim = (name: string, kind: Kind): string | undefined => {
       for (const holder of this.#names.holders(name)) {
         if (holder.sessionId === sessionId) continue;
         // A pool stacks the rows of its owner, from any of their sessions, and of nobody else.
         if (kind === 'pool' && holder.kind === 'pool' && holder.owner === user) continue;
-        if (this.isSessionLive(holder.sessionId, now) && !ghost(holder.sessionId)) return `name '${name}' is held by another live session`;
+        if (this.isSessionLive(holder.sessionId, now) && !ghost(holder.sessionId)) return name;
         takeover.push({ name, sessionId: holder.sessionId });
       }
       return undefined;
     };
     for (const provider of request.providers) {
       const held = claim(provider.name, 'llm') ?? (provider.poolName === undefined ? undefined : claim(provider.poolName, 'pool'));
-      if (held !== undefined) return { ok: false, status: 409, message: held };
+      if (held !== undefined) return { ok: false, ...hubError('name_taken', held) };
     }
     for (const agent of agents) {
       const held = claim(agent.name, 'agent');
-      if (held !== undefined) return { ok: false, status: 409, message: held };
+      if (held !== undefined) return { ok: false, ...hubError('name_taken', held) };
     }
 
     const pinned = this.#pinProblemOrOwners(user, sessionId, request);
-    if (typeof pinned === 'string') return { ok: false, status: 400, message: pinned };
+    if (typeof pinned === 'string') return { ok: false, ...hubError('invalid_request', pinned) };
 
     let evict: Session | undefined;
     if (!session && this.#sessions.countOf(user) >= this.#options.maxSessionsPerUser) {
       evict = this.#sessions.oldestDeadOf(user, now);
-      if (!evict) {
-        return {
-          ok: false,
-          status: 429,
-          message: `this user already has ${this.#options.maxSessionsPerUser} live sessions (the hub's maxSessionsPerUser): stop one, or send its providerSessionId to reuse it`,
-        };
-      }
+      if (!evict) return { ok: false, ...hubError('too_many_sessions', this.#options.maxSessionsPerUser) };
     }
 
     const evicted: string[] = [];

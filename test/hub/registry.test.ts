@@ -31,7 +31,7 @@ describe('one namespace', () => {
   it('refuses a name held by another live session, hands it over once that session is past the watchdog, and forgets a session left with nothing', () => {
     const r = registry();
     const first = idOf(r.register('alice', { providers: [row('llama')] }, 0));
-    expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG - 1)).toEqual({ ok: false, status: 409, message: "name 'llama' is held by another live session" });
+    expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG - 1)).toEqual({ ok: false, code: 'name_taken', status: 409, message: "name 'llama' is held by another live session" });
     expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG)).toMatchObject({ ok: true, takenOver: ['llama'], forgotten: [first] });
     expect(owners(r, bob, 'llama')).toEqual(['llama:bob']);
     expect(r.heartbeat('alice', { providerSessionId: first }, WATCHDOG)).toBe(false);
@@ -111,10 +111,10 @@ describe('sessions', () => {
   it("refuses another user's session id, known or not, with 403, and adopts one issued to the same user after a restart", () => {
     const before = registry();
     const id = idOf(before.register('alice', { providers: [row('llama')] }, 0));
-    expect(before.register('bob', { providers: [row('other')], providerSessionId: id }, 1)).toEqual({ ok: false, status: 403, message: FOREIGN_SESSION });
+    expect(before.register('bob', { providers: [row('other')], providerSessionId: id }, 1)).toEqual({ ok: false, code: 'session_foreign', status: 403, message: FOREIGN_SESSION });
 
     const after = registry();
-    expect(after.register('bob', { providers: [row('llama')], providerSessionId: id }, 2)).toEqual({ ok: false, status: 403, message: FOREIGN_SESSION });
+    expect(after.register('bob', { providers: [row('llama')], providerSessionId: id }, 2)).toEqual({ ok: false, code: 'session_foreign', status: 403, message: FOREIGN_SESSION });
     expect(after.register('alice', { providers: [row('llama')], providerSessionId: id }, 3)).toMatchObject({ ok: true, sessionId: id, adopted: true });
     expect(after.register('alice', { providers: [row('x')], providerSessionId: 'made-up' }, 3)).toMatchObject({ ok: false, status: 403 });
     expect(registry({ ids: new SessionIds(randomBytes(32)) }).register('alice', { providers: [row('llama')], providerSessionId: id }, 0)).toMatchObject({ ok: false, status: 403 });
