@@ -16,10 +16,6 @@ export function hostAllowed(boundHost: string, request: IncomingMessage): boolea
   return isLoopbackHost(named);
 }
 
-export function urlOf(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
 /** Starts `server` listening; resolves with its port (the one asked for, or the one picked for 0), rejects on EADDRINUSE. */
 export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
 import { shortSessionId } from '../src/redact.ts';
-import { hostAllowed, listen, urlOf } from './loopback.ts';
+import { hostUrl } from '../src/host-url.ts';
+import { hostAllowed, listen } from './loopback.ts';
 
 export const DEFAULT_INSPECT_PORT = 4850;
 export const STATELY_INSPECTOR_URL = 'https://stately.ai/inspect';
@@ -118,7 +119,7 @@ export async function startStatelyBridge(options: { host?: string; port?: number
 
   let closing: Promise<void> | undefined;
   return {
-    url: `${urlOf(host, port)}/`,
+    url: `${hostUrl(host, port)}/`,
     port,
     inspect: inspector.inspect,
     close() {

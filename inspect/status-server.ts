@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { providerMachine } from '../machines/provider.ts';
 import { sessionMachine } from '../machines/session.ts';
 import { taskMachine } from '../machines/task.ts';
-import { hostAllowed, listen, urlOf } from './loopback.ts';
+import { hostUrl } from '../src/host-url.ts';
+import { hostAllowed, listen } from './loopback.ts';
 import { machineGraph } from './machine-graph.ts';
 import type { RegistrarMetrics } from './metrics.ts';
 import type { PauseControl } from './pause-control.ts';
@@ -175,7 +176,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     });
   });
   const port = await listen(server, options.port ?? DEFAULT_STATUS_PORT, host);
-  const url = urlOf(host, port);
+  const url = hostUrl(host, port);
 
   let closing: Promise<void> | undefined;
   return {

@@ -84,6 +84,8 @@ export interface PublishedRow {
   model: string;
   visibility: 'public' | 'private';
   poolName?: string;
+  /** Set for a `model: "*"` provider (its config name): the row stands for every model its server lists now. */
+  catalog?: string;
 }
 
 export interface StatusReport {
@@ -229,6 +231,13 @@ export class StatusTracker {
     return [...this.#providers].map(([name, tracked]) => ({ name, context: (tracked.ref.getSnapshot() as MachineSnapshotLike).context }));
   }
 
+  /** The rows published now: a `model: "*"` provider's row becomes one row per model its server lists at this moment. */
+  published(): PublishedRow[] {
+    const context = this.#root ? (this.#root.getSnapshot() as MachineSnapshotLike).context : undefined;
+    const catalogs = context?.catalogs as Record<string, { names: string[] }> | undefined;
+    return (this.#published ?? []).flatMap(({ catalog, ...row }) => (catalog === undefined ? [row] : (catalogs?.[catalog]?.names ?? []).map((name) => ({ ...row, name, model: name }))));
+  }
+
   sessionView(): SessionView | undefined {
     const tracked = this.#session;
     if (!tracked) return undefined;
@@ -296,7 +305,7 @@ export class StatusTracker {
       ...(this.#note ? { note: this.#note } : {}),
       ...(this.#hubUrl ? { hub: { url: this.#hubUrl } } : {}),
       ...(this.#configPath ? { config: { path: this.#configPath } } : {}),
-      ...(this.#published ? { published: this.#published } : {}),
+      ...(this.#published ? { published: this.published() } : {}),
       ...(this.#tokenFile ? { control: { tokenFile: this.#tokenFile } } : {}),
       ...(root ? { supervisor: { state: root.state, value: (root.ref.getSnapshot() as MachineSnapshotLike).value } } : {}),
       ...(session ? { session } : {}),

@@ -1,5 +1,6 @@
 // Finds the model servers running on this machine (Ollama, vLLM, llama.cpp, LM Studio) for `up` and `init`.
 import * as v from 'valibot';
+import { hostUrl } from './host-url.ts';
 
 export type ServerKind = 'ollama' | 'vllm' | 'llama.cpp' | 'lmstudio';
 
@@ -37,7 +38,7 @@ const OpenAiModels = v.object({ data: v.array(v.unknown()) });
 /** Probes every candidate in parallel; a server that lists no model is left out, unless it is loading. Never throws. */
 export async function detectLocalServers(options: DetectOptions = {}): Promise<DetectedServer[]> {
   const host = options.host ?? '127.0.0.1';
-  const root = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}`;
+  const root = hostUrl(host);
   const timeoutMs = options.timeoutMs ?? 400;
   const probes = KINDS.flatMap((kind) =>
     (options.ports?.[kind] ?? DEFAULT_PORTS[kind]).map((port) =>

@@ -25,7 +25,7 @@ export function liveLine(hubUrl: string, published: PublishedRow[]): string {
   const base = hubUrl.replace(/\/+$/, '');
   const first = published[0];
   const call = first ? `; callers POST ${base}/v1/chat/completions with "model": "${first.poolName ?? first.name}"` : '';
-  return `live on ${base}: publishing ${published.map(describeRow).join(', ')}${call}`;
+  return `live on ${base}: publishing ${published.length > 0 ? published.map(describeRow).join(', ') : 'no model yet (its server lists none)'}${call}`;
 }
 
 export interface ActivityLog {
@@ -34,7 +34,8 @@ export interface ActivityLog {
   stop(): void;
 }
 
-export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransition'>; logger: Logger; hubUrl: string; published: PublishedRow[] }): ActivityLog {
+/** The live line names what `tracker.published()` says when the stream opens: the models a `model: "*"` provider lists. */
+export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransition' | 'published'>; logger: Logger; hubUrl: string }): ActivityLog {
   const { logger } = options;
   const hubUrl = redactUrl(options.hubUrl);
   // One entry per streamed task still running: deleted when the task ends.
@@ -44,7 +45,10 @@ export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransitio
 
   const onSession = (notice: TransitionNotice) => {
     if (notice.to === 'connected.streaming.open') {
-      if (!live) logger.info({ hub: hubUrl, published: options.published.map((row) => row.name) }, liveLine(hubUrl, options.published));
+      if (!live) {
+        const published = options.tracker.published();
+        logger.info({ hub: hubUrl, published: published.map((row) => row.name) }, liveLine(hubUrl, published));
+      }
       else if (lostAt !== undefined) logger.info({ hub: hubUrl, downMs: Date.parse(notice.at) - lostAt }, `live again on ${hubUrl} after ${duration(Date.parse(notice.at) - lostAt)}`);
       live = true;
       lostAt = undefined;

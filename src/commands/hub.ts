@@ -3,6 +3,7 @@
 import { stat, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { startHub, TokenTable } from '../hub/index.ts';
+import { hostUrl } from '../host-url.ts';
 import { defaultStateDir } from '../hub/session-ids.ts';
 import { watchTokensFile } from '../hub/tokens-reload.ts';
 import { loadTokensFile, recordsOf, type TokenRecord } from '../hub/tokens.ts';
@@ -79,7 +80,7 @@ function externalAddresses(): string[] {
 /** One line that says who can reach the hub, at which URL, and whether tokens cross the wire in clear. */
 function describeListening(host: string, port: number, tls: boolean, logger: Logger): void {
   const scheme = tls ? 'https' : 'http';
-  const urlOf = (address: string) => `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  const urlOf = (address: string) => hostUrl(address, port, scheme);
   if (isLoopback(host)) {
     logger.info({ url: urlOf(host), host, port, tls }, `hub listening on ${urlOf(host)}: loopback only, this machine alone can call it (--host 0.0.0.0 opens it to the network)`);
     return;

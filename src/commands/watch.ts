@@ -7,7 +7,7 @@ import { createPauseControl, type PauseControl } from '../../inspect/pause-contr
 import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
 import { createStatusToken, statusTokenPath } from '../../inspect/status-token.ts';
 import { combineObservers, StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
-import { wireName, type Config } from '../config/schema.ts';
+import { EVERY_MODEL, wireName, type Config } from '../config/schema.ts';
 import type { Daemon, DaemonObserver } from '../daemon.ts';
 import type { Logger } from '../log.ts';
 import { logActivity } from './activity-log.ts';
@@ -34,7 +34,14 @@ export interface Watch {
 export function publishedRows(config: Pick<Config, 'providers'>): PublishedRow[] {
   return config.providers
     .filter((provider) => provider.publish)
-    .map((provider) => ({ name: wireName(provider), type: provider.type, model: provider.model, visibility: provider.visibility, ...(provider.poolName ? { poolName: provider.poolName } : {}) }));
+    .map((provider) => ({
+      name: wireName(provider),
+      type: provider.type,
+      model: provider.model,
+      visibility: provider.visibility,
+      ...(provider.poolName ? { poolName: provider.poolName } : {}),
+      ...(provider.model === EVERY_MODEL ? { catalog: provider.name } : {}),
+    }));
 }
 
 export async function startWatching(options: {
@@ -55,7 +62,7 @@ export async function startWatching(options: {
   const tracker = new StatusTracker({ hubUrl: options.hubUrl, configPath: options.configPath, published, tokenFile });
   let control: PauseControl | undefined;
   const stopProgress = options.progress.watch(tracker, logger);
-  const activity = logActivity({ tracker, logger, hubUrl: options.hubUrl, published });
+  const activity = logActivity({ tracker, logger, hubUrl: options.hubUrl });
 
   let server: StatusServer | undefined;
   let metrics: ReturnType<typeof createMetrics> | undefined;

@@ -2,7 +2,8 @@
 // /api/v1/agents.
 import type { FastifyInstance } from 'fastify';
 import { viewerOf } from './auth.ts';
-import { sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { replyError } from './errors.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
 
 export function catalogRoutes(app: FastifyInstance, options: { registry: Registry; now: () => number }): void {
@@ -50,7 +51,7 @@ export function catalogRoutes(app: FastifyInstance, options: { registry: Registr
   app.get<{ Params: { '*': string } }>('/v1/models/*', async (request, reply) => {
     const id = request.params['*'];
     const model = visibleModels(viewerOf(request)).get(id);
-    return model ?? sendError(reply, 404, `model '${id}' not found`, { code: 'model_not_found', param: 'model' });
+    return model ?? replyError(reply, { ...hubError('model_not_found', id), param: 'model' });
   });
 
   app.get('/api/v1/llms', async (request) => {
@@ -62,7 +63,7 @@ export function catalogRoutes(app: FastifyInstance, options: { registry: Registr
   app.get<{ Params: { '*': string } }>('/api/v1/llms/*', async (request, reply) => {
     const name = request.params['*'];
     const row = registry.visibleRows(viewerOf(request)).find((r) => r.name === name);
-    if (!row) return sendError(reply, 404, `LLM '${name}' not found`);
+    if (!row) return replyError(reply, hubError('llm_not_found', name));
     return describeLlm(row, now());
   });
 

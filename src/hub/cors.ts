@@ -2,7 +2,8 @@
 // auth (it carries no token), and an allowed origin is named on every answer, raw streams included (the header is
 // set on the raw response, which both fastify's replies and hijacked SSE answers write).
 import type { FastifyInstance } from 'fastify';
-import { sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { replyError } from './errors.ts';
 
 /** How long a browser may keep a preflight's answer. */
 const PREFLIGHT_MAX_AGE_S = 600;
@@ -34,7 +35,7 @@ export function installCors(app: FastifyInstance, origins: readonly string[]): v
     if (!allows(origin)) {
       if (!preflight) return;
       const shown = origin.length > 200 ? `${origin.slice(0, 200)}…` : origin;
-      return sendError(reply, 403, `origin '${shown}' may not call this hub from a browser: the operator allows it with --cors-origin ${shown}`);
+      return replyError(reply, hubError('origin_not_allowed', shown));
     }
     reply.raw.setHeader('access-control-allow-origin', origin);
     reply.raw.setHeader('vary', 'Origin');

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
 import { CallMeter } from './call-meter.ts';
+import { wallClock, type HubClock } from './clock.ts';
 import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
@@ -46,7 +47,8 @@ export interface DispatcherOptions {
   taskTimeoutMs: number;
   wakeTimeoutMs: number;
   logger: Logger;
-  now?: () => number;
+  /** Default wall time: the call and wake deadlines run on it. */
+  clock?: HubClock;
   /** Every finished call, once, after its info line is logged: the usage ledger and the metrics. */
   onCallFinished?: (entry: UsageEntry) => void;
 }
@@ -66,6 +68,7 @@ export class Dispatcher {
   readonly #registry: Registry;
   readonly #tasks: TaskRouter;
   readonly #options: DispatcherOptions;
+  readonly #clock: HubClock;
   readonly #now: () => number;
   /** Calls in flight per row name (the "least busy" of a pool). */
   readonly #busy = new Map<string, number>();
@@ -79,7 +82,8 @@ export class Dispatcher {
     this.#options = options;
     this.#registry = options.registry;
     this.#tasks = options.tasks;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? wallClock;
+    this.#now = this.#clock.now;
   }
 
   /**
@@ -147,7 +151,7 @@ export class Dispatcher {
     const finish = (outcome: CallOutcome): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(deadline);
+      cancelDeadline();
       signal.removeEventListener('abort', onAbort);
       this.#calls.delete(failOnClose);
       const busy = this.busyCount(row.name) - 1;
@@ -185,10 +189,10 @@ export class Dispatcher {
 
     this.#busy.set(row.name, this.busyCount(row.name) + 1);
     this.#calls.add(failOnClose);
-    const deadline = setTimeout(() => {
+    const cancelDeadline = this.#clock.after(this.#options.taskTimeoutMs, () => {
       stopTask();
       finish({ ok: false, status: 504, message: `model '${plan.model}' did not answer within ${this.#options.taskTimeoutMs} ms` });
-    }, this.#options.taskTimeoutMs);
+    });
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
 
@@ -262,16 +266,16 @@ export class Dispatcher {
 
     const wake = new Promise<WakeOutcome>((resolve) => {
       const done = (outcome: WakeOutcome): void => {
-        clearTimeout(timer);
+        cancelTimer();
         this.#wakes.delete(key);
         if (outcome.ok) this.#registry.setStatus(row.sessionId, row.name, 'active');
         else this.#options.logger.warn({ llm: row.name, session: shortId(row.sessionId) }, `wake failed: ${outcome.message}`);
         resolve(outcome);
       };
-      const timer = setTimeout(() => {
+      const cancelTimer = this.#clock.after(this.#options.wakeTimeoutMs, () => {
         this.#tasks.drop(wakeTaskId, { cancel: true });
         done({ ok: false, status: 504, message: `'${row.name}' did not wake up within ${this.#options.wakeTimeoutMs} ms` });
-      }, this.#options.wakeTimeoutMs);
+      });
       const wakeTaskId = this.#tasks.create(row.sessionId, { kind: 'wake', llmName: row.name }, { chunk: () => {}, end: (end) => done(wakeOutcome(row.name, end)) });
     });
     this.#wakes.set(key, wake);

@@ -1,8 +1,10 @@
 // Every error the hub answers has one shape, OpenAI's: `{ error: { message, type, code, param } }` — fastify's own
-// errors included — so SDKs read it, and a 503 says when to try again.
+// errors included — so SDKs read it, and a 503 says when to try again. The hub's own errors come from one table
+// (error-codes.ts); an upstream's travel with their own type and code.
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { hubError, type HubError } from './error-codes.ts';
 
 /** What an error can say beyond its message; an upstream's own `type`, `code` and `param` travel through as given. */
 export interface ErrorDetail {
@@ -32,6 +34,11 @@ export function sendError(reply: FastifyReply, status: number, message: string, 
   return reply.code(status).send(errorBody(status, message, detail));
 }
 
+/** One of the hub's own errors (error-codes.ts), its code as OpenAI's `code`. */
+export function replyError(reply: FastifyReply, error: HubError): FastifyReply {
+  return sendError(reply, error.status, error.message, { code: error.code, param: error.param ?? null });
+}
+
 /** The same answer on a raw response (a hijacked reply: a streaming call that failed before its first byte). */
 export function writeError(res: ServerResponse, status: number, message: string, detail?: ErrorDetail): void {
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
@@ -45,15 +52,18 @@ export function writeError(res: ServerResponse, status: number, message: string,
  * this they answer in fastify's own shape, not ours.
  */
 export function frameworkErrors(error: { code?: string }, _request: FastifyRequest, reply: FastifyReply): void {
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') void sendError(reply, 414, 'a path segment is too long');
-  else void sendError(reply, 400, 'the path is not valid percent-encoding');
+  void replyError(reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? hubError('path_too_long') : hubError('bad_path'));
 }
 
 export function installErrorHandlers(app: FastifyInstance, logger: Logger): void {
-  app.setErrorHandler((error: { statusCode?: number; message?: string }, request, reply) => {
+  app.setErrorHandler((error: { statusCode?: number; message?: string; code?: string }, request, reply) => {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
-    if (status >= 500) logger.error({ err: error, method: request.method, url: request.url }, 'request failed');
-    return sendError(reply, status, status >= 500 ? 'internal error of the hub' : (error.message ?? 'bad request'));
+    if (status >= 500) {
+      logger.error({ err: error, method: request.method, url: request.url }, 'request failed');
+      return replyError(reply, hubError('internal_error'));
+    }
+    // fastify's own errors carry their createError code (FST_ERR_CTP_BODY_TOO_LARGE, …).
+    return sendError(reply, status, error.message ?? 'bad request', { code: error.code ?? 'invalid_request' });
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) => replyError(reply, hubError('no_route', request.method, request.url.split('?')[0] ?? '')));
 }

@@ -4,13 +4,16 @@
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
+import { hostUrl } from '../host-url.ts';
 import { limits, paths } from '../protocol/index.ts';
 import { silentLogger } from '../log.ts';
 import { installAuth, TokenTable, type HubUser } from './auth.ts';
 import { catalogRoutes } from './catalog-routes.ts';
+import { wallClock, type HubClock } from './clock.ts';
 import { installCors } from './cors.ts';
 import { Dispatcher } from './dispatch.ts';
-import { frameworkErrors, installErrorHandlers, sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { frameworkErrors, installErrorHandlers, replyError } from './errors.ts';
 import { homeRoutes } from './home-routes.ts';
 import { anthropicRoutes } from './front/anthropic.ts';
 import { dispatchCaller } from './front/dispatch-caller.ts';
@@ -24,6 +27,7 @@ import type { HubState } from './state/index.ts';
 import { memoryState } from './state/memory.ts';
 import { openReplicatedState } from './state/replicated.ts';
 import { TaskTable } from './tasks.ts';
+import { cutRevokedSessions } from './tokens-revoke.ts';
 import { HubMetrics } from './metrics.ts';
 import { MemoryUsageLedger, type UsageLedger } from './usage.ts';
 import { usageRoutes } from './usage-routes.ts';
@@ -89,6 +93,8 @@ export interface HubOptions {
   usage?: UsageLedger;
   /** Default silent. */
   logger?: Logger;
+  /** Default wall time: what the watchdog, retention, the stream grace and call deadlines read and wait on. */
+  clock?: HubClock;
 }
 
 export interface Hub {
@@ -101,12 +107,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const logger = options.logger ?? silentLogger();
   const host = options.host ?? '127.0.0.1';
   const watchdogMs = options.watchdogMs ?? 90_000;
-  const now = (): number => Date.now();
+  const clock = options.clock ?? wallClock;
+  const { now } = clock;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
 
-  const state = await openState(options, logger, watchdogMs, now);
+  const state = await openState(options, logger, watchdogMs, clock);
   const { registry, tasks } = state;
-  const usage = options.usage ?? state.usage ?? new MemoryUsageLedger();
+  const usage = options.usage ?? state.usage ?? new MemoryUsageLedger({ now });
   // The gauges read the dispatcher, made just below; they are read only when /metrics is scraped.
   const metrics = new HubMetrics({ streams: () => tasks.streamCount, callers: () => dispatcher.callCount });
   const dispatcher = new Dispatcher({
@@ -115,7 +122,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     taskTimeoutMs: options.taskTimeoutMs ?? 300_000,
     wakeTimeoutMs: options.wakeTimeoutMs ?? 120_000,
     logger,
-    now,
+    clock,
     onCallFinished: (entry) => {
       usage.record(entry);
       metrics.observe(entry);
@@ -138,13 +145,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   installErrorHandlers(app, logger);
   // Before auth: a browser's preflight carries no token.
   installCors(app, options.corsOrigins ?? []);
-  installAuth(app, options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens));
+  const tokens = options.tokens instanceof TokenTable ? options.tokens : new TokenTable(options.tokens);
+  installAuth(app, tokens);
+  const stopCutting = tokens.onRevoked(cutRevokedSessions({ state, logger }));
   app.get('/healthz', async () => ({ ok: true }));
   const unavailable = state.unavailable.bind(state);
   // Across replicas, while Redis is away a call or a register could only hang: refused at once, and retried.
   app.addHook('onRequest', async (request, reply) => {
     const why = request.method === 'POST' && (request.url.startsWith('/v1/') || request.url === paths.register) ? unavailable() : undefined;
-    if (why !== undefined) return sendError(reply, 503, why);
+    if (why !== undefined) return replyError(reply, hubError('hub_unavailable', why));
     return undefined;
   });
   providerRoutes(app, { state, keepAliveMs, logger, now });
@@ -164,8 +173,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const port = address.port;
   // A hub on every interface is reached here through loopback: 0.0.0.0 is an address to listen on, not to call.
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const url = `${options.tls ? 'https' : 'http'}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
-  const stopWatchdog = startWatchdog({ state, watchdogMs, logger, now });
+  const url = hostUrl(reachable, port, options.tls ? 'https' : 'http');
+  const stopWatchdog = startWatchdog({ state, watchdogMs, logger, clock });
   logger.debug({ url }, 'hub listening');
 
   let closing: Promise<void> | undefined;
@@ -175,6 +184,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     close() {
       closing ??= (async () => {
         stopWatchdog();
+        stopCutting();
         // Callers get their answer and streams end first: fastify's close waits for every open connection.
         dispatcher.close('the hub is shutting down');
         tasks.close('the hub is shutting down');
@@ -196,7 +206,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 }
 
 /** In memory (the default), or shared by replicas through PostgreSQL and Redis. */
-async function openState(options: HubOptions, logger: Logger, watchdogMs: number, now: () => number): Promise<HubState> {
+async function openState(options: HubOptions, logger: Logger, watchdogMs: number, clock: HubClock): Promise<HubState> {
   const registryOptions = {
     watchdogMs,
     retentionMs: options.retentionMs ?? 86_400_000,
@@ -209,12 +219,12 @@ async function openState(options: HubOptions, logger: Logger, watchdogMs: number
     throw new Error('replicas need both a store (--store postgres://…) and a bus (--bus redis://…), or neither');
   }
   if (options.store !== undefined && options.bus !== undefined) {
-    return openReplicatedState({ store: options.store, bus: options.bus, registry: registryOptions, maxResultBytes, streamGraceMs, logger, now });
+    return openReplicatedState({ store: options.store, bus: options.bus, registry: registryOptions, maxResultBytes, streamGraceMs, logger, clock });
   }
   const stateDir = options.stateDir;
   const sessionKey = stateDir === undefined ? { key: randomBytes(32), created: true, loosened: false } : await loadSessionKey(stateDir);
   if (stateDir !== undefined && sessionKey.created) logger.info({ stateDir }, 'new session key: registrars with ids from another key register afresh');
   if (sessionKey.loosened) logger.warn({ stateDir }, 'the session key was readable by others: made it 0600 (anyone who read it could forge session ids)');
   const registry = new Registry({ ...registryOptions, ids: new SessionIds(sessionKey.key) });
-  return memoryState(registry, new TaskTable({ maxResultBytes, streamGraceMs, now }));
+  return memoryState(registry, new TaskTable({ maxResultBytes, streamGraceMs, clock }));
 }

@@ -2,7 +2,9 @@
 // of SPEC.md "One namespace, owned": who may claim a name, when a dead holder gives it up, what is bounded and when
 // it is collected. Pure: no timers, no I/O; time comes in as `now`.
 import { CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM, type HeartbeatRequest, type ProviderStatus, type RegisterRequest } from '../protocol/index.ts';
+import { hubError, HUB_ERRORS, type HubError } from './error-codes.ts';
 import { Namespace, type Agent, type LlmRow, type Target, type Viewer } from './namespace.ts';
+import { publicationKey } from './publication.ts';
 import type { SessionIds } from './session-ids.ts';
 import { SessionTable, type Session } from './sessions.ts';
 
@@ -28,6 +30,8 @@ export interface SessionDocument {
   capabilities: readonly string[];
   lastSeen: number;
   left: boolean;
+  /** Absent in documents written before it existed: taken as heard from, so no replica replaces what it cannot judge. */
+  confirmed?: boolean;
   rows: LlmRow[];
   agents: Agent[];
 }
@@ -48,9 +52,9 @@ export type RegisterOutcome =
       /** Sessions that lost names to this request but still publish something: what a replica writes besides its own. */
       trimmed: string[];
     }
-  | { ok: false; status: 400 | 403 | 409 | 429; message: string };
+  | ({ ok: false } & HubError);
 
-export const FOREIGN_SESSION = 'providerSessionId was not issued to this token: register afresh without it';
+export const FOREIGN_SESSION = HUB_ERRORS.session_foreign.message();
 
 /** The capabilities this hub speaks beyond the base wire, unless told otherwise. */
 const HUB_CAPABILITIES: readonly string[] = [CAPABILITY_OPENAI, CAPABILITY_RESULT_STREAM];
@@ -74,49 +78,45 @@ export class Registry {
   register(user: string, request: RegisterRequest, now: number): RegisterOutcome {
     const agents = request.agents ?? [];
     const invalid = this.#requestProblem(request);
-    if (invalid !== undefined) return { ok: false, status: 400, message: invalid };
+    if (invalid !== undefined) return { ok: false, ...hubError('invalid_request', invalid) };
 
     const named = request.providerSessionId;
     let session = named === undefined ? undefined : this.#sessions.get(named);
     // Known to another user, or unknown and not issued to this one (a hub restart keeps the key, so ours verify).
     if (named !== undefined && (session ? session.user !== user : !this.#options.ids.belongsTo(named, user))) {
-      return { ok: false, status: 403, message: FOREIGN_SESSION };
+      return { ok: false, ...hubError('session_foreign') };
     }
     const sessionId = named ?? this.#freshId(user);
+    const ghost = named === undefined ? this.#isOwnGhost(user, request) : () => false;
 
     const takeover: Array<{ name: string; sessionId: string }> = [];
+    /** The name when another live session holds it, else undefined (and what a dead holder gives up is noted). */
     const claim = (name: string, kind: Kind): string | undefined => {
       for (const holder of this.#names.holders(name)) {
         if (holder.sessionId === sessionId) continue;
         // A pool stacks the rows of its owner, from any of their sessions, and of nobody else.
         if (kind === 'pool' && holder.kind === 'pool' && holder.owner === user) continue;
-        if (this.isSessionLive(holder.sessionId, now)) return `name '${name}' is held by another live session`;
+        if (this.isSessionLive(holder.sessionId, now) && !ghost(holder.sessionId)) return name;
         takeover.push({ name, sessionId: holder.sessionId });
       }
       return undefined;
     };
     for (const provider of request.providers) {
       const held = claim(provider.name, 'llm') ?? (provider.poolName === undefined ? undefined : claim(provider.poolName, 'pool'));
-      if (held !== undefined) return { ok: false, status: 409, message: held };
+      if (held !== undefined) return { ok: false, ...hubError('name_taken', held) };
     }
     for (const agent of agents) {
       const held = claim(agent.name, 'agent');
-      if (held !== undefined) return { ok: false, status: 409, message: held };
+      if (held !== undefined) return { ok: false, ...hubError('name_taken', held) };
     }
 
     const pinned = this.#pinProblemOrOwners(user, sessionId, request);
-    if (typeof pinned === 'string') return { ok: false, status: 400, message: pinned };
+    if (typeof pinned === 'string') return { ok: false, ...hubError('invalid_request', pinned) };
 
     let evict: Session | undefined;
     if (!session && this.#sessions.countOf(user) >= this.#options.maxSessionsPerUser) {
       evict = this.#sessions.oldestDeadOf(user, now);
-      if (!evict) {
-        return {
-          ok: false,
-          status: 429,
-          message: `this user already has ${this.#options.maxSessionsPerUser} live sessions (the hub's maxSessionsPerUser): stop one, or send its providerSessionId to reuse it`,
-        };
-      }
+      if (!evict) return { ok: false, ...hubError('too_many_sessions', this.#options.maxSessionsPerUser) };
     }
 
     const evicted: string[] = [];
@@ -125,9 +125,11 @@ export class Registry {
       evicted.push(evict.id);
     }
     if (!session) {
-      session = { id: sessionId, user, capabilities: [], lastSeen: now, left: false, lostReported: false };
+      session = { id: sessionId, user, capabilities: [], lastSeen: now, left: false, lostReported: false, confirmed: false };
       this.#sessions.add(session);
     }
+    // A register that names its session comes from the registrar that holds the id.
+    if (named !== undefined) session.confirmed = true;
     const capabilities = (request.capabilities ?? []).filter((capability) => this.#capabilities.has(capability));
     session.capabilities = capabilities;
     this.#sessions.touch(session, now);
@@ -157,7 +159,15 @@ export class Registry {
     const session = this.#sessions.get(sessionId);
     if (!session) return undefined;
     const { rows, agents } = this.#names.publishedBy(sessionId);
-    return { user: session.user, capabilities: session.capabilities, lastSeen: session.lastSeen, left: session.left, rows: rows.map((row) => ({ ...row })), agents };
+    return {
+      user: session.user,
+      capabilities: session.capabilities,
+      lastSeen: session.lastSeen,
+      left: session.left,
+      confirmed: session.confirmed,
+      rows: rows.map((row) => ({ ...row })),
+      agents,
+    };
   }
 
   /**
@@ -171,9 +181,11 @@ export class Registry {
       session = undefined;
     }
     if (!session) {
-      session = { id: sessionId, user: doc.user, capabilities: [], lastSeen: doc.lastSeen, left: doc.left, lostReported: false };
+      session = { id: sessionId, user: doc.user, capabilities: [], lastSeen: doc.lastSeen, left: doc.left, lostReported: false, confirmed: false };
       this.#sessions.add(session);
     }
+    // Heard from here or there: once confirmed, a session stays so.
+    session.confirmed ||= doc.confirmed ?? true;
     session.capabilities = doc.capabilities;
     session.lastSeen = Math.max(session.lastSeen, doc.lastSeen);
     session.left = doc.left;
@@ -195,6 +207,7 @@ export class Registry {
     const session = this.#sessions.get(sessionId);
     if (!session || at < session.lastSeen) return;
     this.#sessions.touch(session, at);
+    session.confirmed = true;
     for (const { name, status } of providers) this.setStatus(sessionId, name, status);
   }
 
@@ -203,8 +216,26 @@ export class Registry {
     const session = this.sessionOf(user, request.providerSessionId);
     if (!session) return false;
     this.#sessions.touch(session, now);
+    session.confirmed = true;
     for (const { name, status } of request.providers ?? []) this.setStatus(session.id, name, status);
     return true;
+  }
+
+  /** The token (its digest) the session's registrar came with just now, for cutting the session when it is revoked. */
+  noteToken(sessionId: string, digest: string): void {
+    const session = this.#sessions.get(sessionId);
+    if (session) session.token = digest;
+  }
+
+  /** The sessions whose registrar last came with one of these tokens. */
+  sessionsWithToken(digests: ReadonlySet<string>): Session[] {
+    return this.#sessions.withToken(digests);
+  }
+
+  /** Its registrar showed it holds the id (it opened the task stream, posted a result): the session is no ghost. */
+  confirm(sessionId: string): void {
+    const session = this.#sessions.get(sessionId);
+    if (session) session.confirmed = true;
   }
 
   /** A draining registrar is done (SPEC.md §6): its rows are inactive at once. False when the session is not the user's. */
@@ -212,6 +243,7 @@ export class Registry {
     const session = this.sessionOf(user, sessionId);
     if (!session) return false;
     session.left = true;
+    session.confirmed = true;
     // The leave route fails what is pending; the watchdog has nothing left to report.
     session.lostReported = true;
     return true;
@@ -299,6 +331,25 @@ export class Registry {
   #delete(sessionId: string): void {
     this.#names.clearSession(sessionId);
     this.#sessions.delete(sessionId);
+  }
+
+  /**
+   * Which sessions a fresh register may replace although they are live: the same user's, never heard from since their
+   * register, publishing exactly what this request does. That is a register whose answer its registrar never read
+   * (it timed out and sent it again); without this the retry would get 409 until the watchdog. The ghost is replaced
+   * rather than its id handed out again, so two registrars never share a session: at worst a registrar whose first
+   * moments overlap an identical register of the same user is told 404 and registers again, and the one that streams
+   * first keeps the names.
+   */
+  #isOwnGhost(user: string, request: RegisterRequest): (sessionId: string) => boolean {
+    let wanted: string | undefined;
+    return (sessionId) => {
+      const session = this.#sessions.get(sessionId);
+      if (!session || session.user !== user || session.confirmed) return false;
+      wanted ??= publicationKey(request.providers, request.agents ?? []);
+      const { rows, agents } = this.#names.publishedBy(sessionId);
+      return publicationKey(rows, agents) === wanted;
+    };
   }
 
   #freshId(user: string): string {

@@ -6,7 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { limits, parseJson, parseWith, SESSION_HEADER, TaskResult, isFinalResult, type TaskResult as Result } from '../protocol/index.ts';
 import { viewerOf } from './auth.ts';
-import { sendError } from './errors.ts';
+import { hubError, type HubError } from './error-codes.ts';
+import { replyError } from './errors.ts';
 import type { Registry } from './registry.ts';
 import type { TaskTable } from './tasks.ts';
 
@@ -30,7 +31,7 @@ export function resultStreamRoute(app: FastifyInstance, options: ResultStreamOpt
     const header = request.headers[SESSION_HEADER];
     return sessionId !== undefined && registry.sessionOf(viewerOf(request).user, sessionId) !== undefined && (header === undefined || header === sessionId);
   };
-  const gone = (reply: FastifyReply, taskId: string) => sendError(reply, 404, `task '${taskId}' is unknown or expired`);
+  const gone = (reply: FastifyReply, taskId: string) => replyError(reply, hubError('task_unknown', taskId));
   const endUpload = (taskId: string) => {
     uploads.get(taskId)?.destroy();
     uploads.delete(taskId);
@@ -49,7 +50,7 @@ export function resultStreamRoute(app: FastifyInstance, options: ResultStreamOpt
 
     scope.post<{ Params: { taskId: string } }>(ROUTE, async (request, reply) => {
       const { taskId } = request.params;
-      if (!request.headers['content-type']?.startsWith(NDJSON)) return sendError(reply, 415, `send the results as ${NDJSON}, one TaskResult a line`);
+      if (!request.headers['content-type']?.startsWith(NDJSON)) return replyError(reply, hubError('upload_media_type', NDJSON));
       // Another user's task, or another session's, is answered exactly like a task that does not exist.
       if (!owned(request)) return gone(reply, taskId);
       endUpload(taskId);
@@ -57,11 +58,11 @@ export function resultStreamRoute(app: FastifyInstance, options: ResultStreamOpt
       uploads.set(taskId, body);
       const outcome = await readLines(body, (result) => tasks.accept(taskId, result));
       if (uploads.get(taskId) === body) uploads.delete(taskId);
-      if (outcome.kind === 'replaced') return reply.code(409).send({ error: { message: 'a newer upload of this task replaced this one' } });
+      if (outcome.kind === 'replaced') return replyError(reply, hubError('upload_replaced'));
       // What is still unread belongs to no one: the connection closes rather than read it.
       if (outcome.kind !== 'ended') reply.header('connection', 'close');
       if (outcome.kind === 'gone') return gone(reply, taskId);
-      if (outcome.kind === 'invalid') return sendError(reply, outcome.status, outcome.message);
+      if (outcome.kind === 'invalid') return replyError(reply, outcome.error);
       return { ok: true, seq: tasks.highestSeq(taskId) ?? outcome.lastSeq };
     });
   });
@@ -71,7 +72,7 @@ type Outcome =
   | { kind: 'ended'; lastSeq: number }
   | { kind: 'gone' }
   | { kind: 'replaced' }
-  | { kind: 'invalid'; status: 400 | 413; message: string };
+  | { kind: 'invalid'; error: HubError };
 
 /** Feeds every complete line of the body to `take` as it arrives; stops at the first line `take` refuses (gone). */
 function readLines(body: IncomingMessage, take: (result: Result) => boolean): Promise<Outcome> {
@@ -91,7 +92,7 @@ function readLines(body: IncomingMessage, take: (result: Result) => boolean): Pr
       const json = parseJson(text);
       const parsed = json.ok ? parseWith(TaskResult, json.value) : json;
       if (!parsed.ok) {
-        finish({ kind: 'invalid', status: 400, message: `invalid result line: expected one TaskResult as JSON ({chunk: {data, seq, done?}}, {status: 200, body} or {error})` });
+        finish({ kind: 'invalid', error: hubError('invalid_result', 'invalid result line: expected one TaskResult as JSON ({chunk: {data, seq, done?}}, {status: 200, body} or {error})') });
         return false;
       }
       const result = parsed.value as Result;
@@ -115,7 +116,7 @@ function readLines(body: IncomingMessage, take: (result: Result) => boolean): Pr
         start = end + 1;
       }
       buffer = start === 0 ? buffer : buffer.slice(start);
-      if (buffer.length > limits.maxBodyBytes) finish({ kind: 'invalid', status: 413, message: `a result line is over ${limits.maxBodyBytes} bytes` });
+      if (buffer.length > limits.maxBodyBytes) finish({ kind: 'invalid', error: hubError('result_line_too_large', limits.maxBodyBytes) });
     };
     body.on('data', onData);
     body.once('end', () => {

@@ -38,10 +38,8 @@ export class SessionIds {
   }
 }
 
-/** What a log line, a page or an error may show of a session id. */
-export function shortId(id: string): string {
-  return id.slice(0, 8);
-}
+/** What a log line, a page or an error may show of a session id: the registrar's own rule (src/redact.ts). */
+export { shortSessionId as shortId } from '../redact.ts';
 
 /** `$XDG_STATE_HOME/llm-registrar-hub`, else `~/.local/state/llm-registrar-hub`. */
 export function defaultStateDir(): string {

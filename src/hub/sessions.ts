@@ -11,6 +11,13 @@ export interface Session {
   left: boolean;
   /** Set once the watchdog has reported the session lost; cleared by the next sign of life. */
   lostReported: boolean;
+  /**
+   * Its registrar has been heard from with the id it was given (a heartbeat, its stream, a result, a register naming
+   * it). Until then the session may be a ghost: a register answered after its registrar stopped waiting.
+   */
+  confirmed: boolean;
+  /** The digest of the token its registrar last came with, as this process saw it: revoking that token ends it. */
+  token?: string;
 }
 
 export class SessionTable {
@@ -80,6 +87,11 @@ export class SessionTable {
       }
     }
     return lost;
+  }
+
+  /** Sessions whose registrar last came with one of these tokens (digests). */
+  withToken(digests: ReadonlySet<string>): Session[] {
+    return [...this.#byId.values()].filter((session) => session.token !== undefined && digests.has(session.token));
   }
 
   /** Sessions not heard from for `retentionMs`: the caller deletes them with their rows. */

@@ -3,6 +3,7 @@
 // (SPEC.md §6): tasks of a session without one fail once it has been gone `streamGraceMs`. Call deadlines belong
 // to the caller's call.
 import { randomUUID } from 'node:crypto';
+import { wallClock, type HubClock } from './clock.ts';
 import { DONE, type InferFrame, type OpenAiFrame, type TaskFrame, type TaskResult, type UpstreamErrorFields, type WakeFrame } from '../protocol/index.ts';
 
 /** How a task ended: the registrar's answer (`body`, `done`, `error`), or the hub gave up on it (`failed`). */
@@ -62,7 +63,7 @@ interface Task {
 /** A session without a stream: since when, and the timer that fails its tasks once the grace is over. */
 interface Offline {
   readonly since: number;
-  timer?: NodeJS.Timeout;
+  cancel?: () => void;
 }
 
 export interface TaskTableOptions {
@@ -70,7 +71,8 @@ export interface TaskTableOptions {
   maxResultBytes?: number;
   /** Default 10 000: how long a session's tasks wait for its stream to come back. */
   streamGraceMs?: number;
-  now?: () => number;
+  /** Default wall time: the grace runs on it. */
+  clock?: HubClock;
 }
 
 export class TaskTable implements TaskRouter {
@@ -80,12 +82,12 @@ export class TaskTable implements TaskRouter {
   /** Sessions whose stream went away (or that left), until a stream opens again. */
   readonly #offline = new Map<string, Offline>();
   readonly #graceMs: number;
-  readonly #now: () => number;
+  readonly #clock: HubClock;
 
   constructor(options: TaskTableOptions = {}) {
     this.#maxResultBytes = options.maxResultBytes ?? 8 * 1024 * 1024;
     this.#graceMs = options.streamGraceMs ?? 10_000;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? wallClock;
   }
 
   /**
@@ -98,7 +100,7 @@ export class TaskTable implements TaskRouter {
     this.#tasks.set(taskId, { frame, sessionId, listener, seqTaken: new Set(), bufferedBytes: 0 });
     const stream = this.#streams.get(sessionId);
     if (stream) stream.send(frame);
-    else this.#armGrace(sessionId, this.#offline.get(sessionId)?.since ?? this.#now());
+    else this.#armGrace(sessionId, this.#offline.get(sessionId)?.since ?? this.#clock.now());
     return taskId;
   }
 
@@ -190,7 +192,7 @@ export class TaskTable implements TaskRouter {
    */
   sessionLeft(sessionId: string, message: string): number {
     this.#clearOffline(sessionId);
-    this.#offline.set(sessionId, { since: this.#now() - this.#graceMs });
+    this.#offline.set(sessionId, { since: this.#clock.now() - this.#graceMs });
     return this.failSession(sessionId, message);
   }
 
@@ -207,8 +209,8 @@ export class TaskTable implements TaskRouter {
   detachStream(sessionId: string, sink: FrameSink): void {
     if (this.#streams.get(sessionId) !== sink) return;
     this.#streams.delete(sessionId);
-    this.#offline.set(sessionId, { since: this.#now() });
-    if (this.#hasTasks(sessionId)) this.#armGrace(sessionId, this.#now());
+    this.#offline.set(sessionId, { since: this.#clock.now() });
+    if (this.#hasTasks(sessionId)) this.#armGrace(sessionId, this.#clock.now());
   }
 
   get pendingCount(): number {
@@ -228,17 +230,16 @@ export class TaskTable implements TaskRouter {
   #armGrace(sessionId: string, since: number): void {
     const offline = this.#offline.get(sessionId) ?? { since };
     this.#offline.set(sessionId, offline);
-    if (offline.timer) return;
-    const left = Math.max(0, offline.since + this.#graceMs - this.#now());
-    offline.timer = setTimeout(() => {
-      offline.timer = undefined;
+    if (offline.cancel) return;
+    const left = Math.max(0, offline.since + this.#graceMs - this.#clock.now());
+    offline.cancel = this.#clock.after(left, () => {
+      offline.cancel = undefined;
       this.failSession(sessionId, `its registrar has had no task stream open for ${this.#graceMs} ms`);
-    }, left);
-    offline.timer.unref();
+    });
   }
 
   #clearOffline(sessionId: string): void {
-    clearTimeout(this.#offline.get(sessionId)?.timer);
+    this.#offline.get(sessionId)?.cancel?.();
     this.#offline.delete(sessionId);
   }
 

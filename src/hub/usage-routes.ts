@@ -2,7 +2,8 @@
 // GET /metrics (Prometheus text, admin only: it counts every user's calls).
 import type { FastifyInstance } from 'fastify';
 import { viewerOf } from './auth.ts';
-import { sendError } from './errors.ts';
+import { hubError } from './error-codes.ts';
+import { replyError } from './errors.ts';
 import type { HubMetrics } from './metrics.ts';
 import type { UsageLedger } from './usage.ts';
 
@@ -34,16 +35,16 @@ export function usageRoutes(app: FastifyInstance, options: { usage: UsageLedger;
     const sinceText = query.since ?? DEFAULT_SINCE;
     const since = typeof sinceText === 'string' ? parseSince(sinceText, options.now()) : undefined;
     if (since === undefined) {
-      return sendError(reply, 400, `since: expected a duration back (90s, 30m, 24h, 7d; at most 366d), ms since the epoch or an ISO date, not '${String(sinceText).slice(0, 64)}'`, { param: 'since' });
+      return replyError(reply, { ...hubError('invalid_request', `since: expected a duration back (90s, 30m, 24h, 7d; at most 366d), ms since the epoch or an ISO date, not '${String(sinceText).slice(0, 64)}'`), param: 'since' });
     }
     const by = query.by ?? 'model';
-    if (by !== 'user' && by !== 'model') return sendError(reply, 400, `by: expected 'user' or 'model', not '${String(by).slice(0, 64)}'`, { param: 'by' });
+    if (by !== 'user' && by !== 'model') return replyError(reply, { ...hubError('invalid_request', `by: expected 'user' or 'model', not '${String(by).slice(0, 64)}'`), param: 'by' });
     const rows = await options.usage.summary({ since, by, ...(viewer.admin ? {} : { caller: viewer.user }) });
     return { since: new Date(since).toISOString(), by, scope: viewer.admin ? 'everyone' : viewer.user, rows };
   });
 
   app.get('/metrics', async (request, reply) => {
-    if (!viewerOf(request).admin) return sendError(reply, 403, '/metrics counts every user\'s calls: it needs an admin token');
+    if (!viewerOf(request).admin) return replyError(reply, hubError('admin_only', "/metrics counts every user's calls"));
     return reply.type(options.metrics.contentType).send(await options.metrics.text());
   });
 }

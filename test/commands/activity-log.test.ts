@@ -3,14 +3,15 @@
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { TransitionNotice } from '../../inspect/tracker.ts';
+import type { PublishedRow, TransitionNotice } from '../../inspect/tracker.ts';
 import { liveLine, logActivity } from '../../src/commands/activity-log.ts';
 import { checkInspectorReachable } from '../../src/commands/inspector-reach.ts';
 import { captureLogs, WARN } from '../support/registrar.ts';
 
-function fakeTracker() {
+function fakeTracker(published: PublishedRow[] = []) {
   let listener: (notice: TransitionNotice) => void = () => undefined;
   return {
+    published: () => published,
     onTransition: (fn: (notice: TransitionNotice) => void) => ((listener = fn), () => undefined),
     emit: (notice: Partial<TransitionNotice>) =>
       listener({ at: new Date().toISOString(), kind: 'session', actor: 'session', from: '', to: '', event: '', status: 'active', context: {}, ...notice }),
@@ -29,8 +30,8 @@ const taskEnd = (taskId: string, outcome: string, result: unknown, receivedAt = 
 describe('the activity log', () => {
   it('says live once, then live again after the stream came back, with how long it was gone', () => {
     const { logger, lines } = captureLogs();
-    const tracker = fakeTracker();
-    logActivity({ tracker, logger, hubUrl: 'http://hub:4848', published: [{ name: 'gpu', type: 'openai', model: 'm', visibility: 'public', poolName: 'team' }] });
+    const tracker = fakeTracker([{ name: 'gpu', type: 'openai', model: 'm', visibility: 'public', poolName: 'team' }]);
+    logActivity({ tracker, logger, hubUrl: 'http://hub:4848' });
     tracker.emit({ from: 'connected.streaming.connecting', to: 'connected.streaming.open' });
     tracker.emit({ from: 'connected.streaming.open', to: 'connected.backoff' });
     tracker.emit({ from: 'connected.backoff', to: 'connected.streaming.connecting' });
@@ -44,7 +45,7 @@ describe('the activity log', () => {
   it('logs a finished call with its short id and first token, a failed one at warn with the error', () => {
     const { logger, lines } = captureLogs();
     const tracker = fakeTracker();
-    const activity = logActivity({ tracker, logger, hubUrl: 'http://hub:4848', published: [] });
+    const activity = logActivity({ tracker, logger, hubUrl: 'http://hub:4848' });
     activity.firstToken('0123456789abcdef', 42);
     tracker.emit(taskEnd('0123456789abcdef', 'done', { chunk: { data: '[DONE]', done: true } }));
     tracker.emit(taskEnd('fedcba9876543210', 'failed', { error: 'upstream answered 500' }));

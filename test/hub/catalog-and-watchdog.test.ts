@@ -1,6 +1,7 @@
 // What callers may see (models, LLMs, agents, with status), and the watchdog turning silent sessions inactive.
 import { describe, expect, it } from 'vitest';
-import { ADMIN, ALICE, BOB, errorMessage, hubHarness, provider, waitUntil } from './helpers.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { ADMIN, ALICE, BOB, errorMessage, hubHarness, provider } from './helpers.ts';
 
 const harness = hubHarness();
 const hello = [{ role: 'user', content: 'hi' }];
@@ -66,18 +67,24 @@ describe('catalog', () => {
 
 describe('watchdog', () => {
   it('shows the rows of a silent session as inactive, fails its waiting calls and refuses new ones with 503', async () => {
-    const hub = await harness.start({ watchdogMs: 300 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 300, clock });
     const registrar = harness.registrar(hub);
     await registrar.register([provider('llama')]);
     const stream = await registrar.stream();
     const api = harness.client(hub, ALICE);
     const status = async () => ((await (await api.get('/api/v1/llms/llama')).json()) as { status: string }).status;
 
-    const waiting = api.post('/v1/chat/completions', { model: 'llama', messages: hello });
+    let settled = false;
+    const waiting = api.post('/v1/chat/completions', { model: 'llama', messages: hello }).finally(() => (settled = true));
     await stream.nextTask();
+    await clock.advance(200);
     expect((await registrar.heartbeat()).status).toBe(200);
+    await clock.advance(299);
     expect(await status()).toBe('active');
+    expect(settled).toBe(false);
 
+    await clock.advance(1);
     const lost = await waiting;
     expect(lost.status).toBe(503);
     expect(await errorMessage(lost)).toMatch(/stopped answering/);
@@ -89,24 +96,30 @@ describe('watchdog', () => {
   });
 
   it('brings the rows back to their last status on the next heartbeat', async () => {
-    const hub = await harness.start({ watchdogMs: 300 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 300, clock });
     const registrar = harness.registrar(hub);
     await registrar.register([provider('llama', { initialStatus: 'hibernating' })]);
     const status = async () => ((await (await registrar.api.get('/api/v1/llms/llama')).json()) as { status: string }).status;
-    await waitUntil(async () => (await status()) === 'inactive', 1000, 'llama inactive');
+    await clock.advance(300);
+    expect(await status()).toBe('inactive');
     expect((await registrar.heartbeat()).status).toBe(200);
     expect(await status()).toBe('hibernating');
   });
 
-  it('keeps a session that heartbeats alive', async () => {
-    const hub = await harness.start({ watchdogMs: 150 });
-    const registrar = harness.registrar(hub);
-    await registrar.register([provider('llama')]);
+  it('keeps a session that heartbeats alive, and only that one', async () => {
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 150, clock });
+    const beating = harness.registrar(hub);
+    await beating.register([provider('llama')]);
+    const silent = harness.registrar(hub);
+    await silent.register([provider('quiet')]);
     for (let i = 0; i < 6; i += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect((await registrar.heartbeat()).status).toBe(200);
+      await clock.advance(100);
+      expect((await beating.heartbeat()).status).toBe(200);
     }
-    const row = (await (await registrar.api.get('/api/v1/llms/llama')).json()) as { status: string };
-    expect(row.status).toBe('active');
+    const statusOf = async (name: string) => ((await (await beating.api.get(`/api/v1/llms/${name}`)).json()) as { status: string }).status;
+    expect(await statusOf('llama')).toBe('active');
+    expect(await statusOf('quiet')).toBe('inactive');
   });
 });

@@ -1,6 +1,7 @@
 // The caller's front door end to end: a caller with fetch, a fake registrar with fetch, the hub in between.
 import { describe, expect, it } from 'vitest';
 import { limits, type TaskFrame } from '../../src/protocol/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { ADMIN, ALICE, BOB, chunkData, completion, errorMessage, hubHarness, provider, waitUntil } from './helpers.ts';
 
 const harness = hubHarness();
@@ -258,27 +259,33 @@ describe('POST /v1/chat/completions', () => {
   });
 
   it('answers 504 when the task outlives its timeout, and tells the registrar to stop', async () => {
-    const hub = await harness.start({ taskTimeoutMs: 150 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ taskTimeoutMs: 150, clock });
     const registrar = harness.registrar(hub);
     await registrar.register([provider('llama')]);
     const stream = await registrar.stream();
 
-    const started = Date.now();
-    const res = await harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello });
+    let settled = false;
+    const call = harness.client(hub, ALICE).post(CHAT, { model: 'llama', messages: hello }).finally(() => (settled = true));
+    const frame = await stream.nextTask();
+    await clock.advance(149);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    const res = await call;
     expect(res.status).toBe(504);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(await errorMessage(res)).toContain('150 ms');
 
-    const frame = await stream.nextTask();
     expect(await stream.nextTask()).toEqual({ kind: 'cancel', taskId: frame.taskId });
     expect((await registrar.result(frame.taskId, { status: 200, body: completion('too late') })).status).toBe(404);
   });
 
   it('ends a streaming call that times out with an error event, then [DONE]', async () => {
-    const hub = await harness.start({ taskTimeoutMs: 150 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ taskTimeoutMs: 150, clock });
     const registrar = harness.registrar(hub);
     await registrar.register([provider('llama')]);
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
+    await clock.advance(150);
     const [error, done, ...more] = await caller.rest();
     expect(JSON.parse(error ?? '')).toEqual({ error: { message: "model 'llama' did not answer within 150 ms", type: 'server_error', code: null, param: null } });
     expect(done).toBe('[DONE]');

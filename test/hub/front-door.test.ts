@@ -9,9 +9,10 @@ import fc from 'fast-check';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HubOptions } from '../../src/hub/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { startOpenAiUpstream, type OpenAiUpstream } from '../support/openai-upstream.ts';
 import { startWireRegistrar, type WireRegistrar } from '../support/wire-registrar.ts';
-import { ALICE, BOB, hubHarness, provider, waitUntil } from './helpers.ts';
+import { ADMIN, ALICE, BOB, hubHarness, provider, waitUntil } from './helpers.ts';
 
 const harness = hubHarness();
 const opened: Array<{ close(): unknown }> = [];
@@ -122,69 +123,96 @@ describe('a row whose registrar speaks the base wire only (the seed registrar)',
 });
 
 describe('the task stream is the pulse of a session', () => {
-  const graceHub: Partial<HubOptions> = { streamGraceMs: 300, keepAliveMs: 5_000 };
+  const graceHub = (clock: ManualClock): Partial<HubOptions> => ({ streamGraceMs: 300, keepAliveMs: 5_000, clock });
+  const call = (hubUrl: string) =>
+    fetch(`${hubUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${BOB}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama', messages: hello }) });
+  /** Registrar task streams the hub holds, as its /metrics says. */
+  const streamsOpen = async (hubUrl: string) => {
+    const text = await (await fetch(`${hubUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+    return Number(/^llm_hub_registrar_streams (\d+)$/m.exec(text)?.[1]);
+  };
 
-  it('answers 503 with Retry-After within the grace when the registrar has no stream open', async () => {
+  it('answers 503 with Retry-After once the grace is over when the registrar has no stream open', async () => {
     const server = await upstream();
-    const hub = await harness.start(graceHub);
+    const clock = new ManualClock();
+    const hub = await harness.start(graceHub(clock));
     const wire = await registrar(hub.url, server);
     await wire.openStream();
     wire.dropStream();
+    await waitUntil(async () => (await streamsOpen(hub.url)) === 0, 2_000, 'the hub saw the stream go');
 
-    const started = Date.now();
-    const res = await fetch(`${hub.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${BOB}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama', messages: hello }) });
-    const waited = Date.now() - started;
+    let settled = false;
+    const waiting = clock.scheduled();
+    const first = call(hub.url).finally(() => (settled = true));
+    await waiting;
+    await clock.advance(299);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    const res = await first;
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^model 'llama': its registrar has had no task stream open for 300 ms/);
-    expect(waited).toBeLessThan(1_000);
     // Later calls do not wait the grace again: the stream has been gone longer than that.
-    const again = Date.now();
     await expect(sdk(hub.url).chat.completions.create({ model: 'llama', messages: hello })).rejects.toMatchObject({ status: 503 });
-    expect(Date.now() - again).toBeLessThan(200);
   });
 
   it('fails a task already sent once its stream dropped and did not come back within the grace', async () => {
-    const hub = await harness.start(graceHub);
+    const clock = new ManualClock();
+    const hub = await harness.start(graceHub(clock));
     const fake = harness.registrar(hub);
     await fake.register([provider('llama')]);
     const stream = await fake.stream();
-    const call = sdk(hub.url).chat.completions.create({ model: 'llama', messages: hello });
+    let settled = false;
+    const answer = sdk(hub.url)
+      .chat.completions.create({ model: 'llama', messages: hello })
+      .catch((e: unknown) => e)
+      .finally(() => (settled = true));
     await stream.nextTask();
-    const dropped = Date.now();
     stream.close();
-    await expect(call).rejects.toMatchObject({ status: 503 });
-    expect(Date.now() - dropped).toBeGreaterThanOrEqual(250);
-    expect(Date.now() - dropped).toBeLessThan(1_000);
+    await waitUntil(async () => (await streamsOpen(hub.url)) === 0, 2_000, 'the hub saw the stream go');
+    await clock.advance(299);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    expect(await answer).toMatchObject({ status: 503 });
   });
 
   it('answers the call when the stream comes back within the grace (the task is sent again)', async () => {
     const server = await upstream();
-    const hub = await harness.start({ ...graceHub, streamGraceMs: 2_000 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ ...graceHub(clock), streamGraceMs: 2_000 });
     const wire = await registrar(hub.url, server);
-    const call = sdk(hub.url).chat.completions.create({ model: 'llama', messages: hello });
-    await new Promise((r) => setTimeout(r, 100));
+    const waiting = clock.scheduled();
+    const answer = sdk(hub.url).chat.completions.create({ model: 'llama', messages: hello });
+    await waiting;
+    await clock.advance(1_999);
     await wire.openStream();
-    expect((await call).choices[0]?.message.content).toBe('Hello there');
+    expect((await answer).choices[0]?.message.content).toBe('Hello there');
   });
 
   it('gives a streaming caller the 503 as its HTTP status, not inside a 200', async () => {
     const server = await upstream();
-    const hub = await harness.start(graceHub);
+    const clock = new ManualClock();
+    const hub = await harness.start(graceHub(clock));
     await registrar(hub.url, server);
-    const error = await sdk(hub.url)
+    const waiting = clock.scheduled();
+    const failed = sdk(hub.url)
       .chat.completions.create({ model: 'llama', messages: hello, stream: true })
       .catch((e: unknown) => e);
+    await waiting;
+    await clock.advance(300);
+    const error = await failed;
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(error).toMatchObject({ status: 503 });
   });
 
   it('sends the head once a keep-alive is due, and then ends a late failure with an error event', async () => {
     const server = await upstream();
-    const hub = await harness.start({ streamGraceMs: 300, keepAliveMs: 100 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ streamGraceMs: 300, keepAliveMs: 100, clock });
     await registrar(hub.url, server);
     const caller = await harness.client(hub, BOB).sse('/v1/chat/completions', { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     expect(caller.response.status).toBe(200);
+    await clock.advance(300);
     const [error, done] = await caller.rest();
     expect(JSON.parse(error ?? '')).toMatchObject({ error: { message: expect.stringMatching(/^model 'llama': its registrar has had no task stream/) } });
     expect(done).toBe('[DONE]');

@@ -1,6 +1,7 @@
 // The four registrar endpoints of SPEC.md, with the status codes the registrar acts on.
 import { describe, expect, it } from 'vitest';
 import { paths, SESSION_HEADER } from '../../src/protocol/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { ALICE, BOB, completion, errorMessage, hubHarness, provider } from './helpers.ts';
 
 const harness = hubHarness();
@@ -103,11 +104,14 @@ describe(`POST ${paths.register}`, () => {
   });
 
   it('takes over a name held by a session past the watchdog, and forgets that session once it holds nothing', async () => {
-    const hub = await harness.start({ watchdogMs: 100 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 100, clock });
     const gone = harness.registrar(hub, ALICE);
     await gone.register([provider('llama')]);
     const goneStream = await gone.stream();
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await clock.advance(99);
+    expect((await harness.client(hub, BOB).post(paths.register, { providers: [provider('llama')] })).status).toBe(409);
+    await clock.advance(1);
 
     const res = await harness.client(hub, BOB).post(paths.register, { providers: [provider('llama')] });
     expect(res.status).toBe(201);
@@ -117,6 +121,30 @@ describe(`POST ${paths.register}`, () => {
     expect(await goneStream.rest(1000)).toEqual([]);
     expect(goneStream.ended).toBe(true);
     expect((await gone.heartbeat()).status).toBe(404);
+  });
+});
+
+describe('a register answered after its registrar gave up waiting', () => {
+  it('lets the retry (same token, same rows) publish at once, and forgets the session whose id never arrived', async () => {
+    const hub = await harness.start();
+    const api = harness.client(hub, ALICE);
+    const rows = [provider('llama'), provider('tiny', { visibility: 'private' })];
+    const lost = (await (await api.post(paths.register, { providers: rows })).json()) as { providerSessionId: string };
+    const retry = harness.registrar(hub, ALICE);
+    const id = await retry.register(rows);
+    expect(id).not.toBe(lost.providerSessionId);
+    expect((await api.post(paths.heartbeat, { providerSessionId: lost.providerSessionId })).status).toBe(404);
+    expect((await retry.heartbeat()).status).toBe(200);
+  });
+
+  it('still refuses once the first session opened its stream: a registrar that has its id is not a ghost', async () => {
+    const hub = await harness.start();
+    const first = harness.registrar(hub, ALICE);
+    await first.register([provider('llama')]);
+    await first.stream();
+    const res = await harness.client(hub, ALICE).post(paths.register, { providers: [provider('llama')] });
+    expect(res.status).toBe(409);
+    expect((await first.heartbeat()).status).toBe(200);
   });
 });
 

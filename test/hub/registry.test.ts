@@ -31,7 +31,7 @@ describe('one namespace', () => {
   it('refuses a name held by another live session, hands it over once that session is past the watchdog, and forgets a session left with nothing', () => {
     const r = registry();
     const first = idOf(r.register('alice', { providers: [row('llama')] }, 0));
-    expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG - 1)).toEqual({ ok: false, status: 409, message: "name 'llama' is held by another live session" });
+    expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG - 1)).toEqual({ ok: false, code: 'name_taken', status: 409, message: "name 'llama' is held by another live session" });
     expect(r.register('bob', { providers: [row('llama')] }, WATCHDOG)).toMatchObject({ ok: true, takenOver: ['llama'], forgotten: [first] });
     expect(owners(r, bob, 'llama')).toEqual(['llama:bob']);
     expect(r.heartbeat('alice', { providerSessionId: first }, WATCHDOG)).toBe(false);
@@ -111,10 +111,10 @@ describe('sessions', () => {
   it("refuses another user's session id, known or not, with 403, and adopts one issued to the same user after a restart", () => {
     const before = registry();
     const id = idOf(before.register('alice', { providers: [row('llama')] }, 0));
-    expect(before.register('bob', { providers: [row('other')], providerSessionId: id }, 1)).toEqual({ ok: false, status: 403, message: FOREIGN_SESSION });
+    expect(before.register('bob', { providers: [row('other')], providerSessionId: id }, 1)).toEqual({ ok: false, code: 'session_foreign', status: 403, message: FOREIGN_SESSION });
 
     const after = registry();
-    expect(after.register('bob', { providers: [row('llama')], providerSessionId: id }, 2)).toEqual({ ok: false, status: 403, message: FOREIGN_SESSION });
+    expect(after.register('bob', { providers: [row('llama')], providerSessionId: id }, 2)).toEqual({ ok: false, code: 'session_foreign', status: 403, message: FOREIGN_SESSION });
     expect(after.register('alice', { providers: [row('llama')], providerSessionId: id }, 3)).toMatchObject({ ok: true, sessionId: id, adopted: true });
     expect(after.register('alice', { providers: [row('x')], providerSessionId: 'made-up' }, 3)).toMatchObject({ ok: false, status: 403 });
     expect(registry({ ids: new SessionIds(randomBytes(32)) }).register('alice', { providers: [row('llama')], providerSessionId: id }, 0)).toMatchObject({ ok: false, status: 403 });
@@ -201,5 +201,48 @@ describe('bounds and collection', () => {
     expect(r.resolve(alice, 'ag')).toBeUndefined();
     expect(r.sessionById(young)).toBeDefined();
     expect(r.sessionCount).toBe(1);
+  });
+});
+
+describe('a register whose answer never arrived', () => {
+  const rows = [row('llama', { poolName: 'team' }), row('tiny', { visibility: 'private' })];
+  const agents = [{ name: 'helper', llmName: 'llama', systemPrompt: 'Be brief.', visibility: 'public' as const }];
+
+  it('does not lock the retry out: the same user with the same rows replaces the session nobody has heard from since', () => {
+    const r = registry();
+    const ghost = idOf(r.register('alice', { providers: rows, agents }, 0));
+    const retry = r.register('alice', { providers: rows.map((p) => ({ ...p, initialStatus: 'hibernating' as const })), agents }, 10);
+    expect(retry).toMatchObject({ ok: true, adopted: false, forgotten: [ghost] });
+    expect(idOf(retry)).not.toBe(ghost);
+    expect(r.heartbeat('alice', { providerSessionId: ghost }, 20)).toBe(false);
+    expect(owners(r, alice, 'team')).toEqual(['llama:alice']);
+    expect(r.sessionCount).toBe(1);
+  });
+
+  it('refuses as before once the first session was heard from (a heartbeat, its stream, a register with its id)', () => {
+    const heard: Array<(r: Registry, id: string) => void> = [
+      (r, id) => r.heartbeat('alice', { providerSessionId: id }, 5),
+      (r, id) => r.confirm(id),
+      (r, id) => r.register('alice', { providers: rows, providerSessionId: id }, 5),
+    ];
+    for (const hear of heard) {
+      const r = registry();
+      const first = idOf(r.register('alice', { providers: rows }, 0));
+      hear(r, first);
+      expect(r.register('alice', { providers: rows }, 10)).toMatchObject({ ok: false, status: 409 });
+    }
+  });
+
+  it('refuses another user, other rows, other agents, and a register that names a session', () => {
+    const r = registry();
+    const ghost = idOf(r.register('alice', { providers: rows, agents }, 0));
+    expect(r.register('bob', { providers: rows, agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: [rows[0]!], agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows.map((p) => ({ ...p, model: 'other' })), agents }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows, agents: [{ ...agents[0]!, systemPrompt: 'Be long.' }] }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.register('alice', { providers: rows }, 1)).toMatchObject({ ok: false, status: 409 });
+    const other = idOf(r.register('alice', { providers: [row('elsewhere')] }, 1));
+    expect(r.register('alice', { providers: rows, agents, providerSessionId: other }, 1)).toMatchObject({ ok: false, status: 409 });
+    expect(r.heartbeat('alice', { providerSessionId: ghost }, 2)).toBe(true);
   });
 });

@@ -1,11 +1,15 @@
 // The tokens file: loaded when right (hashed entries, and clear ones of the old format), refused with every problem
-// named, and never a token in the message; written with hashes only.
+// named, and never a token in the message; written with hashes only. A token revoked while the hub runs cuts the
+// sessions it opened.
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadTokensFile, TokenTable } from '../../src/hub/index.ts';
+import { watchTokensFile } from '../../src/hub/tokens-reload.ts';
 import { newToken, tokenDigest, writeTokensFile } from '../../src/hub/tokens.ts';
+import { silentLogger } from '../../src/log.ts';
+import { BOB, hubHarness, provider } from './helpers.ts';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -77,5 +81,65 @@ describe('loadTokensFile', () => {
   it('refuses a missing file, naming the path; an empty one is a file with no tokens (all revoked)', async () => {
     await expect(loadTokensFile('/nonexistent/tokens.json')).rejects.toThrow('tokens file /nonexistent/tokens.json: cannot read it (ENOENT)');
     expect(await loadTokensFile(await file('{}'))).toEqual({ records: [], clearText: 0 });
+  });
+});
+
+describe('a token revoked while the hub runs', () => {
+  const harness = hubHarness();
+  const KEPT = 'alice-second-token-0123456789';
+  const REVOKED = 'alice-revoked-token-0123456789';
+  const hello = [{ role: 'user', content: 'hi' }];
+
+  async function hubWith(table: TokenTable) {
+    const hub = await harness.start({ tokens: table });
+    const revoked = harness.registrar(hub, REVOKED);
+    await revoked.register([provider('on-revoked')]);
+    const revokedStream = await revoked.stream();
+    const kept = harness.registrar(hub, KEPT);
+    await kept.register([provider('on-kept')]);
+    const keptStream = await kept.stream();
+    const bob = harness.client(hub, BOB);
+    const status = async (name: string) => ((await (await bob.get(`/api/v1/llms/${name}`)).json()) as { status: string }).status;
+    expect([await status('on-revoked'), await status('on-kept')]).toEqual(['active', 'active']);
+    return { hub, revoked, revokedStream, keptStream, bob, status };
+  }
+
+  const records = (...tokens: Array<[string, string]>) => tokens.map(([token, user]) => ({ digest: tokenDigest(token), user, admin: false }));
+
+  it('ends the streams of the sessions it opened and makes their rows inactive at once; the next request with it gets 401', async () => {
+    const table = new TokenTable({}, records([REVOKED, 'alice'], [KEPT, 'alice'], [BOB, 'bob']));
+    const { revoked, revokedStream, keptStream, bob, status } = await hubWith(table);
+    const waiting = bob.post('/v1/chat/completions', { model: 'on-revoked', messages: hello });
+    await revokedStream.nextTask();
+
+    table.replace(records([KEPT, 'alice'], [BOB, 'bob']));
+    expect(await revokedStream.rest(1_000)).toEqual([]);
+    expect(revokedStream.ended).toBe(true);
+    expect(await status('on-revoked')).toBe('inactive');
+    expect((await waiting).status).toBe(503);
+    expect((await bob.post('/v1/chat/completions', { model: 'on-revoked', messages: hello })).status).toBe(503);
+    expect((await revoked.heartbeat()).status).toBe(401);
+    expect((await revoked.api.get('/v1/models')).status).toBe(401);
+
+    // The same user's session on another token is not touched.
+    expect(await status('on-kept')).toBe('active');
+    expect(keptStream.ended).toBe(false);
+  });
+
+  it('does so when the tokens file loses the token and is reloaded', async () => {
+    const path = await file(JSON.stringify({}));
+    const all = records([REVOKED, 'alice'], [KEPT, 'alice'], [BOB, 'bob']);
+    await writeTokensFile(path, all);
+    const table = new TokenTable({}, all);
+    const { revokedStream, status } = await hubWith(table);
+    const reload = watchTokensFile({ file: path, table, fixed: [], initial: all, logger: silentLogger() });
+    try {
+      await writeTokensFile(path, records([KEPT, 'alice'], [BOB, 'bob']));
+      await reload.reload('test');
+      expect(await revokedStream.rest(1_000)).toEqual([]);
+      expect(await status('on-revoked')).toBe('inactive');
+    } finally {
+      reload.close();
+    }
   });
 });

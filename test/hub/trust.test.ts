@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CAPABILITY_OPENAI, paths, SESSION_HEADER } from '../../src/protocol/index.ts';
 import type { Hub } from '../../src/hub/index.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { ADMIN, ALICE, BOB, chunkData, completion, errorMessage, hubHarness, provider, waitUntil, type SseReader } from './helpers.ts';
 
 const harness = hubHarness();
@@ -288,11 +289,16 @@ describe('bounded: connections', () => {
 
 describe('collected: sessions past retentionMs', () => {
   it('deletes a session not heard from for retentionMs with its rows and agents; its heartbeat then gets 404', async () => {
-    const hub = await harness.start({ watchdogMs: 60, retentionMs: 150 });
+    const clock = new ManualClock();
+    const hub = await harness.start({ watchdogMs: 60, retentionMs: 180, clock });
     const gone = harness.registrar(hub, ALICE);
     await gone.register([provider('old', { poolName: 'old-pool' })], { agents: [{ name: 'old-agent', llmName: 'old', visibility: 'public' }] });
     const admin = harness.client(hub, ADMIN);
-    await waitUntil(async () => ((await (await admin.get('/api/v1/llms')).json()) as unknown[]).length === 0, 2_000, 'the rows deleted');
+    const rows = async () => ((await (await admin.get('/api/v1/llms')).json()) as unknown[]).length;
+    await clock.advance(179);
+    expect(await rows()).toBe(1);
+    await clock.advance(1);
+    expect(await rows()).toBe(0);
     expect(await (await admin.get('/api/v1/agents')).json()).toEqual([]);
     expect(((await (await admin.get('/v1/models')).json()) as { data: unknown[] }).data).toEqual([]);
     expect((await gone.heartbeat()).status).toBe(404);

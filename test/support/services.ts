@@ -87,31 +87,42 @@ export interface Service {
   destroy(): Promise<void>;
 }
 
-export async function startRedis(): Promise<Service> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'llmr-redis-'));
+/** The one lifecycle of both servers: spawned, waited for until it answers, killed, started again, removed with its dir. */
+async function runService(options: { url: string; port: number; dir: string; what: string; spawn: () => ChildProcess; ready: () => Promise<boolean> }): Promise<Service> {
   let child: ChildProcess | undefined;
-  const url = `redis://127.0.0.1:${port}`;
-  const ping = async (): Promise<boolean> => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
   const service: Service = {
-    url,
-    port,
+    url: options.url,
+    port: options.port,
     async start() {
-      child = spawnServer('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']);
-      await waitFor(ping, 'redis-server');
+      child = options.spawn();
+      await waitFor(options.ready, options.what);
     },
     kill: () => stopChild(child, 'SIGKILL'),
     async restart() {
       await stopChild(child, 'SIGKILL');
+      // A killed postmaster leaves its children for a moment; the new one waits for the old shared memory to go.
       await service.start();
     },
     async destroy() {
       await stopChild(child, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(options.dir, { recursive: true, force: true });
     },
   };
   await service.start();
   return service;
+}
+
+export async function startRedis(): Promise<Service> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'llmr-redis-'));
+  return runService({
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    what: 'redis-server',
+    spawn: () => spawnServer('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no']),
+    ready: async () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG',
+  });
 }
 
 export async function startPostgres(): Promise<Service> {
@@ -123,34 +134,19 @@ export async function startPostgres(): Promise<Service> {
   const dir = mkdtempSync(join(tmpdir(), 'llmr-pg-'));
   const data = join(dir, 'data');
   if (asRoot) {
-    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-    const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    chownSync(dir, Number(ids.stdout.trim()), Number(gids.stdout.trim()));
+    const { uid, gid } = postgresUser();
+    chownSync(dir, uid, gid);
   }
-  const init = asRoot
-    ? spawnSync('runuser', ['-u', 'postgres', '--', initdb, '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], { encoding: 'utf8' })
-    : spawnSync(initdb, ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], { encoding: 'utf8' });
+  const initArgs = ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'];
+  const init = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', initdb, ...initArgs], { encoding: 'utf8' }) : spawnSync(initdb, initArgs, { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-  let child: ChildProcess | undefined;
-  const ready = async (): Promise<boolean> => spawnSync(isReady, ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0;
-  const service: Service = {
+  return runService({
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
-    async start() {
-      child = spawnServer(postgres, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']);
-      await waitFor(ready, 'postgres');
-    },
-    kill: () => stopChild(child, 'SIGKILL'),
-    async restart() {
-      await stopChild(child, 'SIGKILL');
-      // A killed postmaster leaves its children for a moment; the new one waits for the old shared memory to go.
-      await service.start();
-    },
-    async destroy() {
-      await stopChild(child, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  await service.start();
-  return service;
+    dir,
+    what: 'postgres',
+    spawn: () =>
+      spawnServer(postgres, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
+    ready: async () => spawnSync(isReady, ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0,
+  });
 }

@@ -34,6 +34,9 @@ export class PostgresStore {
     const pool = new pg.Pool({ connectionString: options.url, max: 8, connectionTimeoutMillis: 2_000 });
     // An idle client whose server went away emits here; without a listener the process would crash.
     pool.on('error', (error) => options.logger.warn({ err: error.message }, 'postgres connection lost'));
+    // A client in use when its server goes away emits on itself, not on the pool (pg-pool listens to idle ones only):
+    // its query fails, and the hub must not crash on the event.
+    pool.on('connect', (client) => client.on('error', (error) => options.logger.warn({ err: error.message }, 'postgres connection lost while in use')));
     await migrate(pool);
     return new PostgresStore(pool, options.logger, options.usageFlushMs ?? 1_000);
   }

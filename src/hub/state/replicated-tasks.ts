@@ -4,6 +4,7 @@
 // is routed to the caller's. The stream grace is judged by the caller's replica from who holds the stream.
 import type { Logger } from 'pino';
 import type { TaskFrame, TaskResult } from '../../protocol/index.ts';
+import type { HubClock } from '../clock.ts';
 import { TaskTable, type FrameSink, type TaskListener, type TaskRouter, type WorkOrder } from '../tasks.ts';
 import type { RedisBus } from './redis-bus.ts';
 
@@ -12,7 +13,7 @@ export interface ReplicatedTasksOptions {
   logger: Logger;
   maxResultBytes: number;
   streamGraceMs: number;
-  now: () => number;
+  clock: HubClock;
 }
 
 /** A task of a caller here: its session, and its frame's entry once Redis has it (acknowledged when it ends). */
@@ -40,9 +41,9 @@ export class ReplicatedTasks implements TaskRouter {
     this.#bus = options.bus;
     this.#logger = options.logger;
     this.#graceMs = options.streamGraceMs;
-    this.#now = options.now;
+    this.#now = options.clock.now;
     // The local table's own grace never runs: every session it knows has the bus as its stream.
-    this.#local = new TaskTable({ maxResultBytes: options.maxResultBytes, streamGraceMs: options.streamGraceMs, now: options.now });
+    this.#local = new TaskTable({ maxResultBytes: options.maxResultBytes, streamGraceMs: options.streamGraceMs, clock: options.clock });
     this.#bus.onResult((taskId, result) => void this.#local.accept(taskId, result));
     this.#bus.onRelease((sessionId) => {
       const sink = this.#held.get(sessionId);

@@ -4,6 +4,7 @@
 // is decided under the store's one lock after replaying; liveness never writes PostgreSQL: heartbeats are applied
 // here and broadcast through Redis.
 import type { Logger } from 'pino';
+import type { HubClock } from '../clock.ts';
 import { CAPABILITY_OPENAI, type ProviderStatus } from '../../protocol/index.ts';
 import { Registry, type RegisterOutcome, type RegistryOptions, type SessionDocument } from '../registry.ts';
 import { SessionIds } from '../session-ids.ts';
@@ -21,7 +22,7 @@ export interface ReplicatedStateOptions {
   maxResultBytes: number;
   streamGraceMs: number;
   logger: Logger;
-  now: () => number;
+  clock: HubClock;
   /** Default 5 000: how often the change log is read even without an announcement. */
   catchUpMs?: number;
 }
@@ -38,7 +39,7 @@ export async function openReplicatedState(options: ReplicatedStateOptions): Prom
   const key = await store.secret('session-key');
   // result.stream uploads are not offered here: their resume would have to find the caller's replica.
   const registry = new Registry({ ...options.registry, ids: new SessionIds(key), capabilities: [CAPABILITY_OPENAI] });
-  const tasks = new ReplicatedTasks({ bus, logger, maxResultBytes: options.maxResultBytes, streamGraceMs: options.streamGraceMs, now: options.now });
+  const tasks = new ReplicatedTasks({ bus, logger, maxResultBytes: options.maxResultBytes, streamGraceMs: options.streamGraceMs, clock: options.clock });
 
   let version = 0;
   /** A change that failed half-way may have been decided here and never written: reload everything first. */
