@@ -7,7 +7,7 @@ import type { ActorDeps } from './deps.ts';
 export function postResultActor(deps: Pick<ActorDeps, 'hub' | 'logger'>) {
   return fromPromise<void, PostResultInput>(async ({ input, signal }) => {
     try {
-      await deps.hub.postResult(input.taskId, input.result, signal);
+      await deps.hub.postResult(input.taskId, input.result, { sessionId: input.sessionId, signal });
     } catch (error) {
       if (!(error instanceof TaskGoneError) && !signal.aborted) {
         deps.logger.error({ taskId: input.taskId, err: (error as Error).message }, 'task result lost');

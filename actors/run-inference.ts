@@ -40,13 +40,13 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
  * result.stream, else a POST each), which stops the upstream at once when the hub will not take a chunk (404: the
  * task is gone; or lost past the deadline), not when its next token happens to arrive.
  */
-function streamWork(deps: RunDeps, taskId: string, signal: AbortSignal) {
+function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: AbortSignal) {
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
-  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, signal) : undefined;
+  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, sessionId, signal) : undefined;
   const post = (result: TaskResult) =>
-    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, signal)).catch((error: unknown) => {
+    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, { sessionId, signal })).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
@@ -65,8 +65,9 @@ function streamWork(deps: RunDeps, taskId: string, signal: AbortSignal) {
   };
 }
 
-async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
-  const work = streamWork(deps, frame.taskId, signal);
+/** `frame` is `input.frame`, narrowed; `input` says when it came and on which session. */
+async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
+  const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new ChunkPoster(
     work.post,
     { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) },
@@ -76,7 +77,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
       if (first && piece.content) {
-        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
+        first(frame.llmName, Date.now() - input.receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(piece);
@@ -93,7 +94,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
   return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
-async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
   const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
   if (!frame.streaming) {
     const body = await published.provider.openai(call, signal).catch((error: unknown) => {
@@ -101,13 +102,13 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
     });
     return { result: { status: 200, body } };
   }
-  const work = streamWork(deps, frame.taskId, signal);
+  const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new PayloadPoster(work.post);
   try {
     let first = deps.observer?.firstToken;
     for await (const data of published.provider.openaiStream(call, work.signal)) {
       if (first) {
-        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
+        first(frame.llmName, Date.now() - input.receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(data);
@@ -158,8 +159,8 @@ export function runInferenceActor(deps: RunDeps) {
     const published = deps.providers.get(frame.llmName);
     if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
     try {
-      if (frame.kind === 'openai') return await openAi(deps, published, frame, input.receivedAt, signal);
-      return frame.streaming ? await stream(deps, published, frame, input.receivedAt, signal) : await complete(published, frame, signal);
+      if (frame.kind === 'openai') return await openAi(deps, published, frame, input, signal);
+      return frame.streaming ? await stream(deps, published, frame, input, signal) : await complete(published, frame, signal);
     } catch (error) {
       if (!(error instanceof UpstreamError || error instanceof UnsupportedField)) throw error;
       // The caller reads the message: it names the model; the upstream's address stays in the registrar's log.

@@ -13,6 +13,8 @@ export interface RunnableTaskInput {
   frame: WorkFrame;
   /** When its frame came off the task stream (stamped there, by the task-stream actor). */
   receivedAt: number;
+  /** The session its frame was sent to (stamped there too): its result names it. */
+  sessionId: string;
   /** Set when the task is answered with an error without running (a full queue, no wake recipe). */
   error?: string;
   /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the provider is paused. */
@@ -34,8 +36,9 @@ export interface RefusedTaskInput {
   error: string;
   /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping. */
   errorStatus?: number;
-  /** When the task arrived, where known. */
+  /** When the task arrived, and the session it was sent to, where known. */
   receivedAt?: number;
+  sessionId?: string;
 }
 
 export type TaskInput = RunnableTaskInput | RefusedTaskInput;
@@ -43,6 +46,8 @@ export type TaskInput = RunnableTaskInput | RefusedTaskInput;
 export interface RunTaskInput {
   frame: WorkFrame;
   receivedAt: number;
+  /** The session its frame was sent to: its streamed results name it. */
+  sessionId: string;
 }
 export interface RunTaskOutput {
   /** The final result to post: a 200 body, or the `[DONE]` chunk after streamed chunks. */
@@ -53,6 +58,8 @@ export interface RunTaskOutput {
 export interface PostResultInput {
   taskId: string;
   result: TaskResult;
+  /** The session its frame was sent to; absent for a task refused before any session was known. */
+  sessionId?: string;
 }
 
 export type TaskOutcome = 'done' | 'failed' | 'cancelled';
@@ -129,6 +136,8 @@ export interface TaskContext {
   frame?: WorkFrame;
   /** When it arrived, where known (stamped at the edge: the machine reads no clock). */
   receivedAt?: number;
+  /** The session its frame was sent to, where known: its result names it. */
+  sessionId?: string;
   result?: TaskResult;
   upstreamUnreachable: boolean;
   upstreamRefusedKey: boolean;
@@ -147,7 +156,8 @@ function refusal(error: string, status: number | undefined): TaskResult {
 function contextOf(input: TaskInput): TaskContext {
   const common = { upstreamUnreachable: false, upstreamRefusedKey: false, requeued: false };
   if (!('frame' in input)) {
-    return { ...common, taskId: input.taskId, llmName: input.llmName, receivedAt: input.receivedAt, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
+    const { taskId, llmName, receivedAt, sessionId } = input;
+    return { ...common, taskId, llmName, receivedAt, sessionId, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
   }
   return {
     ...common,
@@ -155,6 +165,7 @@ function contextOf(input: TaskInput): TaskContext {
     llmName: input.frame.llmName,
     frame: input.frame,
     receivedAt: input.receivedAt,
+    sessionId: input.sessionId,
     result: input.error === undefined ? undefined : refusal(input.error, input.errorStatus),
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
@@ -221,7 +232,7 @@ export const taskMachine = setup({
         id: 'run',
         src: 'runTask',
         // Only a task with a frame gets here: one refused without a frame leaves `queued` for `reporting` at once.
-        input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0 }),
+        input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0, sessionId: context.sessionId! }),
         onDone: [
           // A streamed upload ends with the final result: the hub has it already.
           { guard: { type: 'delivered', params: ({ event }) => ({ output: event.output }) }, target: 'done' },
@@ -259,7 +270,7 @@ export const taskMachine = setup({
       invoke: {
         id: 'post',
         src: 'postResult',
-        input: ({ context }) => ({ taskId: context.taskId, result: context.result! }),
+        input: ({ context }) => ({ taskId: context.taskId, result: context.result!, sessionId: context.sessionId }),
         onDone: [{ guard: 'resultIsError', target: 'failed' }, { target: 'done' }],
         onError: [{ guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' }, { target: 'failed' }],
       },

@@ -17,10 +17,12 @@ const upstreamLostMidStream = () => Object.assign(new Error('connection to http:
 
 /** Deferred promises the test resolves by hand, keyed by task id (the latest run of each). */
 function controllable() {
-  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
+  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal; sessionId: string }>();
   /** Every run of an infer task, in the order they started (a task run again shows twice). */
   const started: string[] = [];
-  const posts: PostResultInput[] = [];
+  /** What was posted, without the session it named (kept in `postedOn`). */
+  const posts: Omit<PostResultInput, 'sessionId'>[] = [];
+  const postedOn: (string | undefined)[] = [];
   let postFails: unknown;
   const task = taskMachine.provide({
     actors: {
@@ -29,16 +31,17 @@ function controllable() {
           ? Promise.resolve({ result: { status: 200, body: { ok: true, ms: 0 } } })
           : new Promise((resolve, reject) => {
               started.push(input.frame.taskId);
-              runs.set(input.frame.taskId, { resolve, reject, signal });
+              runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId });
             }),
       ),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => {
-        posts.push(input);
+        posts.push({ taskId: input.taskId, result: input.result });
+        postedOn.push(input.sessionId);
         if (postFails) throw postFails;
       }),
     },
   });
-  return { task, runs, started, posts, failPosts: (error: unknown) => (postFails = error) };
+  return { task, runs, started, posts, postedOn, failPosts: (error: unknown) => (postFails = error) };
 }
 
 const ok: RunTaskOutput = { result: { status: 200, body: { id: 'x' } } };
@@ -54,7 +57,7 @@ function settled(t: ReturnType<typeof underParent>) {
 describe('task machine', () => {
   it('runs once started, posts its result, and settles done', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     expect(t.state()).toBe('queued');
     t.send({ type: 'task.start' });
     expect(t.state()).toBe('running');
@@ -64,9 +67,19 @@ describe('task machine', () => {
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
+  it('runs and posts on the session its frame was sent to', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 'sent-on' });
+    t.send({ type: 'task.start' });
+    expect(c.runs.get('t1')!.sessionId).toBe('sent-on');
+    c.runs.get('t1')!.resolve(ok);
+    await vi.waitFor(() => expect(t.state()).toBe('done'));
+    expect(c.postedOn).toEqual(['sent-on']);
+  });
+
   it('answers an upstream failure with an error result and flags an unreachable upstream', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(Object.assign(new Error('connect ECONNREFUSED'), { kind: 'unreachable' }));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
@@ -76,7 +89,7 @@ describe('task machine', () => {
 
   it('aborts the upstream call on cancel and posts nothing', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     const { signal } = c.runs.get('t1')!;
     t.send({ type: 'task.cancel' });
@@ -88,7 +101,7 @@ describe('task machine', () => {
   it('stops when the hub answers 404 for its result (the task is gone)', async () => {
     const c = controllable();
     c.failPosts(Object.assign(new Error('gone'), { name: 'TaskGoneError' }));
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.resolve(ok);
     await vi.waitFor(() => expect(t.state()).toBe('cancelled'));
@@ -96,7 +109,7 @@ describe('task machine', () => {
 
   it('goes back to the queue, once, when its first run finds the upstream gone before anything was sent', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true, seq: 7 });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true, seq: 7 });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
     await vi.waitFor(() => expect(t.state()).toBe('queued'));
@@ -114,7 +127,7 @@ describe('task machine', () => {
 
   it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
     await vi.waitFor(() => expect(t.state()).toBe('queued'));
@@ -127,7 +140,7 @@ describe('task machine', () => {
 
   it('is cancelled while queued again, posting nothing', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
     await vi.waitFor(() => expect(t.state()).toBe('queued'));
@@ -139,8 +152,8 @@ describe('task machine', () => {
 
   it('reports the error as before when some of its answer was sent, or its provider has no wake recipe', async () => {
     const c = controllable();
-    const streamed = underParent(c.task, { frame: { ...infer('s1'), streaming: true }, receivedAt: 0, mayWake: true });
-    const noWake = underParent(c.task, { frame: infer('n1'), receivedAt: 0, mayWake: false });
+    const streamed = underParent(c.task, { frame: { ...infer('s1'), streaming: true }, receivedAt: 0, sessionId: 's1', mayWake: true });
+    const noWake = underParent(c.task, { frame: infer('n1'), receivedAt: 0, sessionId: 's1', mayWake: false });
     streamed.send({ type: 'task.start' });
     noWake.send({ type: 'task.start' });
     c.runs.get('s1')!.reject(upstreamLostMidStream());
@@ -153,7 +166,7 @@ describe('task machine', () => {
 
   it('reports any other failure before anything was sent as an error, without running again', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(Object.assign(new Error('upstream answered 500: boom'), { kind: 'http', nothingSent: true }));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
@@ -163,7 +176,7 @@ describe('task machine', () => {
 
   it('goes straight to reporting the error it was given, without running', async () => {
     const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, error: "provider 'x' not registered locally" });
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', error: "provider 'x' not registered locally" });
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(c.runs.size).toBe(0);
     expect(c.posts[0].result).toEqual({ error: "provider 'x' not registered locally" });
@@ -194,7 +207,7 @@ describe('provider machine', () => {
       },
     });
     const p = underParent(machine, { ...base, ...options.timing, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
-    const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now() });
+    const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now(), sessionId: 's1' });
     const queued = () => (p.context().queue as QueuedTask[]).map(({ id }) => id);
     return { ...p, ...c, wakes, receive: received, queued, probes: () => probes };
   }
