@@ -1,8 +1,10 @@
 // Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive; for an
 // `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said, payload by payload.
 import { fromPromise } from 'xstate';
-import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
+import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
+import { HubCallError, TaskGoneError } from '../src/hub-client.ts';
+import { TASK_ERROR, isTaskFailure, type TaskFailure } from '../src/protocol/errors.ts';
+import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult, type WorkFrame } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
@@ -11,18 +13,40 @@ import { ResultUpload } from './result-upload.ts';
 
 type RunDeps = Pick<ActorDeps, 'hub' | 'providers' | 'timing' | 'logger' | 'observer'>;
 
+const UPSTREAM_CODES = { unreachable: TASK_ERROR.upstreamUnreachable, http: TASK_ERROR.upstreamHttp, protocol: TASK_ERROR.upstreamProtocol } as const;
+
 /**
- * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
- * (once the provider has woken its upstream) without losing or doubling text.
+ * What the task machine is told of a failed run (src/protocol/errors.ts). `nothingSent`: none of the task's result
+ * reached the hub (a plain call that failed; a stream that failed before its first chunk), so the machine may run it
+ * again once the provider has woken its upstream. An upstream's words name the model; its address stays in the log.
  */
-function nothingSent(error: unknown): unknown {
-  if (typeof error === 'object' && error !== null) (error as RunTaskFailure).nothingSent = true;
-  return error;
+function failure(deps: RunDeps, frame: WorkFrame, error: unknown, nothingSent: boolean): TaskFailure {
+  if (isTaskFailure(error)) return error;
+  if (error instanceof UpstreamError || error instanceof UnsupportedField) {
+    logUpstreamFailure(deps, frame, error);
+    const message = forCaller(frame, error);
+    if (error instanceof UnsupportedField) return { code: TASK_ERROR.unsupportedField, message, nothingSent };
+    return { code: UPSTREAM_CODES[error.kind], message, nothingSent, ...(error.kind === 'http' && error.status !== undefined ? { status: error.status } : {}) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof TaskGoneError) return { code: TASK_ERROR.gone, message, nothingSent };
+  if (error instanceof HubCallError) return { code: TASK_ERROR.hubFailed, message, nothingSent };
+  return { code: TASK_ERROR.internal, message, nothingSent };
 }
 
-async function complete(published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
+/** An upstream's error as its caller reads it: the model's name and the upstream's words (which carry no address). */
+function forCaller(frame: WorkFrame, error: UpstreamError | UnsupportedField): string {
+  return `model '${frame.llmName}': ${error.message}`;
+}
+
+function logUpstreamFailure(deps: RunDeps, frame: WorkFrame, error: UpstreamError | UnsupportedField): void {
+  const err = error instanceof UpstreamError ? (error.detail ?? error.message) : error.message;
+  deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err }, 'task failed upstream');
+}
+
+async function complete(deps: RunDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
   const completion = await published.provider.complete(frame.request, signal).catch((error: unknown) => {
-    throw nothingSent(error);
+    throw failure(deps, frame, error, true);
   });
   const body = completionEnvelope({
     id: `chatcmpl-${frame.taskId}`,
@@ -86,7 +110,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
     await poster.settle();
     await work.abandon();
     // Not one chunk sent (even a failed one): the caller has seen nothing of this run.
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    throw failure(deps, frame, error, poster.posts === 0);
   } finally {
     work.done();
   }
@@ -97,10 +121,13 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
 async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
   const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
   if (!frame.streaming) {
-    const body = await published.provider.openai(call, signal).catch((error: unknown) => {
-      throw nothingSent(error);
-    });
-    return { result: { status: 200, body } };
+    try {
+      return { result: { status: 200, body: await published.provider.openai(call, signal) } };
+    } catch (error) {
+      const refused = refusal(deps, frame, error);
+      if (refused) return refused;
+      throw failure(deps, frame, error, true);
+    }
   }
   const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new PayloadPoster(work.post);
@@ -118,7 +145,9 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
   } catch (error) {
     await poster.flush().catch(() => undefined);
     await work.abandon();
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    const refused = poster.posts === 0 ? refusal(deps, frame, error) : undefined;
+    if (refused) return refused;
+    throw failure(deps, frame, error, poster.posts === 0);
   } finally {
     work.done();
   }
@@ -136,17 +165,19 @@ function noteUsage(tokens: (taskId: string, count: number) => void, taskId: stri
 }
 
 /**
- * An upstream's refusal (or a field the provider cannot express) before anything was streamed, as the result that
+ * An upstream's refusal (or a field the provider cannot express) before anything was sent, as the result that
  * carries its status and OpenAI error fields to the caller (SPEC.md §5), so a 400 stays a 400.
  */
-function refusalResult(frame: OpenAiFrame, error: unknown): TaskResult | undefined {
+function refusal(deps: RunDeps, frame: OpenAiFrame, error: unknown): RunTaskOutput | undefined {
+  let result: TaskResult | undefined;
   if (error instanceof UnsupportedField) {
-    return { error: `model '${frame.llmName}': ${error.message}`, status: 400, type: error.type, code: null, param: error.param };
+    result = { error: forCaller(frame, error), status: 400, type: error.type, code: null, param: error.param };
+  } else if (error instanceof UpstreamError && error.kind === 'http' && error.status !== undefined && error.status >= 400 && error.status <= 599) {
+    result = { error: forCaller(frame, error), status: error.status, ...error.fields };
   }
-  if (error instanceof UpstreamError && error.kind === 'http' && error.status !== undefined && error.status >= 400 && error.status <= 599) {
-    return { error: `model '${frame.llmName}': ${error.message}`, status: error.status, ...error.fields };
-  }
-  return undefined;
+  if (result === undefined) return undefined;
+  logUpstreamFailure(deps, frame, error as UpstreamError | UnsupportedField);
+  return { result };
 }
 
 export function runInferenceActor(deps: RunDeps) {
@@ -157,18 +188,13 @@ export function runInferenceActor(deps: RunDeps) {
       return { result: { status: 200, body: { ok: true, ms: Date.now() - input.receivedAt } } };
     }
     const published = deps.providers.get(frame.llmName);
-    if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
+    if (!published) throw failure(deps, frame, new Error(`provider '${frame.llmName}' not registered locally`), true);
     try {
       if (frame.kind === 'openai') return await openAi(deps, published, frame, input, signal);
-      return frame.streaming ? await stream(deps, published, frame, input, signal) : await complete(published, frame, signal);
+      return frame.streaming ? await stream(deps, published, frame, input, signal) : await complete(deps, published, frame, signal);
     } catch (error) {
-      if (!(error instanceof UpstreamError || error instanceof UnsupportedField)) throw error;
-      // The caller reads the message: it names the model; the upstream's address stays in the registrar's log.
-      deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err: error instanceof UpstreamError ? (error.detail ?? error.message) : error.message }, 'task failed upstream');
-      const refused = frame.kind === 'openai' ? refusalResult(frame, error) : undefined;
-      if (refused !== undefined && (error as RunTaskFailure).nothingSent === true) return { result: refused };
-      error.message = `model '${frame.llmName}': ${error.message}`;
-      throw error;
+      // Past the calls above (the last chunk or the final result did not go): some of the result may have.
+      throw failure(deps, frame, error, false);
     }
   });
 }

@@ -5,6 +5,7 @@
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
 import { assign, enqueueActions, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
+import { isTaskFailure, TASK_ERROR, type TaskFailure } from '../src/protocol/errors.ts';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 
@@ -64,24 +65,6 @@ export interface PostResultInput {
 
 export type TaskOutcome = 'done' | 'failed' | 'cancelled';
 
-/** Thrown by the actors when the hub answers 404 for the task: it is gone, stop working on it. */
-export const TASK_GONE = 'TaskGoneError';
-/** Thrown by run-inference when the upstream did not answer at all. */
-export const UPSTREAM_UNREACHABLE = 'unreachable';
-
-/**
- * What the task machine reads on an error of runTask: `name` (TASK_GONE), `kind` (an UpstreamError's), and
- * `nothingSent`, set by run-inference when none of the task's result was posted to the hub (a plain completion that
- * failed; a stream that failed before its first chunk), so running it again can neither lose nor double text.
- */
-export interface RunTaskFailure {
-  name?: string;
-  kind?: string;
-  nothingSent?: boolean;
-  /** The upstream's HTTP status, when it answered with an error. */
-  status?: number;
-}
-
 export type TaskEvent =
   | { type: 'task.start' }
   | { type: 'task.cancel' }
@@ -112,11 +95,17 @@ export interface TaskSettled extends TaskEnd {
   type: 'task.settled';
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * What the runTask and postResult actors fail with (src/protocol/errors.ts); anything else they let through is a bug
+ * of theirs, read as `internal`, its text kept, never a crash.
+ */
+function failureOf(error: unknown): TaskFailure {
+  if (isTaskFailure(error)) return error;
+  return { code: TASK_ERROR.internal, message: error instanceof Error ? error.message : String(error), nothingSent: false };
 }
-function failureOf(error: unknown): RunTaskFailure {
-  return typeof error === 'object' && error !== null ? (error as RunTaskFailure) : {};
+/** The result that tells the hub (and the caller) why the task failed: built here, once, from the failure. */
+function errorResult(error: unknown): TaskResult {
+  return { error: failureOf(error).message };
 }
 /** 401/403 from the upstream, thrown or carried in an error result (SPEC.md §5). */
 function refusesKey(status: unknown): boolean {
@@ -185,11 +174,11 @@ export const taskMachine = setup({
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
     delivered: (_, params: { output: RunTaskOutput }) => params.output.delivered === true,
-    taskGone: (_, params: { error: unknown }) => failureOf(params.error).name === TASK_GONE,
+    taskGone: (_, params: { error: unknown }) => failureOf(params.error).code === TASK_ERROR.gone,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
     mayRunAgain: ({ context }, params: { error: unknown }) => {
       const failure = failureOf(params.error);
-      return context.mayWake && !context.requeued && failure.kind === UPSTREAM_UNREACHABLE && failure.nothingSent === true;
+      return context.mayWake && !context.requeued && failure.code === TASK_ERROR.upstreamUnreachable && failure.nothingSent;
     },
     resultIsError: ({ context }) => context.result !== undefined && 'error' in context.result,
   },
@@ -251,8 +240,8 @@ export const taskMachine = setup({
           {
             target: 'reporting',
             actions: assign({
-              result: ({ event }) => ({ error: errorMessage(event.error) }),
-              upstreamUnreachable: ({ event }) => failureOf(event.error).kind === UPSTREAM_UNREACHABLE,
+              result: ({ event }) => errorResult(event.error),
+              upstreamUnreachable: ({ event }) => failureOf(event.error).code === TASK_ERROR.upstreamUnreachable,
               upstreamRefusedKey: ({ event }) => refusesKey(failureOf(event.error).status),
             }),
           },

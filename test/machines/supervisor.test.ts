@@ -6,6 +6,7 @@ import { publishedNames } from '../../machines/selectors.ts';
 import type { AnswerRestartedInput, SupervisorInput } from '../../machines/supervisor.ts';
 import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../../machines/task.ts';
 import { provideSupervisor } from '../../machines/wiring.ts';
+import { TASK_ERROR, type TaskFailure } from '../../src/protocol/errors.ts';
 import type { InferFrame } from '../../src/protocol/index.ts';
 
 const infer = (taskId: string, llmName = 'local'): InferFrame => ({
@@ -189,7 +190,7 @@ describe('supervisor machine', () => {
     s.frame(infer('t1'));
     const first = s.runs.get('t1')!;
     s.actor.send({ type: 'daemon.drain' });
-    first.reject(Object.assign(new Error('cannot reach the upstream'), { kind: 'unreachable', nothingSent: true }));
+    first.reject({ code: TASK_ERROR.upstreamUnreachable, message: "model 'local': cannot reach the model server", nothingSent: true } satisfies TaskFailure);
     await vi.advanceTimersByTimeAsync(0);
     // The provider probed (the fake probe says up) and runs it again; the supervisor still waits for it.
     expect(s.runs.get('t1')).not.toBe(first);

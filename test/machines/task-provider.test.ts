@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromPromise } from 'xstate';
 import { providerMachine, type ProbeInput, type QueuedTask, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
 import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
+import { TASK_ERROR, type TaskErrorCode, type TaskFailure } from '../../src/protocol/errors.ts';
 import type { InferFrame, TaskResult, WakeFrame } from '../../src/protocol/index.ts';
 import { underParent } from './harness.ts';
 
@@ -10,10 +11,12 @@ const infer = (taskId: string, llmName = 'local'): InferFrame => ({
 });
 const wake = (taskId: string, llmName = 'local'): WakeFrame => ({ kind: 'wake', taskId, llmName });
 
+/** How the actors fail (src/protocol/errors.ts). */
+const failure = (code: TaskErrorCode, message: string, nothingSent: boolean, status?: number): TaskFailure => ({ code, message, nothingSent, ...(status === undefined ? {} : { status }) });
 /** What run-inference throws when the upstream refused the connection before anything was posted. */
-const upstreamLost = () => Object.assign(new Error('cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED'), { kind: 'unreachable', nothingSent: true });
+const upstreamLost = () => failure(TASK_ERROR.upstreamUnreachable, 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED', true);
 /** The same, after some of the streamed answer had been posted. */
-const upstreamLostMidStream = () => Object.assign(new Error('connection to http://127.0.0.1:1/v1 lost mid-answer'), { kind: 'unreachable' });
+const upstreamLostMidStream = () => failure(TASK_ERROR.upstreamUnreachable, 'connection to http://127.0.0.1:1/v1 lost mid-answer', false);
 
 /** Deferred promises the test resolves by hand, keyed by task id (the latest run of each). */
 function controllable() {
@@ -81,7 +84,7 @@ describe('task machine', () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(Object.assign(new Error('connect ECONNREFUSED'), { kind: 'unreachable' }));
+    c.runs.get('t1')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'connect ECONNREFUSED', false));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(c.posts[0].result).toEqual({ error: 'connect ECONNREFUSED' });
     expect(settled(t)).toMatchObject({ outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
@@ -100,7 +103,7 @@ describe('task machine', () => {
 
   it('stops when the hub answers 404 for its result (the task is gone)', async () => {
     const c = controllable();
-    c.failPosts(Object.assign(new Error('gone'), { name: 'TaskGoneError' }));
+    c.failPosts(failure(TASK_ERROR.gone, 'the hub no longer knows task t1', false));
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.resolve(ok);
@@ -168,7 +171,7 @@ describe('task machine', () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(Object.assign(new Error('upstream answered 500: boom'), { kind: 'http', nothingSent: true }));
+    c.runs.get('t1')!.reject(failure(TASK_ERROR.upstreamHttp, 'upstream answered 500: boom', true, 500));
     await vi.waitFor(() => expect(t.state()).toBe('failed'));
     expect(t.received('task.upstreamLost')).toEqual([]);
     expect(settled(t)).toMatchObject({ upstreamUnreachable: false, upstreamRefusedKey: false });
@@ -302,7 +305,7 @@ describe('provider machine', () => {
     expect(p.state()).toBe('active');
     up = false;
     p.receive('a');
-    p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'refused', false));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
     const before = p.probes();
@@ -325,7 +328,7 @@ describe('provider machine', () => {
     const p = provider({ up: () => true, timing: { reprobeMs: 1_000, reprobeCapMs: 1_000 } });
     await vi.advanceTimersByTimeAsync(0);
     p.receive('a');
-    p.runs.get('a')!.reject(Object.assign(new Error('upstream answered 401: invalid api key'), { kind: 'http', status: 401, nothingSent: true }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamHttp, 'upstream answered 401: invalid api key', true, 401));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
     expect(p.context().lastError).toBe('the model server refused the apiKey: check apiKey in the config');
@@ -386,7 +389,7 @@ describe('provider machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     p.receive('a');
     up = false;
-    p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'refused', false));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
   });
