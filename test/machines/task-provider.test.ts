@@ -58,6 +58,10 @@ function settled(t: ReturnType<typeof underParent>) {
 }
 
 describe('task machine', () => {
+  // Its actors answer in promises: the test moves the clock, nothing waits on wall time.
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
   it('runs once started, posts its result, and settles done', async () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
@@ -65,7 +69,8 @@ describe('task machine', () => {
     t.send({ type: 'task.start' });
     expect(t.state()).toBe('running');
     c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('done'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('done');
     expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
@@ -76,7 +81,8 @@ describe('task machine', () => {
     t.send({ type: 'task.start' });
     expect(c.runs.get('t1')!.sessionId).toBe('sent-on');
     c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('done'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('done');
     expect(c.postedOn).toEqual(['sent-on']);
   });
 
@@ -85,7 +91,8 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'connect ECONNREFUSED', false));
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('failed');
     expect(c.posts[0].result).toEqual({ error: 'connect ECONNREFUSED' });
     expect(settled(t)).toMatchObject({ outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
   });
@@ -107,7 +114,8 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1' });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('cancelled'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('cancelled');
   });
 
   it('goes back to the queue, once, when its first run finds the upstream gone before anything was sent', async () => {
@@ -115,14 +123,16 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true, seq: 7 });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('queued');
     expect(t.received('task.upstreamLost')).toEqual([{ type: 'task.upstreamLost', taskId: 't1', seq: 7 }]);
     expect(c.posts).toEqual([]);
     // Run again, it fails the same way: this time the caller gets the error, and the provider hears it was unreachable.
     t.send({ type: 'task.start' });
     expect(c.started).toEqual(['t1', 't1']);
     c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('failed');
     expect(t.received('task.upstreamLost')).toHaveLength(1);
     expect(c.posts).toEqual([{ taskId: 't1', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
@@ -133,10 +143,12 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('queued');
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('done'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('done');
     expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
@@ -146,7 +158,8 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('queued');
     t.send({ type: 'task.cancel' });
     expect(t.state()).toBe('cancelled');
     expect(c.posts).toEqual([]);
@@ -161,7 +174,8 @@ describe('task machine', () => {
     noWake.send({ type: 'task.start' });
     c.runs.get('s1')!.reject(upstreamLostMidStream());
     c.runs.get('n1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect([streamed.state(), noWake.state()]).toEqual(['failed', 'failed']));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([streamed.state(), noWake.state()]).toEqual(['failed', 'failed']);
     expect([...streamed.received('task.upstreamLost'), ...noWake.received('task.upstreamLost')]).toEqual([]);
     expect(c.started).toEqual(['s1', 'n1']);
     expect(c.posts.map((post) => post.taskId).sort()).toEqual(['n1', 's1']);
@@ -172,7 +186,8 @@ describe('task machine', () => {
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(failure(TASK_ERROR.upstreamHttp, 'upstream answered 500: boom', true, 500));
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('failed');
     expect(t.received('task.upstreamLost')).toEqual([]);
     expect(settled(t)).toMatchObject({ upstreamUnreachable: false, upstreamRefusedKey: false });
   });
@@ -180,7 +195,8 @@ describe('task machine', () => {
   it('goes straight to reporting the error it was given, without running', async () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', error: "provider 'x' not registered locally" });
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('failed');
     expect(c.runs.size).toBe(0);
     expect(c.posts[0].result).toEqual({ error: "provider 'x' not registered locally" });
   });
