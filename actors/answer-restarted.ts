@@ -12,7 +12,7 @@ const RESTARTED = { error: 'registrar restarted' } as const;
 
 export function answerRestartedActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger'>) {
   return fromPromise<void, AnswerRestartedInput>(async ({ input, signal }) => {
-    const { tasks } = input;
+    const { tasks, sessionId } = input;
     if (tasks.length === 0) return;
     const started = performance.now();
     // One deadline for them all: their callers are long gone, and a hub that is down must not hold 20,000 of them
@@ -28,7 +28,7 @@ export function answerRestartedActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'l
       while (next < tasks.length && !deadline.aborted) {
         const { taskId } = tasks[next++];
         try {
-          await deps.hub.postResult(taskId, RESTARTED, deadline);
+          await deps.hub.postResult(taskId, RESTARTED, { sessionId, signal: deadline });
           taken++;
         } catch (error) {
           if (error instanceof TaskGoneError) gone++;

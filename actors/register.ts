@@ -78,7 +78,6 @@ export function registerActor(deps: Pick<ActorDeps, 'hub' | 'providers' | 'catal
     }
     if (answer.status === 403 && input.sessionId !== undefined) {
       // Our id is somebody else's (SPEC.md §1): the session machine forgets it and registers afresh at once.
-      deps.hub.sessionId = undefined;
       deps.logger.warn(
         { sessionId: shortSessionId(input.sessionId) },
         `the hub says session ${shortSessionId(input.sessionId)}… belongs to another user: forgetting it and registering afresh without it`,
@@ -93,7 +92,6 @@ export function registerActor(deps: Pick<ActorDeps, 'hub' | 'providers' | 'catal
     const parsed = parseWith(RegisterResponse, answer.body);
     if (!parsed.ok) throw new RegisterError(`the hub's register answer is unusable: ${parsed.error}`, answer.status);
     const sessionId = parsed.value.providerSessionId;
-    deps.hub.sessionId = sessionId;
     deps.hub.capabilities = new Set(parsed.value.capabilities ?? []);
     deps.logger.info(
       { sessionId: shortSessionId(sessionId), providers: body.providers.map((p) => p.name), capabilities: parsed.value.capabilities ?? [] },

@@ -2,7 +2,7 @@
 // NDJSON body carries each chunk as it comes and then the final result. When the upload breaks, the hub is asked
 // which `seq` it has, and a new upload carries what came after it: nothing lost, nothing doubled.
 import type { ClientRequest } from 'node:http';
-import { HubCallError, TaskGoneError, type HubClient } from '../src/hub-client.ts';
+import { HubCallError, sessionHeader, TaskGoneError, type HubClient } from '../src/hub-client.ts';
 import { paths, type TaskResult } from '../src/protocol/index.ts';
 
 const NDJSON = 'application/x-ndjson';
@@ -26,6 +26,8 @@ export class ResultUpload {
   constructor(
     private readonly hub: HubClient,
     private readonly taskId: string,
+    /** The session the task was sent to: each upload names it. */
+    private readonly sessionId: string,
     private readonly signal: AbortSignal,
   ) {}
 
@@ -75,7 +77,7 @@ export class ResultUpload {
 
   private open(): void {
     this.uploads++;
-    const request = this.hub.resultRequest(paths.resultStream(this.taskId), 'POST', { 'content-type': NDJSON }, 0, this.signal, 'upload');
+    const request = this.hub.resultRequest(paths.resultStream(this.taskId), 'POST', { 'content-type': NDJSON, ...sessionHeader(this.sessionId) }, 0, this.signal, 'upload');
     this.request = request;
     this.answer = new Promise<void>((resolve, reject) => {
       request.on('response', (response) => {
@@ -121,7 +123,7 @@ export class ResultUpload {
 
   private highestSeq(): Promise<number> {
     return new Promise((resolve, reject) => {
-      const request = this.hub.resultRequest(paths.resultStream(this.taskId), 'GET', {}, 10_000, this.signal);
+      const request = this.hub.resultRequest(paths.resultStream(this.taskId), 'GET', sessionHeader(this.sessionId), 10_000, this.signal);
       request.on('response', (response) => {
         let text = '';
         response.setEncoding('utf8');

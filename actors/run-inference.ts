@@ -1,8 +1,10 @@
 // Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive; for an
 // `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said, payload by payload.
 import { fromPromise } from 'xstate';
-import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
-import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
+import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
+import { HubCallError, TaskGoneError } from '../src/hub-client.ts';
+import { TASK_ERROR, isTaskFailure, type TaskFailure } from '../src/protocol/errors.ts';
+import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult, type WorkFrame } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
 import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
@@ -11,18 +13,40 @@ import { ResultUpload } from './result-upload.ts';
 
 type RunDeps = Pick<ActorDeps, 'hub' | 'providers' | 'timing' | 'logger' | 'observer'>;
 
+const UPSTREAM_CODES = { unreachable: TASK_ERROR.upstreamUnreachable, http: TASK_ERROR.upstreamHttp, protocol: TASK_ERROR.upstreamProtocol } as const;
+
 /**
- * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
- * (once the provider has woken its upstream) without losing or doubling text.
+ * What the task machine is told of a failed run (src/protocol/errors.ts). `nothingSent`: none of the task's result
+ * reached the hub (a plain call that failed; a stream that failed before its first chunk), so the machine may run it
+ * again once the provider has woken its upstream. An upstream's words name the model; its address stays in the log.
  */
-function nothingSent(error: unknown): unknown {
-  if (typeof error === 'object' && error !== null) (error as RunTaskFailure).nothingSent = true;
-  return error;
+function failure(deps: RunDeps, frame: WorkFrame, error: unknown, nothingSent: boolean): TaskFailure {
+  if (isTaskFailure(error)) return error;
+  if (error instanceof UpstreamError || error instanceof UnsupportedField) {
+    logUpstreamFailure(deps, frame, error);
+    const message = forCaller(frame, error);
+    if (error instanceof UnsupportedField) return { code: TASK_ERROR.unsupportedField, message, nothingSent };
+    return { code: UPSTREAM_CODES[error.kind], message, nothingSent, ...(error.kind === 'http' && error.status !== undefined ? { status: error.status } : {}) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof TaskGoneError) return { code: TASK_ERROR.gone, message, nothingSent };
+  if (error instanceof HubCallError) return { code: TASK_ERROR.hubFailed, message, nothingSent };
+  return { code: TASK_ERROR.internal, message, nothingSent };
 }
 
-async function complete(published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
+/** An upstream's error as its caller reads it: the model's name and the upstream's words (which carry no address). */
+function forCaller(frame: WorkFrame, error: UpstreamError | UnsupportedField): string {
+  return `model '${frame.llmName}': ${error.message}`;
+}
+
+function logUpstreamFailure(deps: RunDeps, frame: WorkFrame, error: UpstreamError | UnsupportedField): void {
+  const err = error instanceof UpstreamError ? (error.detail ?? error.message) : error.message;
+  deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err }, 'task failed upstream');
+}
+
+async function complete(deps: RunDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
   const completion = await published.provider.complete(frame.request, signal).catch((error: unknown) => {
-    throw nothingSent(error);
+    throw failure(deps, frame, error, true);
   });
   const body = completionEnvelope({
     id: `chatcmpl-${frame.taskId}`,
@@ -40,13 +64,13 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
  * result.stream, else a POST each), which stops the upstream at once when the hub will not take a chunk (404: the
  * task is gone; or lost past the deadline), not when its next token happens to arrive.
  */
-function streamWork(deps: RunDeps, taskId: string, signal: AbortSignal) {
+function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: AbortSignal) {
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
-  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, signal) : undefined;
+  const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, sessionId, signal) : undefined;
   const post = (result: TaskResult) =>
-    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, signal)).catch((error: unknown) => {
+    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, { sessionId, signal })).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
@@ -65,8 +89,9 @@ function streamWork(deps: RunDeps, taskId: string, signal: AbortSignal) {
   };
 }
 
-async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
-  const work = streamWork(deps, frame.taskId, signal);
+/** `frame` is `input.frame`, narrowed; `input` says when it came and on which session. */
+async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
+  const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new ChunkPoster(
     work.post,
     { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) },
@@ -76,7 +101,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
       if (first && piece.content) {
-        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
+        first(frame.llmName, Date.now() - input.receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(piece);
@@ -85,7 +110,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
     await poster.settle();
     await work.abandon();
     // Not one chunk sent (even a failed one): the caller has seen nothing of this run.
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    throw failure(deps, frame, error, poster.posts === 0);
   } finally {
     work.done();
   }
@@ -93,21 +118,24 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
   return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
-async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
   const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
   if (!frame.streaming) {
-    const body = await published.provider.openai(call, signal).catch((error: unknown) => {
-      throw nothingSent(error);
-    });
-    return { result: { status: 200, body } };
+    try {
+      return { result: { status: 200, body: await published.provider.openai(call, signal) } };
+    } catch (error) {
+      const refused = refusal(deps, frame, error);
+      if (refused) return refused;
+      throw failure(deps, frame, error, true);
+    }
   }
-  const work = streamWork(deps, frame.taskId, signal);
+  const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new PayloadPoster(work.post);
   try {
     let first = deps.observer?.firstToken;
     for await (const data of published.provider.openaiStream(call, work.signal)) {
       if (first) {
-        first(frame.llmName, Date.now() - receivedAt, frame.taskId);
+        first(frame.llmName, Date.now() - input.receivedAt, frame.taskId);
         first = undefined;
       }
       poster.push(data);
@@ -117,7 +145,9 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
   } catch (error) {
     await poster.flush().catch(() => undefined);
     await work.abandon();
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    const refused = poster.posts === 0 ? refusal(deps, frame, error) : undefined;
+    if (refused) return refused;
+    throw failure(deps, frame, error, poster.posts === 0);
   } finally {
     work.done();
   }
@@ -135,17 +165,19 @@ function noteUsage(tokens: (taskId: string, count: number) => void, taskId: stri
 }
 
 /**
- * An upstream's refusal (or a field the provider cannot express) before anything was streamed, as the result that
+ * An upstream's refusal (or a field the provider cannot express) before anything was sent, as the result that
  * carries its status and OpenAI error fields to the caller (SPEC.md §5), so a 400 stays a 400.
  */
-function refusalResult(frame: OpenAiFrame, error: unknown): TaskResult | undefined {
+function refusal(deps: RunDeps, frame: OpenAiFrame, error: unknown): RunTaskOutput | undefined {
+  let result: TaskResult | undefined;
   if (error instanceof UnsupportedField) {
-    return { error: `model '${frame.llmName}': ${error.message}`, status: 400, type: error.type, code: null, param: error.param };
+    result = { error: forCaller(frame, error), status: 400, type: error.type, code: null, param: error.param };
+  } else if (error instanceof UpstreamError && error.kind === 'http' && error.status !== undefined && error.status >= 400 && error.status <= 599) {
+    result = { error: forCaller(frame, error), status: error.status, ...error.fields };
   }
-  if (error instanceof UpstreamError && error.kind === 'http' && error.status !== undefined && error.status >= 400 && error.status <= 599) {
-    return { error: `model '${frame.llmName}': ${error.message}`, status: error.status, ...error.fields };
-  }
-  return undefined;
+  if (result === undefined) return undefined;
+  logUpstreamFailure(deps, frame, error as UpstreamError | UnsupportedField);
+  return { result };
 }
 
 export function runInferenceActor(deps: RunDeps) {
@@ -156,18 +188,13 @@ export function runInferenceActor(deps: RunDeps) {
       return { result: { status: 200, body: { ok: true, ms: Date.now() - input.receivedAt } } };
     }
     const published = deps.providers.get(frame.llmName);
-    if (!published) throw new Error(`provider '${frame.llmName}' not registered locally`);
+    if (!published) throw failure(deps, frame, new Error(`provider '${frame.llmName}' not registered locally`), true);
     try {
-      if (frame.kind === 'openai') return await openAi(deps, published, frame, input.receivedAt, signal);
-      return frame.streaming ? await stream(deps, published, frame, input.receivedAt, signal) : await complete(published, frame, signal);
+      if (frame.kind === 'openai') return await openAi(deps, published, frame, input, signal);
+      return frame.streaming ? await stream(deps, published, frame, input, signal) : await complete(deps, published, frame, signal);
     } catch (error) {
-      if (!(error instanceof UpstreamError || error instanceof UnsupportedField)) throw error;
-      // The caller reads the message: it names the model; the upstream's address stays in the registrar's log.
-      deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err: error instanceof UpstreamError ? (error.detail ?? error.message) : error.message }, 'task failed upstream');
-      const refused = frame.kind === 'openai' ? refusalResult(frame, error) : undefined;
-      if (refused !== undefined && (error as RunTaskFailure).nothingSent === true) return { result: refused };
-      error.message = `model '${frame.llmName}': ${error.message}`;
-      throw error;
+      // Past the calls above (the last chunk or the final result did not go): some of the result may have.
+      throw failure(deps, frame, error, false);
     }
   });
 }

@@ -15,14 +15,17 @@ const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
 type FrameEvent = Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
 
-/** `receivedAt`: when the frame arrived, stamped here at the edge so that no machine reads the clock. */
-export function parseTaskFrame(data: string, receivedAt: number): FrameEvent {
+/**
+ * Stamped here, at the edge: `receivedAt`, when the frame arrived (no machine reads the clock); `sessionId`, the
+ * session of this stream, which the task's result names.
+ */
+export function parseTaskFrame(data: string, receivedAt: number, sessionId: string): FrameEvent {
   const json = parseJson(data);
-  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data), receivedAt };
+  if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data), receivedAt, sessionId };
   const frame = parseWith(TaskFrame, json.value);
-  if (frame.ok) return { type: 'stream.task', frame: frame.value, receivedAt };
+  if (frame.ok) return { type: 'stream.task', frame: frame.value, receivedAt, sessionId };
   const taskId = (json.value as { taskId?: unknown } | null)?.taskId;
-  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined, receivedAt };
+  return { type: 'stream.badFrame', error: frame.error, taskId: parseWith(TaskId, taskId).ok ? (taskId as string) : undefined, receivedAt, sessionId };
 }
 
 /** The task id of a frame that is not JSON, when its start still shows one. */
@@ -98,7 +101,13 @@ export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger
       fetch: fetchWithStatus,
       onMessage: (message) => {
         if (message.event === OVERSIZED_EVENT) {
-          const event: StreamEvent = { type: 'stream.badFrame', error: `frame larger than ${limits.maxFrameBytes} bytes`, taskId: taskIdIn(message.data), receivedAt: Date.now() };
+          const event: StreamEvent = {
+            type: 'stream.badFrame',
+            error: `frame larger than ${limits.maxFrameBytes} bytes`,
+            taskId: taskIdIn(message.data),
+            receivedAt: Date.now(),
+            sessionId: input.sessionId,
+          };
           deps.logger.error({ taskId: event.taskId, maxFrameBytes: limits.maxFrameBytes }, 'task frame too large: dropped');
           sendBack(event);
           return;
@@ -107,7 +116,7 @@ export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger
           deps.logger.warn({ event: message.event }, 'ignored a stream event that is not a task');
           return;
         }
-        const event = parseTaskFrame(message.data, Date.now());
+        const event = parseTaskFrame(message.data, Date.now(), input.sessionId);
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
         sendBack(event);
       },

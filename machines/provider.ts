@@ -46,8 +46,8 @@ export interface Readiness {
 }
 
 export type ProviderEvent =
-  /** `receivedAt`: when the frame came off the task stream, stamped there. */
-  | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
+  /** `receivedAt` and `sessionId` (the session it was sent to): stamped by the task-stream actor. */
+  | { type: 'task.received'; frame: WorkFrame; receivedAt: number; sessionId: string }
   | { type: 'task.cancel'; taskId: string }
   /** Its owner said "not now": refuse new tasks until `provider.resume`; `until` (ms epoch) is for display. */
   | { type: 'provider.pause'; until?: number }
@@ -162,7 +162,7 @@ export const providerMachine = setup({
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
     accept: assign(({ context, event, spawn }) => {
       assertEvent(event, 'task.received');
-      const { frame, receivedAt } = event;
+      const { frame, receivedAt, sessionId } = event;
       const error =
         context.paused
           ? `provider '${context.name}' is paused by its owner`
@@ -172,7 +172,7 @@ export const providerMachine = setup({
             ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
             : undefined;
       const errorStatus = context.paused ? 503 : undefined;
-      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
+      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
       return {
         tasks: withEntry(context.tasks, frame.taskId, ref),
         queue: error === undefined ? [...context.queue, { id: frame.taskId, seq: context.accepted }] : context.queue,

@@ -57,10 +57,13 @@ export type StreamEvent =
   | { type: 'stream.opened' }
   /** Bytes arrived (a frame or a keep-alive comment): the stream is alive. */
   | { type: 'stream.activity' }
-  /** `receivedAt`: when the frame came off the stream, stamped by the actor (machines read no clock). */
-  | { type: 'stream.task'; frame: TaskFrame; receivedAt: number }
+  /**
+   * Stamped by the actor: `receivedAt`, when the frame came off the stream (machines read no clock); `sessionId`, the
+   * session it was sent to, which its result names (SPEC.md §4).
+   */
+  | { type: 'stream.task'; frame: TaskFrame; receivedAt: number; sessionId: string }
   /** A frame that failed to parse; `taskId` when one could still be read from it. */
-  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number }
+  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number; sessionId: string }
   | { type: 'stream.sessionLost' }
   | { type: 'stream.failed'; error: string };
 

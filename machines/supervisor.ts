@@ -40,6 +40,8 @@ export interface RestartedTask {
 /** What the actor answering the restarted tasks is given; it never fails (a result it cannot post is logged lost). */
 export interface AnswerRestartedInput {
   tasks: RestartedTask[];
+  /** The session they were taken on, persisted with them: their results name it (SPEC.md §4). */
+  sessionId?: string;
 }
 
 export type SupervisorEvent =
@@ -108,7 +110,7 @@ export const supervisorMachine = setup({
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
     route: enqueueActions(({ context, enqueue, event }, params: { stopping: boolean }) => {
       assertEvent(event, 'stream.task');
-      const { frame, receivedAt } = event;
+      const { frame, receivedAt, sessionId } = event;
       if (frame.kind === 'cancel') {
         for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
         return;
@@ -119,20 +121,20 @@ export const supervisorMachine = setup({
       const provider = context.providers[llmName];
       if (params.stopping) {
         // Draining: the caller hears 503 at once and may ask again (another pool member, or this one restarted).
-        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 } });
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, sessionId, error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 } });
       } else if (provider) {
-        enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt });
+        enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt, sessionId });
       } else {
-        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, error: `provider '${llmName}' not registered locally` } });
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, sessionId, error: `provider '${llmName}' not registered locally` } });
       }
     }),
     /** A frame that failed its schema but names a task: answer it so its caller is not left waiting. */
     answerBadFrame: enqueueActions(({ context, enqueue, event }) => {
       assertEvent(event, 'stream.badFrame');
-      const { taskId, error, receivedAt } = event;
+      const { taskId, error, receivedAt, sessionId } = event;
       if (taskId === undefined || seen(context, taskId)) return;
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
-      enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, error: `malformed task frame: ${error}` } });
+      enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, sessionId, error: `malformed task frame: ${error}` } });
     }),
     /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {
@@ -175,7 +177,9 @@ export const supervisorMachine = setup({
       for (const name of removed) enqueue(stopChild(providerId(name)));
       for (const [taskId, llmName] of Object.entries(context.inFlight)) {
         if (!removed.includes(llmName)) continue;
-        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, error: `model '${llmName}' is no longer listed by its server` } });
+        // Taken on the session of now: a task of a session that changed since is the hub's no longer.
+        const error = `model '${llmName}' is no longer listed by its server`;
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, sessionId: context.sessionId, error } });
       }
       const providerNames = [...Object.keys(context.providers).filter((name) => !removed.includes(name)), ...added];
       enqueue.assign(({ spawn }) => {
@@ -237,7 +241,7 @@ export const supervisorMachine = setup({
   invoke: {
     id: 'answerRestarted',
     src: 'answerRestarted',
-    input: ({ context }) => ({ tasks: context.restarted }),
+    input: ({ context }) => ({ tasks: context.restarted, sessionId: context.sessionId }),
     onDone: { actions: assign({ restarted: [], restartedIds: new Set<string>() }) },
   },
   on: {

@@ -5,6 +5,7 @@
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
 import { assign, enqueueActions, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
+import { isTaskFailure, TASK_ERROR, type TaskFailure } from '../src/protocol/errors.ts';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 
@@ -13,6 +14,8 @@ export interface RunnableTaskInput {
   frame: WorkFrame;
   /** When its frame came off the task stream (stamped there, by the task-stream actor). */
   receivedAt: number;
+  /** The session its frame was sent to (stamped there too): its result names it. */
+  sessionId: string;
   /** Set when the task is answered with an error without running (a full queue, no wake recipe). */
   error?: string;
   /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the provider is paused. */
@@ -34,8 +37,9 @@ export interface RefusedTaskInput {
   error: string;
   /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping. */
   errorStatus?: number;
-  /** When the task arrived, where known. */
+  /** When the task arrived, and the session it was sent to, where known. */
   receivedAt?: number;
+  sessionId?: string;
 }
 
 export type TaskInput = RunnableTaskInput | RefusedTaskInput;
@@ -43,6 +47,8 @@ export type TaskInput = RunnableTaskInput | RefusedTaskInput;
 export interface RunTaskInput {
   frame: WorkFrame;
   receivedAt: number;
+  /** The session its frame was sent to: its streamed results name it. */
+  sessionId: string;
 }
 export interface RunTaskOutput {
   /** The final result to post: a 200 body, or the `[DONE]` chunk after streamed chunks. */
@@ -53,27 +59,11 @@ export interface RunTaskOutput {
 export interface PostResultInput {
   taskId: string;
   result: TaskResult;
+  /** The session its frame was sent to; absent for a task refused before any session was known. */
+  sessionId?: string;
 }
 
 export type TaskOutcome = 'done' | 'failed' | 'cancelled';
-
-/** Thrown by the actors when the hub answers 404 for the task: it is gone, stop working on it. */
-export const TASK_GONE = 'TaskGoneError';
-/** Thrown by run-inference when the upstream did not answer at all. */
-export const UPSTREAM_UNREACHABLE = 'unreachable';
-
-/**
- * What the task machine reads on an error of runTask: `name` (TASK_GONE), `kind` (an UpstreamError's), and
- * `nothingSent`, set by run-inference when none of the task's result was posted to the hub (a plain completion that
- * failed; a stream that failed before its first chunk), so running it again can neither lose nor double text.
- */
-export interface RunTaskFailure {
-  name?: string;
-  kind?: string;
-  nothingSent?: boolean;
-  /** The upstream's HTTP status, when it answered with an error. */
-  status?: number;
-}
 
 export type TaskEvent =
   | { type: 'task.start' }
@@ -105,11 +95,17 @@ export interface TaskSettled extends TaskEnd {
   type: 'task.settled';
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * What the runTask and postResult actors fail with (src/protocol/errors.ts); anything else they let through is a bug
+ * of theirs, read as `internal`, its text kept, never a crash.
+ */
+function failureOf(error: unknown): TaskFailure {
+  if (isTaskFailure(error)) return error;
+  return { code: TASK_ERROR.internal, message: error instanceof Error ? error.message : String(error), nothingSent: false };
 }
-function failureOf(error: unknown): RunTaskFailure {
-  return typeof error === 'object' && error !== null ? (error as RunTaskFailure) : {};
+/** The result that tells the hub (and the caller) why the task failed: built here, once, from the failure. */
+function errorResult(error: unknown): TaskResult {
+  return { error: failureOf(error).message };
 }
 /** 401/403 from the upstream, thrown or carried in an error result (SPEC.md §5). */
 function refusesKey(status: unknown): boolean {
@@ -129,6 +125,8 @@ export interface TaskContext {
   frame?: WorkFrame;
   /** When it arrived, where known (stamped at the edge: the machine reads no clock). */
   receivedAt?: number;
+  /** The session its frame was sent to, where known: its result names it. */
+  sessionId?: string;
   result?: TaskResult;
   upstreamUnreachable: boolean;
   upstreamRefusedKey: boolean;
@@ -147,7 +145,8 @@ function refusal(error: string, status: number | undefined): TaskResult {
 function contextOf(input: TaskInput): TaskContext {
   const common = { upstreamUnreachable: false, upstreamRefusedKey: false, requeued: false };
   if (!('frame' in input)) {
-    return { ...common, taskId: input.taskId, llmName: input.llmName, receivedAt: input.receivedAt, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
+    const { taskId, llmName, receivedAt, sessionId } = input;
+    return { ...common, taskId, llmName, receivedAt, sessionId, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
   }
   return {
     ...common,
@@ -155,6 +154,7 @@ function contextOf(input: TaskInput): TaskContext {
     llmName: input.frame.llmName,
     frame: input.frame,
     receivedAt: input.receivedAt,
+    sessionId: input.sessionId,
     result: input.error === undefined ? undefined : refusal(input.error, input.errorStatus),
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
@@ -174,11 +174,11 @@ export const taskMachine = setup({
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
     delivered: (_, params: { output: RunTaskOutput }) => params.output.delivered === true,
-    taskGone: (_, params: { error: unknown }) => failureOf(params.error).name === TASK_GONE,
+    taskGone: (_, params: { error: unknown }) => failureOf(params.error).code === TASK_ERROR.gone,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
     mayRunAgain: ({ context }, params: { error: unknown }) => {
       const failure = failureOf(params.error);
-      return context.mayWake && !context.requeued && failure.kind === UPSTREAM_UNREACHABLE && failure.nothingSent === true;
+      return context.mayWake && !context.requeued && failure.code === TASK_ERROR.upstreamUnreachable && failure.nothingSent;
     },
     resultIsError: ({ context }) => context.result !== undefined && 'error' in context.result,
   },
@@ -221,7 +221,7 @@ export const taskMachine = setup({
         id: 'run',
         src: 'runTask',
         // Only a task with a frame gets here: one refused without a frame leaves `queued` for `reporting` at once.
-        input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0 }),
+        input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0, sessionId: context.sessionId! }),
         onDone: [
           // A streamed upload ends with the final result: the hub has it already.
           { guard: { type: 'delivered', params: ({ event }) => ({ output: event.output }) }, target: 'done' },
@@ -240,8 +240,8 @@ export const taskMachine = setup({
           {
             target: 'reporting',
             actions: assign({
-              result: ({ event }) => ({ error: errorMessage(event.error) }),
-              upstreamUnreachable: ({ event }) => failureOf(event.error).kind === UPSTREAM_UNREACHABLE,
+              result: ({ event }) => errorResult(event.error),
+              upstreamUnreachable: ({ event }) => failureOf(event.error).code === TASK_ERROR.upstreamUnreachable,
               upstreamRefusedKey: ({ event }) => refusesKey(failureOf(event.error).status),
             }),
           },
@@ -259,7 +259,7 @@ export const taskMachine = setup({
       invoke: {
         id: 'post',
         src: 'postResult',
-        input: ({ context }) => ({ taskId: context.taskId, result: context.result! }),
+        input: ({ context }) => ({ taskId: context.taskId, result: context.result!, sessionId: context.sessionId }),
         onDone: [{ guard: 'resultIsError', target: 'failed' }, { target: 'done' }],
         onError: [{ guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' }, { target: 'failed' }],
       },

@@ -118,11 +118,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const lock = await lockStateDir(options.stateDir, logger);
   const store = createSnapshotStore(options.stateDir, logger);
   const facts = await store.load();
-  // Results posted before the first register (`registrar restarted`) must name their session too (SPEC.md §4).
-  if (facts?.sessionId) hub.sessionId = facts.sessionId;
   if (facts?.inFlight.length) logger.warn({ tasks: facts.inFlight.length }, 'answering tasks that were in flight when the registrar last stopped');
-  // Their results go with the session they were taken on: a hub checks a result's session header.
-  hub.sessionId = facts?.sessionId;
 
   const machine = provideSupervisor(createRegistrarImplementations(deps));
 

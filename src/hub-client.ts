@@ -78,6 +78,11 @@ export function sessionIdProblem(id: string): string | undefined {
   return undefined;
 }
 
+/** The header that names the session a task was sent to, on its results; none when no session is known. */
+export function sessionHeader(sessionId: string | undefined): Record<string, string> {
+  return sessionId ? { [SESSION_HEADER]: sessionId } : {};
+}
+
 export function isRedirect(status: number): boolean {
   return status >= 300 && status < 400 && status !== 304;
 }
@@ -103,8 +108,6 @@ export class HubClient {
   private readonly random: () => number;
   private readonly requestTimeoutMs: number;
   private readonly authorization: string;
-  /** Sent on result posts so a hub can check the task is ours; mcpd ignores it. */
-  sessionId?: string;
   /** What the hub said it speaks in its register answer (SPEC.md §5); empty for a base hub. */
   capabilities: ReadonlySet<string> = new Set();
 
@@ -224,15 +227,17 @@ export class HubClient {
   /**
    * Posts one result, retrying network errors and 5xx with backoff and the same body until the result deadline.
    * Throws TaskGoneError on 404 and HubCallError when the deadline passes or the hub refuses the body.
+   * `sessionId`: the session the task was sent to, which a hub checks (mcpd ignores it).
    */
-  async postResult(taskId: string, result: TaskResult, signal?: AbortSignal): Promise<void> {
+  async postResult(taskId: string, result: TaskResult, options: { sessionId?: string; signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
     const deadlineAt = Date.now() + this.resultDeadlineMs;
     const body = JSON.stringify(result);
     const headers: Record<string, string | number> = {
       authorization: this.authorization,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
-      ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}),
+      ...sessionHeader(options.sessionId),
     };
     const lost = () => new HubCallError(`result of task ${taskId} lost: the hub did not take it within ${this.resultDeadlineMs} ms`);
     for (let attempt = 0; ; attempt++) {
@@ -265,12 +270,12 @@ export class HubClient {
     }
   }
 
-  /** A request on the result sockets, with the token and the session (the streamed upload of `result.stream`). */
+  /** A request on the result sockets, with the token (the streamed upload of `result.stream`; `headers` name the session). */
   resultRequest(path: string, method: 'GET' | 'POST', headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal, sockets: 'result' | 'upload' = 'result'): http.ClientRequest {
     const target = this.target;
     const { protocol, hostname, port, basePath } = target.result;
     const transport = protocol === 'https:' ? https : http;
-    const all = { authorization: this.authorization, ...(this.sessionId ? { [SESSION_HEADER]: this.sessionId } : {}), ...headers };
+    const all = { authorization: this.authorization, ...headers };
     // An upload holds its socket for the whole stream: uploads get their own, unbounded like the tasks running.
     target.uploadAgent ??= protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     const agent = sockets === 'upload' ? target.uploadAgent : target.resultAgent;

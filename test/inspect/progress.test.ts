@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StatusTracker, type TransitionNotice } from '../../inspect/tracker.ts';
 import { Progress } from '../../src/commands/progress.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -17,6 +17,7 @@ let daemon: Daemon | undefined;
 let stage: Watched | undefined;
 let stateDir: string | undefined;
 afterEach(async () => {
+  vi.useRealTimers();
   if (daemon) {
     daemon.drain();
     daemon.drain();
@@ -90,15 +91,18 @@ describe('progress while people wait', () => {
   });
 
   it('draws a spinner with a countdown on a terminal, and clears it around log lines and once connected', async () => {
+    // The spinner turns on its own clock: the test moves it.
+    vi.useFakeTimers();
     const terminal = fakeTerminal();
     const logs = fakeTerminal();
     const progress = new Progress({ stream: terminal, logStream: logs });
     const tracker = fakeTracker();
     progress.watch(tracker, captureLogs().logger);
     tracker.emit({ from: 'registering', to: 'retrying', context: { attempt: 3, retryDelayMs: 4_000, lastError: 'hub http://hub:4848 unreachable' } });
-    expect(terminal.text).toMatch(/⠋ register failed, next try in [34]\.\d s \(attempt 3\): hub http:\/\/hub:4848 unreachable/);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(terminal.text).toMatch(/⠋ register failed, next try in 4\.0 s \(attempt 3\): hub http:\/\/hub:4848 unreachable/);
+    await vi.advanceTimersByTimeAsync(250);
     expect(terminal.text).toMatch(/[⠙⠹⠸]/);
+    expect(terminal.text).toMatch(/next try in 3\.[78] s/);
 
     terminal.text = '';
     progress.writeLogLine('a log line\n');
@@ -109,7 +113,7 @@ describe('progress while people wait', () => {
     terminal.text = '';
     tracker.emit({ from: 'connected.streaming.connecting', to: 'connected.streaming.open', context: { attempt: 0 } });
     expect(terminal.text).toBe('\r\x1b[2K');
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await vi.advanceTimersByTimeAsync(150);
     expect(terminal.text).toBe('\r\x1b[2K');
     progress.stop();
   });

@@ -53,7 +53,7 @@ async function drive(count: number): Promise<void> {
     const batch = Math.min(64, target - sent);
     for (let i = 0; i < batch; i++) {
       const taskId = `task-${sent++}`;
-      ref.send({ type: 'task.received', frame: { kind: 'infer', taskId, llmName: 'p', streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] } }, receivedAt: Date.now() });
+      ref.send({ type: 'task.received', frame: { kind: 'infer', taskId, llmName: 'p', streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] } }, receivedAt: Date.now(), sessionId: 's1' });
     }
     while (settled < sent) await new Promise<void>((resolve) => (wake = resolve));
   }

@@ -32,7 +32,7 @@ function provider(options: { up: boolean; hasWake?: boolean }) {
   });
   const p = underParent(machine, { ...base, hasWake: options.hasWake ?? false });
   const statuses = () => p.received('provider.status').map((event) => event.status);
-  return { ...p, posts, runs, wakes, statuses, probes: () => probes, receive: (id: string) => p.send({ type: 'task.received', frame: infer(id), receivedAt: Date.now() }) };
+  return { ...p, posts, runs, wakes, statuses, probes: () => probes, receive: (id: string) => p.send({ type: 'task.received', frame: infer(id), receivedAt: Date.now(), sessionId: 's1' }) };
 }
 
 describe('provider machine: pause and resume', () => {
@@ -48,7 +48,7 @@ describe('provider machine: pause and resume', () => {
     expect(p.context()).toMatchObject({ paused: true, pausedUntil: 1_000 });
     p.receive('refused');
     await vi.advanceTimersByTimeAsync(0);
-    expect(p.posts).toEqual([{ taskId: 'refused', result: { error: "provider 'local' is paused by its owner", status: 503 } }]);
+    expect(p.posts).toEqual([{ taskId: 'refused', result: { error: "provider 'local' is paused by its owner", status: 503 }, sessionId: 's1' }]);
     p.runs.get('running')!({ result: { status: 200, body: { id: 'x' } } });
     await vi.advanceTimersByTimeAsync(0);
     expect(p.posts.map((post) => post.taskId)).toEqual(['refused', 'running']);

@@ -176,10 +176,10 @@ describe('session machine', () => {
     const s = underParent(f.machine, { timing });
     await vi.advanceTimersByTimeAsync(0);
     const frame = { kind: 'cancel', taskId: 't1' };
-    f.stream({ type: 'stream.task', frame, receivedAt: 1 });
+    f.stream({ type: 'stream.task', frame, receivedAt: 1, sessionId: 's1' });
     s.send({ type: 'session.heartbeatNow' });
     s.send({ type: 'session.providerStatus', name: 'gpu', status: 'unavailable' });
-    expect(s.received('stream.task')).toEqual([{ type: 'stream.task', frame, receivedAt: 1 }]);
+    expect(s.received('stream.task')).toEqual([{ type: 'stream.task', frame, receivedAt: 1, sessionId: 's1' }]);
     expect(f.heartbeatNow).toEqual([{ type: 'heartbeat.now' }, { type: 'heartbeat.status', name: 'gpu', status: 'unavailable' }]);
   });
 

@@ -6,29 +6,34 @@ import { publishedNames } from '../../machines/selectors.ts';
 import type { AnswerRestartedInput, SupervisorInput } from '../../machines/supervisor.ts';
 import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../../machines/task.ts';
 import { provideSupervisor } from '../../machines/wiring.ts';
+import { TASK_ERROR, type TaskFailure } from '../../src/protocol/errors.ts';
 import type { InferFrame } from '../../src/protocol/index.ts';
 
 const infer = (taskId: string, llmName = 'local'): InferFrame => ({
   kind: 'infer', taskId, llmName, streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] },
 });
 
+const TIMING = { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 };
+
 function start(overrides: Partial<SupervisorInput> = {}) {
   const posts: PostResultInput[] = [];
   let answerRestarted!: () => void;
   const restartedAnswered = new Promise<void>((resolve) => (answerRestarted = resolve));
-  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
+  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal; sessionId: string }>();
   let stream: ((event: AnyEventObject) => void) | undefined;
   const leaves: string[] = [];
   const machine = provideSupervisor({
     task: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal }))),
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(
+        ({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId })),
+      ),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
     },
     supervisor: {
       answerRestarted: fromPromise<void, AnswerRestartedInput>(async ({ input }) => {
         if (input.tasks.length === 0) return;
         await restartedAnswered;
-        for (const { taskId } of input.tasks) posts.push({ taskId, result: { error: 'registrar restarted' } });
+        for (const { taskId } of input.tasks) posts.push({ taskId, result: { error: 'registrar restarted' }, sessionId: input.sessionId });
       }),
     },
     provider: {
@@ -46,7 +51,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   });
   const actor = createActor(machine, {
     input: {
-      session: { timing: { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 } },
+      session: { timing: TIMING },
       providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000, maxQueue: 10 }],
       drainMs: 1_000,
       forceGraceMs: 200,
@@ -55,7 +60,7 @@ function start(overrides: Partial<SupervisorInput> = {}) {
     },
   }).start();
   const ok = (id: string) => runs.get(id)!.resolve({ result: { status: 200, body: { id } } });
-  return { actor, posts, runs, ok, leaves, answerRestarted, frame: (frame: unknown) => stream!({ type: 'stream.task', frame, receivedAt: Date.now() }), send: (event: AnyEventObject) => stream!(event) };
+  return { actor, posts, runs, ok, leaves, answerRestarted, frame: (frame: unknown, sessionId = 's1') => stream!({ type: 'stream.task', frame, receivedAt: Date.now(), sessionId }), send: (event: AnyEventObject) => stream!(event) };
 }
 
 describe('supervisor machine', () => {
@@ -70,7 +75,7 @@ describe('supervisor machine', () => {
     expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } } }]);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } }, sessionId: 's1' }]);
     expect(s.actor.getSnapshot().context.inFlight).toEqual({});
   });
 
@@ -79,8 +84,22 @@ describe('supervisor machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     s.frame(infer('t1', 'elsewhere'));
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "provider 'elsewhere' not registered locally" } }]);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "provider 'elsewhere' not registered locally" }, sessionId: 's1' }]);
     expect(Object.keys(s.actor.getSnapshot().children)).not.toContain('t1');
+  });
+
+  it('posts each result on the session its frame was sent to, not on the one the hub gave since', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'), 'earlier');
+    s.frame(infer('t2', 'elsewhere'), 'earlier');
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.runs.get('t1')).toMatchObject({ sessionId: 'earlier' });
+    expect(s.posts.map(({ taskId, sessionId }) => ({ taskId, sessionId }))).toEqual([
+      { taskId: 't2', sessionId: 'earlier' },
+      { taskId: 't1', sessionId: 'earlier' },
+    ]);
   });
 
   it('runs a re-sent frame once: ids running or recently finished are ignored', async () => {
@@ -99,14 +118,14 @@ describe('supervisor machine', () => {
   it('answers a malformed frame that names a task, once', async () => {
     const s = start();
     await vi.advanceTimersByTimeAsync(0);
-    s.send({ type: 'stream.badFrame', error: 'request: Invalid type', taskId: 'bad', receivedAt: Date.now() });
-    s.send({ type: 'stream.badFrame', error: 'not valid JSON', receivedAt: Date.now() });
+    s.send({ type: 'stream.badFrame', error: 'request: Invalid type', taskId: 'bad', receivedAt: Date.now(), sessionId: 's1' });
+    s.send({ type: 'stream.badFrame', error: 'not valid JSON', receivedAt: Date.now(), sessionId: 's1' });
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: request: Invalid type' } }]);
+    expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: request: Invalid type' }, sessionId: 's1' }]);
   });
 
   it('answers tasks in flight before a restart with `registrar restarted`, and ignores them when re-sent meanwhile', async () => {
-    const s = start({ restartedTasks: [{ taskId: 'old', llmName: 'local' }] });
+    const s = start({ restartedTasks: [{ taskId: 'old', llmName: 'local' }], session: { sessionId: 'before', timing: TIMING } });
     await vi.advanceTimersByTimeAsync(0);
     s.frame(infer('old'));
     s.frame(infer('new'));
@@ -116,7 +135,8 @@ describe('supervisor machine', () => {
     expect(s.actor.getSnapshot().context.restarted).toEqual([{ taskId: 'old', llmName: 'local' }]);
     s.answerRestarted();
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 'old', result: { error: 'registrar restarted' } }]);
+    // On the session they were taken on, not the one the hub gave since.
+    expect(s.posts).toEqual([{ taskId: 'old', result: { error: 'registrar restarted' }, sessionId: 'before' }]);
     expect(s.actor.getSnapshot().context.restarted).toEqual([]);
     // A frame the hub re-sent before it took the answer may arrive after it: still not run.
     s.frame(infer('old'));
@@ -125,7 +145,7 @@ describe('supervisor machine', () => {
   });
 
   it('waits for the answers of the restarted tasks before it stops on a drain', async () => {
-    const s = start({ restartedTasks: [{ taskId: 'old', llmName: 'local' }] });
+    const s = start({ restartedTasks: [{ taskId: 'old', llmName: 'local' }], session: { sessionId: 'before', timing: TIMING } });
     await vi.advanceTimersByTimeAsync(0);
     s.actor.send({ type: 'daemon.drain' });
     await vi.advanceTimersByTimeAsync(0);
@@ -155,7 +175,7 @@ describe('supervisor machine', () => {
     expect(s.actor.getSnapshot().value).toBe('draining');
     s.frame(infer('t2'));
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 't2', result: { error: 'its registrar is stopping: ask again in a moment', status: 503 } }]);
+    expect(s.posts).toEqual([{ taskId: 't2', result: { error: 'its registrar is stopping: ask again in a moment', status: 503 }, sessionId: 's1' }]);
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toHaveLength(2);
@@ -170,7 +190,7 @@ describe('supervisor machine', () => {
     s.frame(infer('t1'));
     const first = s.runs.get('t1')!;
     s.actor.send({ type: 'daemon.drain' });
-    first.reject(Object.assign(new Error('cannot reach the upstream'), { kind: 'unreachable', nothingSent: true }));
+    first.reject({ code: TASK_ERROR.upstreamUnreachable, message: "model 'local': cannot reach the model server", nothingSent: true } satisfies TaskFailure);
     await vi.advanceTimersByTimeAsync(0);
     // The provider probed (the fake probe says up) and runs it again; the supervisor still waits for it.
     expect(s.runs.get('t1')).not.toBe(first);
@@ -178,7 +198,7 @@ describe('supervisor machine', () => {
     expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
-    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } } }]);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } }, sessionId: 's1' }]);
     expect(s.actor.getSnapshot().status).toBe('done');
   });
 
@@ -223,7 +243,7 @@ describe('supervisor machine', () => {
     s.actor.send({ type: 'models.listed', source: 'ollama', names: ['b'] });
     await vi.advanceTimersByTimeAsync(0);
     expect(children()).toEqual(['provider:b']);
-    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "model 'a' is no longer listed by its server" } }]);
+    expect(s.posts).toEqual([{ taskId: 't1', result: { error: "model 'a' is no longer listed by its server" }, sessionId: 's1' }]);
     expect(s.actor.getSnapshot().context.inFlight).toEqual({});
     expect(session.getSnapshot().context.names).toEqual(['b']);
 

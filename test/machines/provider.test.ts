@@ -1,174 +1,12 @@
+// The provider machine over task machines settled by hand: probing, the queue and its limit, wakes and their polls,
+// reprobes, a refused apiKey, and tasks sent back when the upstream was gone before they sent anything.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromPromise } from 'xstate';
 import { providerMachine, type ProbeInput, type QueuedTask, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
-import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
+import { TASK_ERROR } from '../../src/protocol/errors.ts';
 import type { InferFrame, TaskResult, WakeFrame } from '../../src/protocol/index.ts';
 import { underParent } from './harness.ts';
-
-const infer = (taskId: string, llmName = 'local'): InferFrame => ({
-  kind: 'infer', taskId, llmName, streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] },
-});
-const wake = (taskId: string, llmName = 'local'): WakeFrame => ({ kind: 'wake', taskId, llmName });
-
-/** What run-inference throws when the upstream refused the connection before anything was posted. */
-const upstreamLost = () => Object.assign(new Error('cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED'), { kind: 'unreachable', nothingSent: true });
-/** The same, after some of the streamed answer had been posted. */
-const upstreamLostMidStream = () => Object.assign(new Error('connection to http://127.0.0.1:1/v1 lost mid-answer'), { kind: 'unreachable' });
-
-/** Deferred promises the test resolves by hand, keyed by task id (the latest run of each). */
-function controllable() {
-  const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
-  /** Every run of an infer task, in the order they started (a task run again shows twice). */
-  const started: string[] = [];
-  const posts: PostResultInput[] = [];
-  let postFails: unknown;
-  const task = taskMachine.provide({
-    actors: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) =>
-        input.frame.kind === 'wake'
-          ? Promise.resolve({ result: { status: 200, body: { ok: true, ms: 0 } } })
-          : new Promise((resolve, reject) => {
-              started.push(input.frame.taskId);
-              runs.set(input.frame.taskId, { resolve, reject, signal });
-            }),
-      ),
-      postResult: fromPromise<void, PostResultInput>(async ({ input }) => {
-        posts.push(input);
-        if (postFails) throw postFails;
-      }),
-    },
-  });
-  return { task, runs, started, posts, failPosts: (error: unknown) => (postFails = error) };
-}
-
-const ok: RunTaskOutput = { result: { status: 200, body: { id: 'x' } } };
-
-/** How the task said it ended: the one `task.settled` its parent heard, without the type. */
-function settled(t: ReturnType<typeof underParent>) {
-  const events = t.received('task.settled');
-  expect(events).toHaveLength(1);
-  const { type: _, ...end } = events[0] as Record<string, unknown>;
-  return end;
-}
-
-describe('task machine', () => {
-  it('runs once started, posts its result, and settles done', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
-    expect(t.state()).toBe('queued');
-    t.send({ type: 'task.start' });
-    expect(t.state()).toBe('running');
-    c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('done'));
-    expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
-    expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
-  });
-
-  it('answers an upstream failure with an error result and flags an unreachable upstream', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(Object.assign(new Error('connect ECONNREFUSED'), { kind: 'unreachable' }));
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
-    expect(c.posts[0].result).toEqual({ error: 'connect ECONNREFUSED' });
-    expect(settled(t)).toMatchObject({ outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
-  });
-
-  it('aborts the upstream call on cancel and posts nothing', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
-    t.send({ type: 'task.start' });
-    const { signal } = c.runs.get('t1')!;
-    t.send({ type: 'task.cancel' });
-    expect(t.state()).toBe('cancelled');
-    expect(signal.aborted).toBe(true);
-    expect(c.posts).toEqual([]);
-  });
-
-  it('stops when the hub answers 404 for its result (the task is gone)', async () => {
-    const c = controllable();
-    c.failPosts(Object.assign(new Error('gone'), { name: 'TaskGoneError' }));
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0 });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('cancelled'));
-  });
-
-  it('goes back to the queue, once, when its first run finds the upstream gone before anything was sent', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true, seq: 7 });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
-    expect(t.received('task.upstreamLost')).toEqual([{ type: 'task.upstreamLost', taskId: 't1', seq: 7 }]);
-    expect(c.posts).toEqual([]);
-    // Run again, it fails the same way: this time the caller gets the error, and the provider hears it was unreachable.
-    t.send({ type: 'task.start' });
-    expect(c.started).toEqual(['t1', 't1']);
-    c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
-    expect(t.received('task.upstreamLost')).toHaveLength(1);
-    expect(c.posts).toEqual([{ taskId: 't1', result: { error: 'cannot reach http://127.0.0.1:1/v1: connect ECONNREFUSED' } }]);
-    expect(settled(t)).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
-  });
-
-  it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.resolve(ok);
-    await vi.waitFor(() => expect(t.state()).toBe('done'));
-    expect(c.posts).toEqual([{ taskId: 't1', result: ok.result }]);
-    expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
-  });
-
-  it('is cancelled while queued again, posting nothing', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect(t.state()).toBe('queued'));
-    t.send({ type: 'task.cancel' });
-    expect(t.state()).toBe('cancelled');
-    expect(c.posts).toEqual([]);
-    expect(settled(t)).toEqual({ taskId: 't1', outcome: 'cancelled', upstreamUnreachable: false, upstreamRefusedKey: false });
-  });
-
-  it('reports the error as before when some of its answer was sent, or its provider has no wake recipe', async () => {
-    const c = controllable();
-    const streamed = underParent(c.task, { frame: { ...infer('s1'), streaming: true }, receivedAt: 0, mayWake: true });
-    const noWake = underParent(c.task, { frame: infer('n1'), receivedAt: 0, mayWake: false });
-    streamed.send({ type: 'task.start' });
-    noWake.send({ type: 'task.start' });
-    c.runs.get('s1')!.reject(upstreamLostMidStream());
-    c.runs.get('n1')!.reject(upstreamLost());
-    await vi.waitFor(() => expect([streamed.state(), noWake.state()]).toEqual(['failed', 'failed']));
-    expect([...streamed.received('task.upstreamLost'), ...noWake.received('task.upstreamLost')]).toEqual([]);
-    expect(c.started).toEqual(['s1', 'n1']);
-    expect(c.posts.map((post) => post.taskId).sort()).toEqual(['n1', 's1']);
-  });
-
-  it('reports any other failure before anything was sent as an error, without running again', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, mayWake: true });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(Object.assign(new Error('upstream answered 500: boom'), { kind: 'http', nothingSent: true }));
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
-    expect(t.received('task.upstreamLost')).toEqual([]);
-    expect(settled(t)).toMatchObject({ upstreamUnreachable: false, upstreamRefusedKey: false });
-  });
-
-  it('goes straight to reporting the error it was given, without running', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, error: "provider 'x' not registered locally" });
-    await vi.waitFor(() => expect(t.state()).toBe('failed'));
-    expect(c.runs.size).toBe(0);
-    expect(c.posts[0].result).toEqual({ error: "provider 'x' not registered locally" });
-  });
-});
+import { controllable, failure, infer, ok, settled, upstreamLost, wake } from './task-doubles.ts';
 
 describe('provider machine', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -194,7 +32,7 @@ describe('provider machine', () => {
       },
     });
     const p = underParent(machine, { ...base, ...options.timing, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
-    const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now() });
+    const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now(), sessionId: 's1' });
     const queued = () => (p.context().queue as QueuedTask[]).map(({ id }) => id);
     return { ...p, ...c, wakes, receive: received, queued, probes: () => probes };
   }
@@ -289,7 +127,7 @@ describe('provider machine', () => {
     expect(p.state()).toBe('active');
     up = false;
     p.receive('a');
-    p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'refused', false));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
     const before = p.probes();
@@ -312,7 +150,7 @@ describe('provider machine', () => {
     const p = provider({ up: () => true, timing: { reprobeMs: 1_000, reprobeCapMs: 1_000 } });
     await vi.advanceTimersByTimeAsync(0);
     p.receive('a');
-    p.runs.get('a')!.reject(Object.assign(new Error('upstream answered 401: invalid api key'), { kind: 'http', status: 401, nothingSent: true }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamHttp, 'upstream answered 401: invalid api key', true, 401));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
     expect(p.context().lastError).toBe('the model server refused the apiKey: check apiKey in the config');
@@ -373,7 +211,7 @@ describe('provider machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     p.receive('a');
     up = false;
-    p.runs.get('a')!.reject(Object.assign(new Error('refused'), { kind: 'unreachable' }));
+    p.runs.get('a')!.reject(failure(TASK_ERROR.upstreamUnreachable, 'refused', false));
     await vi.advanceTimersByTimeAsync(0);
     expect(p.state()).toBe('unavailable');
   });
