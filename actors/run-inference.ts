@@ -4,9 +4,8 @@ import { fromPromise } from 'xstate';
 import type { RunTaskFailure, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
 import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
-import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
-import { PayloadPoster } from './payload-poster.ts';
+import { PayloadMerge, ResultPoster, TextMerge } from './result-poster.ts';
 import { ResultUpload } from './result-upload.ts';
 
 /**
@@ -43,14 +42,17 @@ function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
   const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, signal) : undefined;
-  const post = (result: TaskResult) =>
-    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, signal)).catch((error: unknown) => {
+  const postEach = async (results: TaskResult[]) => {
+    for (const result of results) await deps.hub.postResult(taskId, result, signal);
+  };
+  const send = (results: TaskResult[]) =>
+    (upload ? upload.send(results) : postEach(results)).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
   return {
     signal: work.signal,
-    post,
+    send,
     /** After a failure: the hub has every line written before it; the error result is posted on its own. */
     abandon: async () => upload?.close(),
     /** The stream's last result: through the upload, which then ends (delivered), or for the task to post. */
@@ -65,11 +67,8 @@ function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
 
 async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
   const work = streamWork(deps, frame.taskId, signal);
-  const poster = new ChunkPoster(
-    work.post,
-    { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) },
-    deps.timing.chunkCoalesceMs,
-  );
+  const merge = new TextMerge({ id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) });
+  const poster = new ResultPoster(work.send, merge, deps.timing.chunkCoalesceMs);
   try {
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
@@ -83,7 +82,7 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
     await poster.settle();
     await work.abandon();
     // Not one chunk sent (even a failed one): the caller has seen nothing of this run.
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    throw poster.sends === 0 ? nothingSent(error) : error;
   } finally {
     work.done();
   }
@@ -100,7 +99,7 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
     return { result: { status: 200, body } };
   }
   const work = streamWork(deps, frame.taskId, signal);
-  const poster = new PayloadPoster(work.post);
+  const poster = new ResultPoster(work.send, new PayloadMerge(), deps.timing.chunkCoalesceMs);
   try {
     let first = deps.observer?.firstToken;
     for await (const data of published.provider.openaiStream(call, work.signal)) {
@@ -111,11 +110,11 @@ async function openAi(deps: ActorDeps, published: PublishedProvider, frame: Open
       poster.push(data);
       if (deps.observer?.tokens && data.includes('"completion_tokens"')) noteUsage(deps.observer.tokens, frame.taskId, data);
     }
-    await poster.flush();
+    await poster.finish();
   } catch (error) {
-    await poster.flush().catch(() => undefined);
+    await poster.settle();
     await work.abandon();
-    throw poster.posts === 0 ? nothingSent(error) : error;
+    throw poster.sends === 0 ? nothingSent(error) : error;
   } finally {
     work.done();
   }
