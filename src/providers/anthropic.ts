@@ -3,18 +3,12 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
-import {
-  answersOk,
-  HttpProvider,
-  MAX_EVENT_CHARS,
-  type ProviderOptions,
-  type SseReader,
-  sseStream,
-  streamEndedEarly,
-  UpstreamCall,
-  upstreamErrorMessage,
-  usageOf,
-} from './http.ts';
+import { HttpProvider, type ProviderOptions } from './http.ts';
+import { answersOk } from './readiness.ts';
+import { MAX_EVENT_CHARS, type SseReader, sseStream } from './sse-reader.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import { streamEndedEarly, upstreamErrorMessage } from './upstream-errors.ts';
+import { usageOf } from './usage-estimate.ts';
 import { anthropicBody, anthropicChoice, DEFAULT_MAX_TOKENS, finishReasonOf } from './anthropic-translate.ts';
 import { ChunkWriter, chatCompletion, wantsUsage } from './openai-shapes.ts';
 import { type Completion, type LlmProvider, type OpenAiCall, type StreamPiece, UnsupportedField, UpstreamError } from './types.ts';

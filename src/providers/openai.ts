@@ -3,21 +3,12 @@
 import type { EventSourceMessage, ParseError } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
-import {
-  answersOk,
-  errorFieldsOf,
-  estimatePromptTokens,
-  estimateTokens,
-  HttpProvider,
-  MAX_EVENT_CHARS,
-  type ProviderOptions,
-  type SseReader,
-  sseStream,
-  streamEndedEarly,
-  UpstreamCall,
-  upstreamErrorMessage,
-  usageOf,
-} from './http.ts';
+import { HttpProvider, type ProviderOptions } from './http.ts';
+import { answersOk } from './readiness.ts';
+import { MAX_EVENT_CHARS, type SseReader, sseStream } from './sse-reader.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import { errorFieldsOf, streamEndedEarly, upstreamErrorMessage } from './upstream-errors.ts';
+import { estimatePromptTokens, estimateTokens, usageOf } from './usage-estimate.ts';
 import { ENDPOINT_PATHS, wantsUsage } from './openai-shapes.ts';
 import { type Completion, type LlmProvider, type OpenAiCall, type StreamPiece, UpstreamError } from './types.ts';
 
