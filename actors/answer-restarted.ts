@@ -10,7 +10,7 @@ import type { ActorDeps } from './deps.ts';
 export const RESTARTED_POSTS_AT_ONCE = 32;
 const RESTARTED = { error: 'registrar restarted' } as const;
 
-export function answerRestartedActor(deps: ActorDeps) {
+export function answerRestartedActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger'>) {
   return fromPromise<void, AnswerRestartedInput>(async ({ input, signal }) => {
     const { tasks } = input;
     if (tasks.length === 0) return;

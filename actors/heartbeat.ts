@@ -4,7 +4,7 @@ import type { HeartbeatCommand, HeartbeatEvent, HeartbeatInput } from '../machin
 import { CAPABILITY_OPENAI, type ProviderStatus } from '../src/protocol/index.ts';
 import type { ActorDeps } from './deps.ts';
 
-export function heartbeatActor(deps: ActorDeps) {
+export function heartbeatActor(deps: Pick<ActorDeps, 'hub' | 'logger'>) {
   return fromCallback<HeartbeatCommand, HeartbeatInput>(({ input, sendBack, receive }) => {
     const controller = new AbortController();
     /** Provider statuses changed since the last heartbeat the hub took. */

@@ -4,7 +4,7 @@ import { fromPromise } from 'xstate';
 import type { LeaveInput } from '../machines/session.ts';
 import type { ActorDeps } from './deps.ts';
 
-export function leaveActor(deps: ActorDeps) {
+export function leaveActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger'>) {
   return fromPromise<void, LeaveInput>(async ({ input, signal }) => {
     try {
       const status = await deps.hub.leave(input.sessionId, deps.timing.leaveMs, signal);

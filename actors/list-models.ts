@@ -15,7 +15,7 @@ const LIST_TIMEOUT_MS = 5_000;
  * wire name is taken by another provider), none for those it no longer lists. Returns the source's wire names, or
  * undefined when the server could not be listed.
  */
-export async function syncCatalog(deps: ActorDeps, source: ProviderConfig, signal?: AbortSignal): Promise<string[] | undefined> {
+export async function syncCatalog(deps: Pick<ActorDeps, 'providers' | 'timing' | 'logger'>, source: ProviderConfig, signal?: AbortSignal): Promise<string[] | undefined> {
   const ids = await listServerModels(source, Math.min(LIST_TIMEOUT_MS, deps.timing.requestTimeoutMs), signal);
   if (ids === undefined) return undefined;
   const mine = (name: string) => deps.providers.get(name)?.catalog === source.name;
@@ -37,7 +37,7 @@ export async function syncCatalog(deps: ActorDeps, source: ProviderConfig, signa
   return names;
 }
 
-export function listModelsActor(deps: ActorDeps) {
+export function listModelsActor(deps: Pick<ActorDeps, 'providers' | 'catalogs' | 'timing' | 'logger'>) {
   return fromPromise<string[] | undefined, ListModelsInput>(async ({ input, signal }) => {
     const source = deps.catalogs.get(input.source);
     return source ? syncCatalog(deps, source, signal) : undefined;

@@ -4,7 +4,7 @@ import type { PostResultInput } from '../machines/task.ts';
 import { TaskGoneError } from '../src/hub-client.ts';
 import type { ActorDeps } from './deps.ts';
 
-export function postResultActor(deps: ActorDeps) {
+export function postResultActor(deps: Pick<ActorDeps, 'hub' | 'logger'>) {
   return fromPromise<void, PostResultInput>(async ({ input, signal }) => {
     try {
       await deps.hub.postResult(input.taskId, input.result, signal);

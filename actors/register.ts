@@ -14,7 +14,7 @@ async function initialStatus(published: PublishedProvider, signal: AbortSignal):
 }
 
 /** `names`: the wire names to publish (a catalog's models change); absent, every provider the daemon has. */
-export async function registerBody(deps: ActorDeps, sessionId: string | undefined, signal: AbortSignal, names?: string[]): Promise<RegisterRequest> {
+export async function registerBody(deps: Pick<ActorDeps, 'providers' | 'catalogs' | 'agents'>, sessionId: string | undefined, signal: AbortSignal, names?: string[]): Promise<RegisterRequest> {
   const published = names ? names.flatMap((name) => deps.providers.get(name) ?? []) : [...deps.providers.values()];
   if (published.length === 0) {
     throw new RegisterError(`nothing to publish yet: ${[...deps.catalogs.keys()].map((name) => `'${name}'`).join(', ') || 'no provider'} lists no model; retrying`);
@@ -67,7 +67,7 @@ function refusal(status: number, body: unknown): RegisterError {
   return new RegisterError(said ? `${hint} (${said})` : hint, status);
 }
 
-export function registerActor(deps: ActorDeps) {
+export function registerActor(deps: Pick<ActorDeps, 'hub' | 'providers' | 'catalogs' | 'agents' | 'logger'>) {
   return fromPromise<RegisterOutput, RegisterInput>(async ({ input, signal }) => {
     const body = await registerBody(deps, input.sessionId, signal, input.names);
     let answer: Awaited<ReturnType<typeof deps.hub.register>>;

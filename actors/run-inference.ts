@@ -8,6 +8,8 @@ import type { ActorDeps, PublishedProvider } from './deps.ts';
 import { PayloadMerge, ResultPoster, TextMerge } from './result-poster.ts';
 import { ResultUpload } from './result-upload.ts';
 
+type RunDeps = Pick<ActorDeps, 'hub' | 'providers' | 'timing' | 'logger' | 'observer'>;
+
 /**
  * Marks the error of a run none of whose result reached the hub (RunTaskFailure): the task machine may run it again
  * (once the provider has woken its upstream) without losing or doubling text.
@@ -37,7 +39,7 @@ async function complete(published: PublishedProvider, frame: InferFrame, signal:
  * result.stream, else a POST each), which stops the upstream at once when the hub will not take a chunk (404: the
  * task is gone; or lost past the deadline), not when its next token happens to arrive.
  */
-function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
+function streamWork(deps: RunDeps, taskId: string, signal: AbortSignal) {
   const work = new AbortController();
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
@@ -65,7 +67,7 @@ function streamWork(deps: ActorDeps, taskId: string, signal: AbortSignal) {
   };
 }
 
-async function stream(deps: ActorDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
   const work = streamWork(deps, frame.taskId, signal);
   const merge = new TextMerge({ id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) });
   const poster = new ResultPoster(work.send, merge, deps.timing.chunkCoalesceMs);
@@ -90,7 +92,7 @@ async function stream(deps: ActorDeps, published: PublishedProvider, frame: Infe
   return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
-async function openAi(deps: ActorDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
+async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, receivedAt: number, signal: AbortSignal): Promise<RunTaskOutput> {
   const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
   if (!frame.streaming) {
     const body = await published.provider.openai(call, signal).catch((error: unknown) => {
@@ -145,7 +147,7 @@ function refusalResult(frame: OpenAiFrame, error: unknown): TaskResult | undefin
   return undefined;
 }
 
-export function runInferenceActor(deps: ActorDeps) {
+export function runInferenceActor(deps: RunDeps) {
   return fromPromise<RunTaskOutput, RunTaskInput>(async ({ input, signal }) => {
     const { frame } = input;
     if (frame.kind === 'wake') {

@@ -13,7 +13,10 @@ import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
 /** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
 const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
-export function parseTaskFrame(data: string, receivedAt: number): StreamEvent {
+type FrameEvent = Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
+
+/** `receivedAt`: when the frame arrived, stamped here at the edge so that no machine reads the clock. */
+export function parseTaskFrame(data: string, receivedAt: number): FrameEvent {
   const json = parseJson(data);
   if (!json.ok) return { type: 'stream.badFrame', error: json.error, taskId: taskIdIn(data), receivedAt };
   const frame = parseWith(TaskFrame, json.value);
@@ -28,7 +31,7 @@ function taskIdIn(data: string): string | undefined {
   return match && parseWith(TaskId, match[1]).ok ? match[1] : undefined;
 }
 
-export function taskStreamActor(deps: ActorDeps) {
+export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger'>) {
   return fromCallback<EventObject, TaskStreamInput>(({ input, sendBack }) => {
     let client: EventSourceClient | undefined;
     let ended = false;
@@ -104,7 +107,6 @@ export function taskStreamActor(deps: ActorDeps) {
           deps.logger.warn({ event: message.event }, 'ignored a stream event that is not a task');
           return;
         }
-        // Stamped here, at the edge: the machines measure a task's age from it and read no clock themselves.
         const event = parseTaskFrame(message.data, Date.now());
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
         sendBack(event);

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import ky from 'ky';
 import { fromPromise } from 'xstate';
-import type { WakeInput } from '../machines/provider.ts';
+import type { WakeInput, WakeStarted } from '../machines/provider.ts';
 import type { WakeRecipe } from '../src/config/schema.ts';
 import { networkErrorPhrase } from '../src/network-error.ts';
 import { redactUrl } from '../src/redact.ts';
@@ -56,12 +56,15 @@ function wakeByCommand(recipe: Extract<WakeRecipe, { type: 'command' }>, killGra
   });
 }
 
-export function wakeRecipeActor(deps: ActorDeps) {
-  return fromPromise<void, WakeInput>(async ({ input, signal }) => {
+/** Answers when the recipe started: the provider measures the wake from there to the poll that finds it ready. */
+export function wakeRecipeActor(deps: Pick<ActorDeps, 'providers' | 'logger' | 'timing'>) {
+  return fromPromise<WakeStarted, WakeInput>(async ({ input, signal }) => {
+    const startedAt = Date.now();
     const recipe = deps.providers.get(input.name)?.config.wake;
     if (!recipe) throw new Error(`provider '${input.name}' has no wake recipe`);
     deps.logger.info({ provider: input.name, recipe: recipe.type }, 'waking provider');
     if (recipe.type === 'http') await wakeByHttp(recipe, deps.timing.wakeHttpTimeoutMs, signal);
     else await wakeByCommand(recipe, deps.timing.wakeKillGraceMs, signal);
+    return { startedAt };
   });
 }

@@ -1,8 +1,8 @@
 // The registrar's Prometheus metrics (prom-client, on a registry of its own): fed by the status tracker's
 // transitions, a few counter updates per task and nothing per token; gauges are read when scraped.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { WorkFrame } from '../src/protocol/index.ts';
-import { TASK_ENDS } from '../machines/task.ts';
+import { taskFacts } from '../machines/selectors.ts';
+import { TASK_ENDS, type TaskContext } from '../machines/task.ts';
 import type { StatusTracker, TransitionNotice } from './tracker.ts';
 
 export interface RegistrarMetrics {
@@ -119,10 +119,10 @@ export function createMetrics(tracker: StatusTracker): RegistrarMetrics {
   };
   const onTask = (notice: TransitionNotice) => {
     if (!TASK_ENDS.has(notice.to)) return;
-    const frame = notice.context.frame as WorkFrame;
-    const labels = { provider: providerLabel(frame.llmName), kind: frame.kind, outcome: notice.to };
+    const task = taskFacts(notice.context as unknown as TaskContext);
+    const labels = { provider: providerLabel(task.llmName), kind: task.kind ?? 'refused', outcome: notice.to };
     tasks.inc(labels);
-    taskDuration.observe(labels, (Date.parse(notice.at) - (notice.context.receivedAt as number)) / 1000);
+    if (task.receivedAt !== undefined) taskDuration.observe(labels, (Date.parse(notice.at) - task.receivedAt) / 1000);
   };
   tracker.onTransition((notice) => {
     if (notice.kind === 'task') onTask(notice);

@@ -1,5 +1,6 @@
 // Pausing and resuming sharing, for the status server's writes: checks the names, sends the supervisor its
 // `providers.pause` / `providers.resume`, and keeps the timers of `--for` (a pause that resumes on its own).
+import { publishedNames } from '../machines/selectors.ts';
 import type { SupervisorActorRef } from '../machines/supervisor.ts';
 
 export type PauseAnswer = { ok: true; names: string[]; until?: number } | { ok: false; status: number; message: string };
@@ -25,7 +26,7 @@ export function createPauseControl(actor: () => SupervisorActorRef | undefined, 
   const resolve = (names: string[]): { ok: true; ref: SupervisorActorRef; names: string[] } | Extract<PauseAnswer, { ok: false }> => {
     const ref = actor();
     if (!ref || ref.getSnapshot().status !== 'active') return { ok: false, status: 409, message: 'nothing is published: the daemon is idle or stopping' };
-    const known = ref.getSnapshot().context.providerNames;
+    const known = publishedNames(ref.getSnapshot());
     const unknown = names.filter((name) => !known.includes(name));
     if (unknown.length > 0) {
       return { ok: false, status: 404, message: `not published here: ${unknown.map((n) => `'${n}'`).join(', ')}; published: ${known.map((n) => `'${n}'`).join(', ') || 'nothing'}` };

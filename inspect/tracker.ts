@@ -2,6 +2,9 @@
 // the metrics and the progress line show: each machine's state, the queues, the last transitions. It does a few
 // map lookups per event and reads the heavy parts (queues, running tasks) only when someone asks for them.
 import type { InspectionEvent, Observer } from 'xstate';
+import type { ProviderContext } from '../machines/provider.ts';
+import { queuedIds, taskFacts } from '../machines/selectors.ts';
+import type { TaskContext } from '../machines/task.ts';
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { redactUrl, shortSessionId } from '../src/redact.ts';
 import { CallWindow, type CallStats } from './call-stats.ts';
@@ -254,19 +257,9 @@ export class StatusTracker {
     let running = 0;
     for (const [name, tracked] of this.#providers) {
       const snapshot = tracked.ref.getSnapshot() as MachineSnapshotLike;
-      const context = snapshot.context as {
-        upstream: string;
-        queue: string[];
-        running: string[];
-        tasks: Record<string, ActorLike>;
-        maxConcurrency: number;
-        lastError?: string;
-        lastWakeMs?: number;
-        paused?: boolean;
-        pausedUntil?: number;
-      };
+      const context = snapshot.context as unknown as ProviderContext;
       for (const ref of Object.values(context.tasks)) {
-        const state = stateName((ref.getSnapshot() as MachineSnapshotLike).value);
+        const state = stateName(ref.getSnapshot().value);
         byState[state] = (byState[state] ?? 0) + 1;
       }
       queued += context.queue.length;
@@ -277,7 +270,7 @@ export class StatusTracker {
         value: snapshot.value,
         upstream: context.upstream,
         queue: context.queue.length,
-        queued: context.queue.slice(0, QUEUED_SHOWN),
+        queued: queuedIds(context, QUEUED_SHOWN),
         running: context.running.flatMap((taskId) => {
           const ref = context.tasks[taskId];
           return ref ? [taskView(ref, now)] : [];
@@ -367,11 +360,11 @@ export class StatusTracker {
 
   /** A task ended: a call of its provider, failed or not (a wake is not a call). */
   #recordCall(context: Record<string, unknown>, state: string, at: number): void {
-    const frame = context.frame as WorkFrame;
-    const tokens = this.#streamTokens.get(frame.taskId) ?? usageTokens(context.result);
-    this.#streamTokens.delete(frame.taskId);
-    if (frame.kind === 'wake' || !this.#providers.has(frame.llmName)) return;
-    this.#calls.record(frame.llmName, { at, ms: at - (context.receivedAt as number), failed: state === 'failed', ...(tokens === undefined ? {} : { tokens }) });
+    const task = taskFacts(context as unknown as TaskContext);
+    const tokens = this.#streamTokens.get(task.taskId) ?? usageTokens(context.result);
+    this.#streamTokens.delete(task.taskId);
+    if (task.kind === 'wake' || !this.#providers.has(task.llmName)) return;
+    this.#calls.record(task.llmName, { at, ms: at - (task.receivedAt ?? at), failed: state === 'failed', ...(tokens === undefined ? {} : { tokens }) });
   }
 
   #changed(): void {
@@ -387,13 +380,14 @@ function usageTokens(result: unknown): number | undefined {
 
 function taskView(ref: ActorLike, now: number): TaskView {
   const snapshot = ref.getSnapshot() as MachineSnapshotLike;
-  const frame = snapshot.context.frame as WorkFrame;
-  const receivedAt = snapshot.context.receivedAt as number;
+  const task = taskFacts(snapshot.context as unknown as TaskContext);
+  // A provider's tasks all have a frame (only the supervisor refuses tasks without one).
+  const receivedAt = task.receivedAt ?? now;
   return {
-    taskId: frame.taskId,
-    kind: frame.kind,
+    taskId: task.taskId,
+    kind: task.kind ?? 'infer',
     state: stateName(snapshot.value),
-    streaming: frame.kind !== 'wake' && frame.streaming,
+    streaming: task.streaming,
     receivedAt: new Date(receivedAt).toISOString(),
     ageMs: now - receivedAt,
   };

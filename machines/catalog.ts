@@ -29,9 +29,8 @@ export const catalogMachine = setup({
   },
   delays: { modelSync: ({ context }) => context.modelSyncMs },
   actions: {
-    reportListed: enqueueActions(({ context, enqueue, event }) => {
-      const names = (event as { output?: string[] }).output;
-      if (names) enqueue.sendParent({ type: 'models.listed', source: context.source, names } satisfies ModelsListed);
+    reportListed: enqueueActions(({ context, enqueue }, params: { names: string[] | undefined }) => {
+      if (params.names) enqueue.sendParent({ type: 'models.listed', source: context.source, names: params.names } satisfies ModelsListed);
     }),
   },
 }).createMachine({
@@ -45,7 +44,7 @@ export const catalogMachine = setup({
         id: 'list',
         src: 'listModels',
         input: ({ context }) => ({ source: context.source }),
-        onDone: { target: 'waiting', actions: 'reportListed' },
+        onDone: { target: 'waiting', actions: { type: 'reportListed', params: ({ event }) => ({ names: event.output }) } },
         onError: 'waiting',
       },
     },

@@ -6,7 +6,7 @@
 // a stopped upstream with a wake recipe is woken, and the task runs on it (an infer for a hibernating provider).
 // Its owner may pause it (`provider.pause`, in any state): new tasks are refused, running ones finish, the hub is told
 // `paused`; `provider.resume` reports the state it is in again.
-import { assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
+import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 import { withEntry, withoutEntry } from './records.ts';
@@ -35,8 +35,18 @@ export interface ProbeInput {
 export interface WakeInput {
   name: string;
 }
+/** What the wake recipe actor answers: when it started the recipe (the actor reads the clock, not the machine). */
+export interface WakeStarted {
+  startedAt: number;
+}
+/** What a readiness poll of a wake answers: whether the upstream answered, and when it did. */
+export interface Readiness {
+  ready: boolean;
+  at: number;
+}
 
 export type ProviderEvent =
+  /** `receivedAt`: when the frame came off the task stream, stamped there. */
   | { type: 'task.received'; frame: WorkFrame; receivedAt: number }
   | { type: 'task.cancel'; taskId: string }
   /** Its owner said "not now": refuse new tasks until `provider.resume`; `until` (ms epoch) is for display. */
@@ -58,10 +68,16 @@ export type ProviderNotice =
   | { type: 'provider.wakePolled'; name: string }
   | TaskSettled;
 
-interface ProviderContext extends ProviderInput {
+/** A task waiting for a slot, with its place in the arrival order (so a task sent back keeps its turn). */
+export interface QueuedTask {
+  id: string;
+  seq: number;
+}
+
+export interface ProviderContext extends ProviderInput {
   tasks: Record<string, TaskActorRef>;
-  /** Ids of tasks waiting for a slot, in arrival order (a task sent back to the queue keeps its turn). */
-  queue: string[];
+  /** Tasks waiting for a slot, in arrival order (a task sent back to the queue keeps its turn). */
+  queue: QueuedTask[];
   running: string[];
   /** Tasks taken so far: the next one's place in the arrival order. */
   accepted: number;
@@ -103,7 +119,8 @@ export const providerMachine = setup({
   actors: {
     task: taskMachine,
     probe: promisePlaceholder<boolean, ProbeInput>('probe'),
-    wakeRecipe: promisePlaceholder<void, WakeInput>('wakeRecipe'),
+    wakeRecipe: promisePlaceholder<WakeStarted, WakeInput>('wakeRecipe'),
+    readiness: promisePlaceholder<Readiness, ProbeInput>('readiness'),
   },
   delays: {
     // 100, 100, 200, 400 … ms with the defaults: a server that loads in 300 ms is caught by the poll at 400.
@@ -112,12 +129,18 @@ export const providerMachine = setup({
     reprobe: ({ context }) => Math.min(context.reprobeCapMs, context.reprobeMs * 2 ** Math.min(context.reprobes, 30)),
   },
   guards: {
-    upstreamAnswered: ({ event }) => (event as { output?: unknown }).output === true,
+    upstreamAnswered: (_, params: { answered: boolean }) => params.answered,
     hasWake: ({ context }) => context.hasWake,
     hasQueued: ({ context }) => context.queue.length > 0,
     paused: ({ context }) => context.paused,
-    upstreamUnreachable: ({ event }) => (event as TaskSettled).upstreamUnreachable === true,
-    upstreamRefusedKey: ({ event }) => (event as TaskSettled).upstreamRefusedKey === true,
+    upstreamUnreachable: ({ event }) => {
+      assertEvent(event, 'task.settled');
+      return event.upstreamUnreachable;
+    },
+    upstreamRefusedKey: ({ event }) => {
+      assertEvent(event, 'task.settled');
+      return event.upstreamRefusedKey;
+    },
   },
   actions: {
     /** While paused the hub hears `paused` whatever the phase; the phase is kept for the resume. */
@@ -126,7 +149,8 @@ export const providerMachine = setup({
       enqueue.sendParent({ type: 'provider.status', name: context.name, status: context.paused ? 'paused' : params.status, error: context.lastError });
     }),
     pause: enqueueActions(({ context, enqueue, event }) => {
-      const { until } = event as Extract<ProviderEvent, { type: 'provider.pause' }>;
+      assertEvent(event, 'provider.pause');
+      const { until } = event;
       enqueue.assign({ paused: true, pausedUntil: until });
       enqueue.sendParent({ type: 'provider.status', name: context.name, status: 'paused', error: context.lastError });
     }),
@@ -137,7 +161,8 @@ export const providerMachine = setup({
     }),
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
     accept: assign(({ context, event, spawn }) => {
-      const { frame, receivedAt } = event as Extract<ProviderEvent, { type: 'task.received' }>;
+      assertEvent(event, 'task.received');
+      const { frame, receivedAt } = event;
       const error =
         context.paused
           ? `provider '${context.name}' is paused by its owner`
@@ -150,7 +175,7 @@ export const providerMachine = setup({
       const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
       return {
         tasks: withEntry(context.tasks, frame.taskId, ref),
-        queue: error === undefined ? [...context.queue, frame.taskId] : context.queue,
+        queue: error === undefined ? [...context.queue, { id: frame.taskId, seq: context.accepted }] : context.queue,
         accepted: context.accepted + 1,
       };
     }),
@@ -160,14 +185,14 @@ export const providerMachine = setup({
      * was taken already (the queue may exceed it by up to maxConcurrency).
      */
     requeue: assign(({ context, event }) => {
-      const { taskId, seq } = event as TaskUpstreamLost;
+      assertEvent(event, 'task.upstreamLost');
+      const { taskId, seq } = event;
       if (!context.running.includes(taskId)) return {};
-      const seqOf = (id: string) => context.tasks[id]?.getSnapshot().context.seq ?? Number.POSITIVE_INFINITY;
       let at = 0;
-      while (at < context.queue.length && seqOf(context.queue[at]) < seq) at++;
+      while (at < context.queue.length && context.queue[at].seq < seq) at++;
       return {
         running: context.running.filter((id) => id !== taskId),
-        queue: [...context.queue.slice(0, at), taskId, ...context.queue.slice(at)],
+        queue: [...context.queue.slice(0, at), { id: taskId, seq }, ...context.queue.slice(at)],
       };
     }),
     /** Start queued tasks, oldest first, while slots are free. */
@@ -175,37 +200,39 @@ export const providerMachine = setup({
       const free = context.maxConcurrency - context.running.length;
       if (free <= 0 || context.queue.length === 0) return;
       const starting = context.queue.slice(0, free);
-      for (const id of starting) enqueue.sendTo(context.tasks[id], { type: 'task.start' });
-      enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting] });
+      for (const { id } of starting) enqueue.sendTo(context.tasks[id], { type: 'task.start' });
+      enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting.map(({ id }) => id)] });
     }),
     failQueued: enqueueActions(({ context, enqueue }, params: { error: string }) => {
-      for (const id of context.queue) enqueue.sendTo(context.tasks[id], { type: 'task.fail', error: params.error });
+      for (const { id } of context.queue) enqueue.sendTo(context.tasks[id], { type: 'task.fail', error: params.error });
       enqueue.assign({ queue: [] });
     }),
     abortAll: enqueueActions(({ context, enqueue, event }) => {
-      const { error } = event as Extract<ProviderEvent, { type: 'task.abortAll' }>;
-      for (const ref of Object.values(context.tasks)) enqueue.sendTo(ref, { type: 'task.fail', error });
+      assertEvent(event, 'task.abortAll');
+      for (const ref of Object.values(context.tasks)) enqueue.sendTo(ref, { type: 'task.fail', error: event.error });
       enqueue.assign({ queue: [] });
     }),
     forwardCancel: enqueueActions(({ context, enqueue, event }) => {
-      const { taskId } = event as Extract<ProviderEvent, { type: 'task.cancel' }>;
-      const ref = context.tasks[taskId];
+      assertEvent(event, 'task.cancel');
+      const ref = context.tasks[event.taskId];
       if (ref) enqueue.sendTo(ref, { type: 'task.cancel' });
     }),
     /** A task ended: free its slot, drop its actor, tell the supervisor. */
     release: enqueueActions(({ context, enqueue, event }) => {
-      const { type: _, ...end } = event as TaskSettled;
+      assertEvent(event, 'task.settled');
+      const { type: _, ...end } = event;
       if (!(end.taskId in context.tasks)) return;
       enqueue.assign({
         tasks: withoutEntry(context.tasks, end.taskId),
-        queue: context.queue.filter((id) => id !== end.taskId),
+        queue: context.queue.filter(({ id }) => id !== end.taskId),
         running: context.running.filter((id) => id !== end.taskId),
       });
       enqueue(stopChild(end.taskId));
       enqueue.sendParent({ type: 'task.settled', ...end } satisfies TaskSettled);
     }),
-    startWakeClock: assign({ wakeStartedAt: () => Date.now() }),
-    recordWake: assign({ lastWakeMs: ({ context }) => Date.now() - (context.wakeStartedAt ?? Date.now()), lastError: undefined }),
+    noteWakeStarted: assign((_, params: WakeStarted) => ({ wakeStartedAt: params.startedAt })),
+    /** Both ends stamped by the actors: the recipe's start, the poll that found the upstream ready. */
+    recordWake: assign(({ context }, params: { readyAt: number }) => ({ lastWakeMs: params.readyAt - (context.wakeStartedAt ?? params.readyAt), lastError: undefined })),
     recordError: assign((_, params: { error: string }) => ({ lastError: params.error })),
     /** Up again: the next outage starts its reprobes from the first delay, and the last error is history. */
     recordUp: assign({ reprobes: 0, lastError: undefined }),
@@ -236,7 +263,7 @@ export const providerMachine = setup({
         src: 'probe',
         input: ({ context }) => ({ name: context.name }),
         onDone: [
-          { guard: 'upstreamAnswered', target: 'active' },
+          { guard: { type: 'upstreamAnswered', params: ({ event }) => ({ answered: event.output }) }, target: 'active' },
           { guard: 'hasWake', target: 'hibernating' },
           { target: 'unavailable', actions: failUnreachable },
         ],
@@ -264,7 +291,7 @@ export const providerMachine = setup({
       on: { 'task.received': [{ guard: 'paused', actions: 'accept' }, { actions: 'accept', target: 'waking' }] },
     },
     waking: {
-      entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakeClock', 'startWakePolls'],
+      entry: [{ type: 'reportStatus', params: { status: 'waking' } }, 'startWakePolls'],
       after: {
         wakeMaxWait: {
           target: 'hibernating',
@@ -281,7 +308,7 @@ export const providerMachine = setup({
             id: 'wakeRecipe',
             src: 'wakeRecipe',
             input: ({ context }) => ({ name: context.name }),
-            onDone: 'polling',
+            onDone: { target: 'polling', actions: { type: 'noteWakeStarted', params: ({ event }) => event.output } },
             onError: {
               target: '#provider.hibernating',
               actions: [
@@ -295,9 +322,16 @@ export const providerMachine = setup({
           entry: 'notePolled',
           invoke: {
             id: 'readiness',
-            src: 'probe',
+            src: 'readiness',
             input: ({ context }) => ({ name: context.name }),
-            onDone: [{ guard: 'upstreamAnswered', target: '#provider.active', actions: 'recordWake' }, { target: 'waiting' }],
+            onDone: [
+              {
+                guard: { type: 'upstreamAnswered', params: ({ event }) => ({ answered: event.output.ready }) },
+                target: '#provider.active',
+                actions: { type: 'recordWake', params: ({ event }) => ({ readyAt: event.output.at }) },
+              },
+              { target: 'waiting' },
+            ],
             onError: 'waiting',
           },
         },

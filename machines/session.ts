@@ -2,7 +2,7 @@
 // (a drain while connected stays connected until the leave).
 // It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time"). A change of what
 // is published (models pulled or removed) registers again with the same session id.
-import { assign, sendParent, sendTo, setup, type ActorRefFrom, type EventObject } from 'xstate';
+import { assertEvent, assign, sendParent, sendTo, setup, type EventObject } from 'xstate';
 import type { ProviderStatus, TaskFrame } from '../src/protocol/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { callbackPlaceholder, promisePlaceholder } from './placeholder.ts';
@@ -99,6 +99,13 @@ interface SessionContext {
   refused: boolean;
 }
 
+/** The heartbeat, invoked alike while connected and while draining with a session. */
+const heartbeat = {
+  id: 'heartbeat',
+  src: 'heartbeat',
+  input: ({ context }: { context: SessionContext }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
+} as const;
+
 function describe(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'message' in error) return String((error as RegisterFailure).message);
   return String(error);
@@ -123,7 +130,7 @@ export const sessionMachine = setup({
   guards: {
     hasSession: ({ context }) => context.sessionId !== undefined,
     /** A 403 for the id we presented (SPEC.md §1); a 403 with no id to drop is a refusal like any other. */
-    sessionIdRefused: ({ context, event }) => context.sessionId !== undefined && (event as { error?: RegisterFailure }).error?.status === 403,
+    sessionIdRefused: ({ context }, params: { error: unknown }) => context.sessionId !== undefined && (params.error as RegisterFailure | undefined)?.status === 403,
   },
   actions: {
     /** Count the failure and pick the delay before the next try; a refusal waits the full cap. */
@@ -144,7 +151,12 @@ export const sessionMachine = setup({
       error: context.lastError ?? '',
     })),
     forwardToSupervisor: sendParent(({ event }) => event),
-    keepNames: assign({ names: ({ event }) => (event as Extract<SessionEvent, { type: 'session.publish' }>).names }),
+    keepNames: assign({
+      names: ({ event }) => {
+        assertEvent(event, 'session.publish');
+        return event.names;
+      },
+    }),
   },
 }).createMachine({
   id: 'session',
@@ -160,7 +172,9 @@ export const sessionMachine = setup({
   on: {
     // Not connected: the next register publishes them.
     'session.publish': { actions: 'keepNames' },
-    'session.drain': '.draining',
+    // Not connected (connected stays so): with a session, heartbeats go on while running tasks finish; without one
+    // there is nothing to keep alive.
+    'session.drain': [{ guard: 'hasSession', target: '.draining.heartbeating' }, { target: '.draining.idle' }],
     // Left while not connected (the hub forgot us mid-drain): there is no one to take leave of.
     'session.leave': '.stopped',
     'session.stop': '.stopped',
@@ -183,7 +197,7 @@ export const sessionMachine = setup({
         onError: [
           {
             // Registering afresh at once: waiting would only keep our rows off the hub longer.
-            guard: 'sessionIdRefused',
+            guard: { type: 'sessionIdRefused', params: ({ event }) => ({ error: event.error }) },
             target: 'registering',
             reenter: true,
             actions: [
@@ -209,11 +223,7 @@ export const sessionMachine = setup({
       after: { retry: 'registering' },
     },
     connected: {
-      invoke: {
-        id: 'heartbeat',
-        src: 'heartbeat',
-        input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
-      },
+      invoke: heartbeat,
       on: {
         'heartbeat.sessionLost': { target: 'registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
         'heartbeat.failed': { actions: assign({ lastError: ({ event }) => `heartbeat failed: ${event.error}` }) },
@@ -283,16 +293,9 @@ export const sessionMachine = setup({
     draining: {
       // No more tasks are taken; heartbeats go on so the hub keeps the session while running tasks finish.
       on: { 'session.leave': [{ guard: 'hasSession', target: 'leaving' }, 'stopped'] },
-      initial: 'checking',
+      initial: 'idle',
       states: {
-        checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
-        heartbeating: {
-          invoke: {
-            id: 'heartbeat',
-            src: 'heartbeat',
-            input: ({ context }) => ({ sessionId: context.sessionId!, intervalMs: context.timing.heartbeatMs }),
-          },
-        },
+        heartbeating: { invoke: heartbeat },
         idle: {},
       },
     },
@@ -304,5 +307,3 @@ export const sessionMachine = setup({
     stopped: { type: 'final' },
   },
 });
-
-export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;

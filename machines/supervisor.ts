@@ -1,8 +1,7 @@
 // The root: one session, one provider machine per published provider; routes task frames by wire name and
 // keeps the facts that survive a restart (session id, provider statuses, tasks in flight). A provider with
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
-import { and, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom } from 'xstate';
-import type { WorkFrame } from '../src/protocol/index.ts';
+import { assertEvent, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { promisePlaceholder } from './placeholder.ts';
 import { withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
@@ -15,17 +14,16 @@ export interface CatalogInput {
   /** The provider's name in the config. */
   source: string;
   /** Everything of a model's provider machine but its wire name. */
-  provider: Omit<ProviderInput, 'name' | 'maxQueue'>;
+  provider: Omit<ProviderInput, 'name'>;
   /** Wire names of the models listed when the daemon started (also among `providers`). */
   names: string[];
 }
 
 export interface SupervisorInput {
   session: SessionInput;
-  providers: Omit<ProviderInput, 'maxQueue'>[];
+  providers: ProviderInput[];
   catalogs?: CatalogInput[];
   modelSyncMs?: number;
-  maxQueue: number;
   drainMs: number;
   /** After the drain deadline, how long the error results of what was left may take before we stop anyway. */
   forceGraceMs: number;
@@ -55,9 +53,8 @@ export type SupervisorEvent =
   | { type: 'providers.resume'; names: string[] };
 
 export interface SupervisorContext {
-  session: ActorRefFrom<typeof sessionMachine>;
   sessionId?: string;
-  providerNames: string[];
+  /** The provider machines by wire name, in the order they were published. */
   providers: Record<string, ProviderActorRef>;
   providerStatus: Record<string, ProviderPhase>;
   /** Per catalog (its config name): what its models' provider machines start from, and their wire names now. */
@@ -74,12 +71,16 @@ export interface SupervisorContext {
   /** Ids of recently finished tasks, oldest first. */
   recent: string[];
   rememberTasks: number;
-  maxQueue: number;
   drainMs: number;
   forceGraceMs: number;
 }
 
 const providerId = (name: string) => `provider:${name}`;
+
+/** Whether the frame of this task id was taken already (in flight, answered as restarted, or finished lately). */
+function seen(context: SupervisorContext, taskId: string): boolean {
+  return taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId);
+}
 
 export const supervisorMachine = setup({
   types: {
@@ -106,50 +107,49 @@ export const supervisorMachine = setup({
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
     route: enqueueActions(({ context, enqueue, event }, params: { stopping: boolean }) => {
-      const { frame, receivedAt } = event as Extract<SessionNotice, { type: 'stream.task' }>;
+      assertEvent(event, 'stream.task');
+      const { frame, receivedAt } = event;
       if (frame.kind === 'cancel') {
         for (const ref of Object.values(context.providers)) enqueue.sendTo(ref, { type: 'task.cancel', taskId: frame.taskId });
         return;
       }
-      if (frame.taskId in context.inFlight || context.restartedIds.has(frame.taskId) || context.recent.includes(frame.taskId)) return;
+      if (seen(context, frame.taskId)) return;
       enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
-      const provider = context.providers[frame.llmName];
+      const { taskId, llmName } = frame;
+      const provider = context.providers[llmName];
       if (params.stopping) {
         // Draining: the caller hears 503 at once and may ask again (another pool member, or this one restarted).
-        enqueue.spawnChild('task', {
-          id: frame.taskId,
-          input: { frame, receivedAt, error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 },
-        });
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, error: 'its registrar is stopping: ask again in a moment', errorStatus: 503 } });
       } else if (provider) {
         enqueue.sendTo(provider, { type: 'task.received', frame, receivedAt });
       } else {
-        enqueue.spawnChild('task', {
-          id: frame.taskId,
-          input: { frame, receivedAt, error: `provider '${frame.llmName}' not registered locally` },
-        });
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, receivedAt, error: `provider '${llmName}' not registered locally` } });
       }
     }),
     /** A frame that failed its schema but names a task: answer it so its caller is not left waiting. */
     answerBadFrame: enqueueActions(({ context, enqueue, event }) => {
-      const { taskId, error, receivedAt } = event as Extract<SessionNotice, { type: 'stream.badFrame' }>;
-      if (taskId === undefined || taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId)) return;
-      const frame: WorkFrame = { kind: 'wake', taskId, llmName: '' };
+      assertEvent(event, 'stream.badFrame');
+      const { taskId, error, receivedAt } = event;
+      if (taskId === undefined || seen(context, taskId)) return;
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
-      enqueue.spawnChild('task', { id: taskId, input: { frame, receivedAt, error: `malformed task frame: ${error}` } });
+      enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, error: `malformed task frame: ${error}` } });
     }),
     /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {
-      const end = event as TaskSettled;
+      assertEvent(event, 'task.settled');
+      const end = event;
       const inFlight = withoutEntry(context.inFlight, end.taskId);
       const recent = [...context.recent, end.taskId];
       enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
-      const own = self.getSnapshot().children[end.taskId];
-      // A task id is the hub's to choose: one that names the session or a provider must not stop it.
-      if (own && own !== context.session && !Object.values(context.providers).includes(own as never)) enqueue(stopChild(own));
+      const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+      const own = children[end.taskId];
+      // A task id is the hub's to choose: one that names the session, a catalog or a provider must not stop it.
+      if (own && own.src === 'task') enqueue(stopChild(own));
     }),
     /** Active, hibernating, unavailable and paused are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {
-      const { name, status } = event as Extract<ProviderNotice, { type: 'provider.status' }>;
+      assertEvent(event, 'provider.status');
+      const { name, status } = event;
       if (status === 'active' || status === 'hibernating' || status === 'unavailable' || status === 'paused') {
         enqueue.sendTo('session', { type: 'session.providerStatus', name, status });
       }
@@ -165,7 +165,8 @@ export const supervisorMachine = setup({
      * gone (their tasks in flight are answered with the reason), and register again with the same session id.
      */
     syncModels: enqueueActions(({ context, enqueue, event }) => {
-      const { source, names } = event as ModelsListed;
+      assertEvent(event, 'models.listed');
+      const { source, names } = event;
       const catalog = context.catalogs[source];
       if (!catalog) return;
       const added = names.filter((name) => !catalog.names.includes(name) && !(name in context.providers));
@@ -174,27 +175,26 @@ export const supervisorMachine = setup({
       for (const name of removed) enqueue(stopChild(providerId(name)));
       for (const [taskId, llmName] of Object.entries(context.inFlight)) {
         if (!removed.includes(llmName)) continue;
-        const error = `model '${llmName}' is no longer listed by its server`;
-        enqueue.spawnChild('task', { id: taskId, input: { frame: { kind: 'wake', taskId, llmName }, receivedAt: Date.now(), error } });
+        enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName, error: `model '${llmName}' is no longer listed by its server` } });
       }
-      const providerNames = [...context.providerNames.filter((name) => !removed.includes(name)), ...added];
+      const providerNames = [...Object.keys(context.providers).filter((name) => !removed.includes(name)), ...added];
       enqueue.assign(({ spawn }) => {
         const providers: Record<string, ProviderActorRef> = {};
         const providerStatus: Record<string, ProviderPhase> = {};
         for (const name of providerNames) {
-          providers[name] = context.providers[name] ?? spawn('provider', { id: providerId(name), input: { ...catalog.provider, name, maxQueue: context.maxQueue } });
+          providers[name] = context.providers[name] ?? spawn('provider', { id: providerId(name), input: { ...catalog.provider, name } });
           providerStatus[name] = context.providerStatus[name] ?? 'probing';
         }
         const kept = catalog.names.filter((name) => !removed.includes(name));
-        return { providers, providerStatus, providerNames, catalogs: { ...context.catalogs, [source]: { ...catalog, names: [...kept, ...added] } } };
+        return { providers, providerStatus, catalogs: { ...context.catalogs, [source]: { ...catalog, names: [...kept, ...added] } } };
       });
       enqueue.sendTo('session', { type: 'session.publish', names: providerNames });
     }),
     /** Pause or resume: the named providers (every one for none), each told on its own. */
     forwardPause: enqueueActions(({ context, enqueue, event }) => {
-      const command = event as Extract<SupervisorEvent, { type: 'providers.pause' | 'providers.resume' }>;
-      const names = command.names.length === 0 ? context.providerNames : command.names;
-      const sent = command.type === 'providers.pause' ? { type: 'provider.pause' as const, until: command.until } : { type: 'provider.resume' as const };
+      assertEvent(event, ['providers.pause', 'providers.resume']);
+      const names = event.names.length === 0 ? Object.keys(context.providers) : event.names;
+      const sent = event.type === 'providers.pause' ? { type: 'provider.pause' as const, until: event.until } : { type: 'provider.resume' as const };
       for (const name of names) {
         const ref = context.providers[name];
         if (ref) enqueue.sendTo(ref, sent);
@@ -211,20 +211,16 @@ export const supervisorMachine = setup({
   context: ({ input, spawn }) => {
     const providers: Record<string, ProviderActorRef> = {};
     for (const provider of input.providers) {
-      providers[provider.name] = spawn('provider', {
-        id: providerId(provider.name),
-        input: { ...provider, maxQueue: input.maxQueue },
-      });
+      providers[provider.name] = spawn('provider', { id: providerId(provider.name), input: provider });
     }
     const catalogs: SupervisorContext['catalogs'] = {};
     for (const catalog of input.catalogs ?? []) {
       catalogs[catalog.source] = { provider: catalog.provider, names: catalog.names };
       spawn('catalog', { id: `catalog:${catalog.source}`, input: { source: catalog.source, modelSyncMs: input.modelSyncMs ?? 30_000 } });
     }
+    spawn('session', { id: 'session', input: input.session });
     return {
-      session: spawn('session', { id: 'session', input: input.session }),
       sessionId: input.session.sessionId,
-      providerNames: input.providers.map((p) => p.name),
       providers,
       providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
       catalogs,
@@ -234,7 +230,6 @@ export const supervisorMachine = setup({
       // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
       recent: input.restartedTasks.slice(-(input.rememberTasks ?? 1_000)).map((task) => task.taskId),
       rememberTasks: input.rememberTasks ?? 1_000,
-      maxQueue: input.maxQueue,
       drainMs: input.drainMs,
       forceGraceMs: input.forceGraceMs,
     };
@@ -292,8 +287,9 @@ export const supervisorMachine = setup({
     stopped: {
       type: 'final',
       // The session is over already when it took its leave.
-      entry: enqueueActions(({ context, enqueue }) => {
-        if (context.session.getSnapshot().status === 'active') enqueue.sendTo(context.session, { type: 'session.stop' });
+      entry: enqueueActions(({ enqueue, self }) => {
+        const session = (self.getSnapshot().children as Record<string, AnyActorRef | undefined>).session;
+        if (session?.getSnapshot().status === 'active') enqueue.sendTo(session, { type: 'session.stop' });
       }),
     },
   },

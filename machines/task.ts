@@ -4,16 +4,18 @@
 // Its last states are not `final`: the task tells its parent `task.settled` and the parent stops it. A final state
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
-import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { assign, enqueueActions, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
 
-export interface TaskInput {
+/** A frame to run: its provider spawns one of these per frame. */
+export interface RunnableTaskInput {
   frame: WorkFrame;
+  /** When its frame came off the task stream (stamped there, by the task-stream actor). */
   receivedAt: number;
-  /** Set when the task is answered with an error without running (unknown provider, full queue, restart…). */
+  /** Set when the task is answered with an error without running (a full queue, no wake recipe). */
   error?: string;
-  /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping or the provider is paused. */
+  /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the provider is paused. */
   errorStatus?: number;
   /**
    * Its provider has a wake recipe: a first run that finds the upstream unreachable before any of its result reached
@@ -23,6 +25,20 @@ export interface TaskInput {
   /** Its place in its provider's arrival order, so a task sent back to the queue keeps its turn. */
   seq?: number;
 }
+
+/** A task answered with an error without a frame to run (unknown provider, malformed frame, model gone). */
+export interface RefusedTaskInput {
+  taskId: string;
+  /** The wire name it was for ('' when its frame named none that could be read). */
+  llmName: string;
+  error: string;
+  /** The HTTP status that error carries to the hub (SPEC.md §5): 503 when the registrar is stopping. */
+  errorStatus?: number;
+  /** When the task arrived, where known. */
+  receivedAt?: number;
+}
+
+export type TaskInput = RunnableTaskInput | RefusedTaskInput;
 
 export interface RunTaskInput {
   frame: WorkFrame;
@@ -89,14 +105,10 @@ export interface TaskSettled extends TaskEnd {
   type: 'task.settled';
 }
 
-function errorName(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? (error as { name?: string }).name : undefined;
-}
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
-function failureOf(event: unknown): RunTaskFailure {
-  const error = (event as { error?: unknown }).error;
+function failureOf(error: unknown): RunTaskFailure {
   return typeof error === 'object' && error !== null ? (error as RunTaskFailure) : {};
 }
 /** 401/403 from the upstream, thrown or carried in an error result (SPEC.md §5). */
@@ -104,24 +116,55 @@ function refusesKey(status: unknown): boolean {
   return status === 401 || status === 403;
 }
 
+/** The error of an invoked actor, as a guard's params. */
+const errorParams = ({ event }: { event: ErrorActorEvent }) => ({ error: event.error });
+
 /** Marks the states a task ends in, for readers of the machine (the drawings). */
 export const END_TAG = 'end';
+
+export interface TaskContext {
+  taskId: string;
+  llmName: string;
+  /** Absent for a task refused without a frame to run. */
+  frame?: WorkFrame;
+  /** When it arrived, where known (stamped at the edge: the machine reads no clock). */
+  receivedAt?: number;
+  result?: TaskResult;
+  upstreamUnreachable: boolean;
+  upstreamRefusedKey: boolean;
+  mayWake: boolean;
+  seq: number;
+  /** It was sent back to the queue once already: the next unreachable upstream is its error. */
+  requeued: boolean;
+  outcome?: TaskOutcome;
+}
+
+/** An error answered without running, with the status it carries to the hub when it has one. */
+function refusal(error: string, status: number | undefined): TaskResult {
+  return { error, ...(status === undefined ? {} : { status }) };
+}
+
+function contextOf(input: TaskInput): TaskContext {
+  const common = { upstreamUnreachable: false, upstreamRefusedKey: false, requeued: false };
+  if (!('frame' in input)) {
+    return { ...common, taskId: input.taskId, llmName: input.llmName, receivedAt: input.receivedAt, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
+  }
+  return {
+    ...common,
+    taskId: input.frame.taskId,
+    llmName: input.frame.llmName,
+    frame: input.frame,
+    receivedAt: input.receivedAt,
+    result: input.error === undefined ? undefined : refusal(input.error, input.errorStatus),
+    mayWake: input.mayWake ?? false,
+    seq: input.seq ?? 0,
+  };
+}
 
 export const taskMachine = setup({
   types: {
     input: {} as TaskInput,
-    context: {} as {
-      frame: WorkFrame;
-      receivedAt: number;
-      result?: TaskResult;
-      upstreamUnreachable: boolean;
-      upstreamRefusedKey: boolean;
-      mayWake: boolean;
-      seq: number;
-      /** It was sent back to the queue once already: the next unreachable upstream is its error. */
-      requeued: boolean;
-      outcome?: TaskOutcome;
-    },
+    context: {} as TaskContext,
     events: {} as TaskEvent,
   },
   actors: {
@@ -130,11 +173,11 @@ export const taskMachine = setup({
   },
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
-    delivered: ({ event }) => (event as { output?: RunTaskOutput }).output?.delivered === true,
-    taskGone: ({ event }) => errorName((event as { error?: unknown }).error) === TASK_GONE,
+    delivered: (_, params: { output: RunTaskOutput }) => params.output.delivered === true,
+    taskGone: (_, params: { error: unknown }) => failureOf(params.error).name === TASK_GONE,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
-    mayRunAgain: ({ context, event }) => {
-      const failure = failureOf(event);
+    mayRunAgain: ({ context }, params: { error: unknown }) => {
+      const failure = failureOf(params.error);
       return context.mayWake && !context.requeued && failure.kind === UPSTREAM_UNREACHABLE && failure.nothingSent === true;
     },
     resultIsError: ({ context }) => context.result !== undefined && 'error' in context.result,
@@ -145,7 +188,7 @@ export const taskMachine = setup({
       enqueue.assign({ outcome: params.outcome });
       enqueue.sendParent({
         type: 'task.settled',
-        taskId: context.frame.taskId,
+        taskId: context.taskId,
         outcome: params.outcome,
         upstreamUnreachable: context.upstreamUnreachable,
         upstreamRefusedKey: context.upstreamRefusedKey,
@@ -154,21 +197,12 @@ export const taskMachine = setup({
     /** Back to the queue, once: tell the provider, which puts it back in its turn and looks at the upstream. */
     requeue: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ requeued: true });
-      enqueue.sendParent({ type: 'task.upstreamLost', taskId: context.frame.taskId, seq: context.seq } satisfies TaskUpstreamLost);
+      enqueue.sendParent({ type: 'task.upstreamLost', taskId: context.taskId, seq: context.seq } satisfies TaskUpstreamLost);
     }),
   },
 }).createMachine({
   id: 'task',
-  context: ({ input }) => ({
-    frame: input.frame,
-    receivedAt: input.receivedAt,
-    result: input.error === undefined ? undefined : { error: input.error, ...(input.errorStatus === undefined ? {} : { status: input.errorStatus }) },
-    upstreamUnreachable: false,
-    upstreamRefusedKey: false,
-    mayWake: input.mayWake ?? false,
-    seq: input.seq ?? 0,
-    requeued: false,
-  }),
+  context: ({ input }) => contextOf(input),
   initial: 'queued',
   states: {
     queued: {
@@ -186,10 +220,11 @@ export const taskMachine = setup({
       invoke: {
         id: 'run',
         src: 'runTask',
-        input: ({ context }) => ({ frame: context.frame, receivedAt: context.receivedAt }),
+        // Only a task with a frame gets here: one refused without a frame leaves `queued` for `reporting` at once.
+        input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0 }),
         onDone: [
           // A streamed upload ends with the final result: the hub has it already.
-          { guard: 'delivered', target: 'done' },
+          { guard: { type: 'delivered', params: ({ event }) => ({ output: event.output }) }, target: 'done' },
           {
             target: 'reporting',
             actions: assign({
@@ -199,15 +234,15 @@ export const taskMachine = setup({
           },
         ],
         onError: [
-          { guard: 'taskGone', target: 'cancelled' },
+          { guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' },
           // Not a failure (yet): the output, read when the task ends, says nothing of this first run.
-          { guard: 'mayRunAgain', target: 'queued', actions: 'requeue' },
+          { guard: { type: 'mayRunAgain', params: errorParams }, target: 'queued', actions: 'requeue' },
           {
             target: 'reporting',
             actions: assign({
               result: ({ event }) => ({ error: errorMessage(event.error) }),
-              upstreamUnreachable: ({ event }) => failureOf(event).kind === UPSTREAM_UNREACHABLE,
-              upstreamRefusedKey: ({ event }) => refusesKey(failureOf(event).status),
+              upstreamUnreachable: ({ event }) => failureOf(event.error).kind === UPSTREAM_UNREACHABLE,
+              upstreamRefusedKey: ({ event }) => refusesKey(failureOf(event.error).status),
             }),
           },
         ],
@@ -224,9 +259,9 @@ export const taskMachine = setup({
       invoke: {
         id: 'post',
         src: 'postResult',
-        input: ({ context }) => ({ taskId: context.frame.taskId, result: context.result! }),
+        input: ({ context }) => ({ taskId: context.taskId, result: context.result! }),
         onDone: [{ guard: 'resultIsError', target: 'failed' }, { target: 'done' }],
-        onError: [{ guard: 'taskGone', target: 'cancelled' }, { target: 'failed' }],
+        onError: [{ guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' }, { target: 'failed' }],
       },
       on: { 'task.cancel': 'cancelled' },
     },

@@ -1,22 +1,13 @@
 // The registrar daemon: builds the supervisor actor from the config, fills the machines' actor placeholders with
 // the real I/O, persists the facts that survive a restart, and logs every transition that matters.
 import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
-import { answerRestartedActor } from '../actors/answer-restarted.ts';
-import { heartbeatActor } from '../actors/heartbeat.ts';
-import { leaveActor } from '../actors/leave.ts';
-import { listModelsActor, syncCatalog } from '../actors/list-models.ts';
 import type { ActorDeps, DaemonObserver, PublishedProvider } from '../actors/deps.ts';
-import { postResultActor } from '../actors/post-result.ts';
-import { probeActor } from '../actors/probe.ts';
-import { registerActor } from '../actors/register.ts';
-import { runInferenceActor } from '../actors/run-inference.ts';
-import { taskStreamActor } from '../actors/task-stream.ts';
-import { wakeRecipeActor } from '../actors/wake-recipe.ts';
-import { catalogMachine } from '../machines/catalog.ts';
-import { providerMachine, type ProviderInput } from '../machines/provider.ts';
-import { sessionMachine } from '../machines/session.ts';
-import { supervisorMachine, type SupervisorActorRef, type SupervisorContext } from '../machines/supervisor.ts';
-import { taskMachine } from '../machines/task.ts';
+import { createRegistrarImplementations } from '../actors/implementations.ts';
+import { syncCatalog } from '../actors/list-models.ts';
+import type { ProviderInput } from '../machines/provider.ts';
+import { publishedNames } from '../machines/selectors.ts';
+import type { SupervisorActorRef, SupervisorContext } from '../machines/supervisor.ts';
+import { provideSupervisor } from '../machines/wiring.ts';
 import { EVERY_MODEL, wireName, type Config, type ProviderConfig, type Timing } from './config/schema.ts';
 import { urlCredentialWarnings } from './config/url-credentials.ts';
 import { HubClient } from './hub-client.ts';
@@ -69,8 +60,9 @@ function upstreamOf(config: ProviderConfig): string {
 }
 
 /** A provider machine's input, but its wire name: the same for every model of a `model: "*"` provider. */
-function providerInputOf(config: ProviderConfig, timing: Timing): Omit<ProviderInput, 'name' | 'maxQueue'> {
+function providerInputOf(config: ProviderConfig, timing: Timing): Omit<ProviderInput, 'name'> {
   return {
+    maxQueue: limits.maxQueuedPerProvider,
     upstream: upstreamOf(config),
     hasWake: config.wake !== undefined,
     maxConcurrency: config.maxConcurrency,
@@ -132,18 +124,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   // Their results go with the session they were taken on: a hub checks a result's session header.
   hub.sessionId = facts?.sessionId;
 
-  const task = taskMachine.provide({ actors: { runTask: runInferenceActor(deps), postResult: postResultActor(deps) } });
-  const machine = supervisorMachine.provide({
-    actors: {
-      session: sessionMachine.provide({
-        actors: { register: registerActor(deps), heartbeat: heartbeatActor(deps), taskStream: taskStreamActor(deps), leave: leaveActor(deps) },
-      }),
-      catalog: catalogMachine.provide({ actors: { listModels: listModelsActor(deps) } }),
-      provider: providerMachine.provide({ actors: { task, probe: probeActor(deps), wakeRecipe: wakeRecipeActor(deps) } }),
-      task,
-      answerRestarted: answerRestartedActor(deps),
-    },
-  });
+  const machine = provideSupervisor(createRegistrarImplementations(deps));
 
   const actor = createActor(machine, {
     input: {
@@ -160,7 +141,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       providers: [...providers.values()].map((published) => ({ name: published.wireName, ...providerInputOf(published.config, timing) })),
       catalogs: listed,
       modelSyncMs: timing.modelSyncMs,
-      maxQueue: limits.maxQueuedPerProvider,
       drainMs: timing.drainMs,
       forceGraceMs: Math.min(timing.forceGraceMs, timing.resultDeadlineMs),
       restartedTasks: facts?.inFlight ?? [],
@@ -257,7 +237,7 @@ function logTransitions(actor: SupervisorActorRef, logger: Logger): void {
     });
   };
   watch('session');
-  for (const name of actor.getSnapshot().context.providerNames) watch(`provider:${name}`);
+  for (const name of publishedNames(actor.getSnapshot())) watch(`provider:${name}`);
 }
 
 function flatten(value: unknown): string {

@@ -1,8 +1,8 @@
 // What `start` and `up` say at info level while they run, beside the waits (progress.ts): that the daemon is live,
 // with what it publishes, to whom and where to call it; and one line per finished call. State transitions are debug.
 import type { PublishedRow, StatusTracker, TransitionNotice } from '../../inspect/tracker.ts';
-import { TASK_ENDS } from '../../machines/task.ts';
-import type { WorkFrame } from '../protocol/index.ts';
+import { taskFacts } from '../../machines/selectors.ts';
+import { TASK_ENDS, type TaskContext } from '../../machines/task.ts';
 import { redactUrl } from '../redact.ts';
 import type { Logger } from '../log.ts';
 
@@ -55,15 +55,16 @@ export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransitio
 
   const onTask = (notice: TransitionNotice) => {
     if (!TASK_ENDS.has(notice.to)) return;
-    const frame = notice.context.frame as WorkFrame;
-    const ms = Date.parse(notice.at) - (notice.context.receivedAt as number);
-    const first = firstTokens.get(frame.taskId);
-    firstTokens.delete(frame.taskId);
-    const error = (notice.context.result as { error?: string } | undefined)?.error;
-    const fields = { task: shortId(frame.taskId), provider: frame.llmName, kind: frame.kind, outcome: notice.to, ms, ...(first !== undefined ? { firstTokenMs: first } : {}) };
-    const what = frame.kind === 'wake' ? 'wake' : 'call';
+    const task = taskFacts(notice.context as unknown as TaskContext);
+    const ms = Date.parse(notice.at) - (task.receivedAt ?? Date.parse(notice.at));
+    const first = firstTokens.get(task.taskId);
+    firstTokens.delete(task.taskId);
+    const { error } = task;
+    const kind = task.kind ?? 'refused';
+    const fields = { task: shortId(task.taskId), provider: task.llmName, kind, outcome: notice.to, ms, ...(first !== undefined ? { firstTokenMs: first } : {}) };
+    const what = kind === 'wake' ? 'wake' : 'call';
     const firstText = first !== undefined ? `, first token after ${duration(first)}` : '';
-    const message = `${what} ${shortId(frame.taskId)} on '${frame.llmName}': ${notice.to} in ${duration(ms)}${firstText}${notice.to === 'failed' && error ? `: ${error}` : ''}`;
+    const message = `${what} ${shortId(task.taskId)} on '${task.llmName}': ${notice.to} in ${duration(ms)}${firstText}${notice.to === 'failed' && error ? `: ${error}` : ''}`;
     if (notice.to === 'failed') logger.warn(fields, message);
     else logger.info(fields, message);
   };

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { Progress } from './progress.ts';
 import { shutdownSignalsFromNow, parsePort } from './signals.ts';
 import { publishedRows, startWatching, type WatchFlags } from './watch.ts';
+import { publishedNames } from '../../machines/selectors.ts';
 
 export interface UpOptions {
   port?: string;
@@ -117,7 +118,7 @@ export async function upCommand(options: UpOptions): Promise<number> {
   signals.attach(daemon.drain);
 
   // The daemon listed every server's models before it started: these are the names it publishes.
-  const names = daemon.actor?.getSnapshot().context.providerNames ?? [];
+  const names = daemon.actor ? publishedNames(daemon.actor.getSnapshot()) : [];
   if (names.length > 0) {
     await waitUntilServing(hub, token, names[0], logger);
     progress.writeLogLine(tryIt(hub, token, names, watch.statusUrl));

@@ -23,7 +23,7 @@ const taskEnd = (taskId: string, outcome: string, result: unknown, receivedAt = 
   from: 'reporting',
   to: outcome,
   status: 'done',
-  context: { frame: { kind: 'infer', taskId, llmName: 'gpu', streaming: true }, receivedAt, result },
+  context: { taskId, llmName: 'gpu', frame: { kind: 'infer', taskId, llmName: 'gpu', streaming: true }, receivedAt, result },
 });
 
 describe('the activity log', () => {

@@ -117,7 +117,7 @@ describe('queue limit', () => {
     for (let i = total - 5; i < total; i++) {
       await eventually(() => expect(finalError(s.hub.results.get(`t-${i}`))).toBe(`provider 'gpu' has ${limits.maxQueuedPerProvider} tasks waiting; try again later`), 30_000);
     }
-    const provider = s.registrar.daemon.actor!.getSnapshot().children['provider:gpu']!.getSnapshot().context as { queue: string[]; running: string[] };
+    const provider = s.registrar.daemon.actor!.getSnapshot().children['provider:gpu']!.getSnapshot().context as { queue: { id: string }[]; running: string[] };
     expect(provider.queue).toHaveLength(limits.maxQueuedPerProvider);
     expect(provider.running).toEqual(['t-0']);
     expect(s.hub.results.size).toBe(5);

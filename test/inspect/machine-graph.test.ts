@@ -32,7 +32,6 @@ describe('machineGraph', () => {
       'connected.streaming.open',
       'connected.backoff',
       'draining',
-      'draining.checking',
       'draining.heartbeating',
       'draining.idle',
       'leaving',

@@ -2,7 +2,7 @@
 // the V8 heap after a full collection at each checkpoint as JSON: test/machines/heap-bound.test.ts reads it.
 // `node --expose-gc --import tsx test/machines/heap-bound.script.ts [TASKS_PER_CHECKPOINT] [CHECKPOINTS]`
 import { createActor, fromPromise, setup } from 'xstate';
-import { providerMachine, type ProbeInput, type WakeInput } from '../../machines/provider.ts';
+import { providerMachine, type ProbeInput, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
 import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
 
 const perCheckpoint = Number(process.argv[2] ?? 5_000);
@@ -16,7 +16,14 @@ const task = taskMachine.provide({
     postResult: fromPromise<void, PostResultInput>(async () => undefined),
   },
 });
-const provider = providerMachine.provide({ actors: { task, probe: fromPromise<boolean, ProbeInput>(async () => true), wakeRecipe: fromPromise<void, WakeInput>(async () => undefined) } });
+const provider = providerMachine.provide({
+  actors: {
+    task,
+    probe: fromPromise<boolean, ProbeInput>(async () => true),
+    readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: true, at: 0 })),
+    wakeRecipe: fromPromise<WakeStarted, WakeInput>(async () => ({ startedAt: 0 })),
+  },
+});
 
 let settled = 0;
 let wake: (() => void) | undefined;

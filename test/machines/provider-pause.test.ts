@@ -3,7 +3,7 @@
 // phase it is in again.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromPromise } from 'xstate';
-import { providerMachine, type ProbeInput, type WakeInput } from '../../machines/provider.ts';
+import { providerMachine, type ProbeInput, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
 import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
 import type { InferFrame } from '../../src/protocol/index.ts';
 import { underParent } from './harness.ts';
@@ -26,7 +26,8 @@ function provider(options: { up: boolean; hasWake?: boolean }) {
     actors: {
       task,
       probe: fromPromise<boolean, ProbeInput>(async () => (probes++, options.up)),
-      wakeRecipe: fromPromise<void, WakeInput>(async ({ input }) => void wakes.push(input)),
+      readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: (probes++, options.up), at: Date.now() })),
+      wakeRecipe: fromPromise<WakeStarted, WakeInput>(async ({ input }) => (wakes.push(input), { startedAt: Date.now() })),
     },
   });
   const p = underParent(machine, { ...base, hasWake: options.hasWake ?? false });

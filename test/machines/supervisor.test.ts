@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
-import { providerMachine } from '../../machines/provider.ts';
-import { sessionMachine } from '../../machines/session.ts';
-import { supervisorMachine, type AnswerRestartedInput, type SupervisorInput } from '../../machines/supervisor.ts';
-import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
+import type { ListModelsInput } from '../../machines/catalog.ts';
+import type { ProbeInput, Readiness } from '../../machines/provider.ts';
+import { publishedNames } from '../../machines/selectors.ts';
+import type { AnswerRestartedInput, SupervisorInput } from '../../machines/supervisor.ts';
+import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../../machines/task.ts';
+import { provideSupervisor } from '../../machines/wiring.ts';
 import type { InferFrame } from '../../src/protocol/index.ts';
 
 const infer = (taskId: string, llmName = 'local'): InferFrame => ({
@@ -17,36 +19,35 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   const runs = new Map<string, { resolve: (o: RunTaskOutput) => void; reject: (e: unknown) => void; signal: AbortSignal }>();
   let stream: ((event: AnyEventObject) => void) | undefined;
   const leaves: string[] = [];
-  const task = taskMachine.provide({
-    actors: {
+  const machine = provideSupervisor({
+    task: {
       runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal }))),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
     },
-  });
-  const machine = supervisorMachine.provide({
-    actors: {
-      task,
+    supervisor: {
       answerRestarted: fromPromise<void, AnswerRestartedInput>(async ({ input }) => {
         if (input.tasks.length === 0) return;
         await restartedAnswered;
         for (const { taskId } of input.tasks) posts.push({ taskId, result: { error: 'registrar restarted' } });
       }),
-      provider: providerMachine.provide({ actors: { task, probe: fromPromise(async () => true), wakeRecipe: fromPromise<void, { name: string }>(async () => undefined) } }),
-      session: sessionMachine.provide({
-        actors: {
-          register: fromPromise(async () => ({ sessionId: 's1' })),
-          heartbeat: fromCallback(() => undefined),
-          taskStream: fromCallback(({ sendBack }) => void (stream = sendBack)),
-          leave: fromPromise<void, { sessionId: string }>(async ({ input }) => void leaves.push(input.sessionId)),
-        },
-      }),
     },
+    provider: {
+      probe: fromPromise(async () => true),
+      readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: true, at: 0 })),
+      wakeRecipe: fromPromise(async () => ({ startedAt: 0 })),
+    },
+    session: {
+      register: fromPromise(async () => ({ sessionId: 's1' })),
+      heartbeat: fromCallback(() => undefined),
+      taskStream: fromCallback(({ sendBack }) => void (stream = sendBack)),
+      leave: fromPromise<void, { sessionId: string }>(async ({ input }) => void leaves.push(input.sessionId)),
+    },
+    catalog: { listModels: fromPromise<string[] | undefined, ListModelsInput>(async () => undefined) },
   });
   const actor = createActor(machine, {
     input: {
       session: { timing: { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 } },
-      providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 }],
-      maxQueue: 10,
+      providers: [{ name: 'local', upstream: 'demo', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000, maxQueue: 10 }],
       drainMs: 1_000,
       forceGraceMs: 200,
       restartedTasks: [],
@@ -164,7 +165,7 @@ describe('supervisor machine', () => {
   });
 
   it('drains a task sent back to its queue as one still in flight: it runs again, then the daemon stops', async () => {
-    const s = start({ providers: [{ name: 'local', upstream: 'demo', hasWake: true, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 }] });
+    const s = start({ providers: [{ name: 'local', upstream: 'demo', hasWake: true, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000, maxQueue: 10 }] });
     await vi.advanceTimersByTimeAsync(0);
     s.frame(infer('t1'));
     const first = s.runs.get('t1')!;
@@ -203,7 +204,7 @@ describe('supervisor machine', () => {
   });
 
   it('follows a catalog\'s model list: a provider machine per listed model, stopped when it goes, tasks on it answered', async () => {
-    const template = { upstream: 'ollama at http://127.0.0.1:1', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000 };
+    const template = { upstream: 'ollama at http://127.0.0.1:1', hasWake: false, maxConcurrency: 4, wakePollStartMs: 10, wakePollMs: 10, wakeMaxWaitMs: 100, reprobeMs: 1_000, reprobeCapMs: 1_000, maxQueue: 10 };
     const s = start({ providers: [{ name: 'a', ...template }], catalogs: [{ source: 'ollama', provider: template, names: ['a'] }] });
     await vi.advanceTimersByTimeAsync(0);
     const children = () => Object.keys(s.actor.getSnapshot().children).filter((id) => id.startsWith('provider:')).sort();
@@ -214,7 +215,7 @@ describe('supervisor machine', () => {
     s.actor.send({ type: 'models.listed', source: 'ollama', names: ['a', 'b'] });
     await vi.advanceTimersByTimeAsync(0);
     expect(children()).toEqual(['provider:a', 'provider:b']);
-    expect(s.actor.getSnapshot().context.providerNames).toEqual(['a', 'b']);
+    expect(publishedNames(s.actor.getSnapshot())).toEqual(['a', 'b']);
     // Registered again (the fake register answers at once) with both names.
     expect(session.getSnapshot().context.names).toEqual(['a', 'b']);
 

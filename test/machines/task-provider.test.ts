@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fromPromise } from 'xstate';
-import { providerMachine, type ProbeInput, type WakeInput } from '../../machines/provider.ts';
+import { providerMachine, type ProbeInput, type QueuedTask, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
 import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
 import type { InferFrame, TaskResult, WakeFrame } from '../../src/protocol/index.ts';
 import { underParent } from './harness.ts';
@@ -184,15 +184,19 @@ describe('provider machine', () => {
       actors: {
         task: c.task,
         probe: fromPromise<boolean, ProbeInput>(async () => (probes++, options.up())),
-        wakeRecipe: fromPromise<void, WakeInput>(async ({ input }) => {
+        readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: (probes++, options.up()), at: Date.now() })),
+        wakeRecipe: fromPromise<WakeStarted, WakeInput>(async ({ input }) => {
+          const startedAt = Date.now();
           wakes.push(input);
           await options.wake?.();
+          return { startedAt };
         }),
       },
     });
     const p = underParent(machine, { ...base, ...options.timing, hasWake: options.hasWake ?? false, maxConcurrency: options.maxConcurrency ?? base.maxConcurrency });
     const received = (taskId: string, frame: InferFrame | WakeFrame = infer(taskId)) => p.send({ type: 'task.received', frame, receivedAt: Date.now() });
-    return { ...p, ...c, wakes, receive: received, probes: () => probes };
+    const queued = () => (p.context().queue as QueuedTask[]).map(({ id }) => id);
+    return { ...p, ...c, wakes, receive: received, queued, probes: () => probes };
   }
 
   it('runs at most maxConcurrency tasks and starts the queue in arrival order', async () => {
@@ -201,7 +205,7 @@ describe('provider machine', () => {
     expect(p.state()).toBe('active');
     for (const id of ['a', 'b', 'c', 'd']) p.receive(id);
     expect([...p.runs.keys()]).toEqual(['a', 'b']);
-    expect(p.context().queue).toEqual(['c', 'd']);
+    expect(p.queued()).toEqual(['c', 'd']);
     p.runs.get('b')!.resolve(ok);
     await vi.advanceTimersByTimeAsync(0);
     expect([...p.runs.keys()]).toEqual(['a', 'b', 'c']);
@@ -219,7 +223,7 @@ describe('provider machine', () => {
     for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) p.receive(id);
     await vi.advanceTimersByTimeAsync(0);
     expect(p.posts).toEqual([{ taskId: 'f', result: { error: "provider 'local' has 3 tasks waiting; try again later" } }]);
-    expect(p.context().queue).toEqual(['c', 'd', 'e']);
+    expect(p.queued()).toEqual(['c', 'd', 'e']);
   });
 
   it('wakes a hibernating provider on an infer, once for several tasks, then runs them', async () => {
@@ -396,7 +400,7 @@ describe('provider machine', () => {
       p.runs.get('a')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
       expect(p.state()).toEqual({ waking: 'starting' });
-      expect(p.context()).toMatchObject({ queue: ['a'], running: [] });
+      expect({ queue: p.queued(), running: p.context().running }).toEqual({ queue: ['a'], running: [] });
       expect(p.received('provider.status').map((e) => e.status)).toEqual(['probing', 'active', 'probing', 'hibernating', 'waking']);
       p.letWake();
       await vi.advanceTimersByTimeAsync(0);
@@ -418,14 +422,14 @@ describe('provider machine', () => {
       p.runs.get('b')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
       expect(p.state()).toEqual({ waking: 'starting' });
-      expect(p.context().queue).toEqual(['b', 'd', 'e', 'f']);
+      expect(p.queued()).toEqual(['b', 'd', 'e', 'f']);
       // c and a fail while the wake is under way: each takes its turn by arrival, and shares the wake.
       p.runs.get('c')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
-      expect(p.context().queue).toEqual(['b', 'c', 'd', 'e', 'f']);
+      expect(p.queued()).toEqual(['b', 'c', 'd', 'e', 'f']);
       p.runs.get('a')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
-      expect(p.context()).toMatchObject({ queue: ['a', 'b', 'c', 'd', 'e', 'f'], running: [] });
+      expect({ queue: p.queued(), running: p.context().running }).toEqual({ queue: ['a', 'b', 'c', 'd', 'e', 'f'], running: [] });
       // The queue is over its limit by the tasks sent back; a new task is refused, none of the others is lost.
       p.receive('g');
       await vi.advanceTimersByTimeAsync(0);
@@ -434,7 +438,7 @@ describe('provider machine', () => {
       await vi.advanceTimersByTimeAsync(0);
       expect(p.wakes).toHaveLength(1);
       expect(p.started).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
-      expect(p.context()).toMatchObject({ queue: ['d', 'e', 'f'], running: ['a', 'b', 'c'] });
+      expect({ queue: p.queued(), running: p.context().running }).toEqual({ queue: ['d', 'e', 'f'], running: ['a', 'b', 'c'] });
       for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) {
         p.runs.get(id)!.resolve(ok);
         await vi.advanceTimersByTimeAsync(0);
@@ -471,10 +475,10 @@ describe('provider machine', () => {
       p.stop();
       p.runs.get('a')!.reject(upstreamLost());
       await vi.advanceTimersByTimeAsync(0);
-      expect(p.context().queue).toEqual(['a']);
+      expect(p.queued()).toEqual(['a']);
       p.send({ type: 'task.cancel', taskId: 'a' });
       await vi.advanceTimersByTimeAsync(0);
-      expect(p.context()).toMatchObject({ queue: [], running: ['b'] });
+      expect({ queue: p.queued(), running: p.context().running }).toEqual({ queue: [], running: ['b'] });
       expect(p.received('task.settled').map((e) => [e.taskId, e.outcome])).toEqual([['a', 'cancelled']]);
       expect(p.state()).toEqual({ waking: 'starting' });
       expect(p.posts).toEqual([]);

@@ -7,6 +7,7 @@
 // already probing (the root's `task.upstreamLost`).
 import { isDeepStrictEqual } from 'node:util';
 import { and, assign, setup } from 'xstate';
+import type { QueuedTask } from '../../machines/provider.ts';
 import type { CoverageRecorder } from './coverage.ts';
 import type { Scenario } from './replay.ts';
 import { Stage } from './stage.ts';
@@ -194,7 +195,7 @@ const timing = {
 const WAKE_MAX_WAIT_MS = 60_000;
 const PROVIDER = 'provider:p';
 
-const providerContext = (stage: Stage) => (stage.trace.contexts.get(PROVIDER) ?? {}) as { running?: string[]; queue?: string[]; wakePolls?: number; reprobes?: number };
+const providerContext = (stage: Stage) => (stage.trace.contexts.get(PROVIDER) ?? {}) as { running?: string[]; queue?: QueuedTask[]; wakePolls?: number; reprobes?: number };
 
 export function providerScenario(recorder: CoverageRecorder): Scenario<typeof providerModel> {
   return {
@@ -249,7 +250,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
         const taskId = `t${n}`;
         stage.send({ kind: 'infer', taskId, llmName: 'p', streaming: false, request: { messages: [{ role: 'user', content: taskId }] } });
       },
-      'task.cancel': (stage) => stage.send({ kind: 'cancel', taskId: providerContext(stage).queue!.at(-1) }),
+      'task.cancel': (stage) => stage.send({ kind: 'cancel', taskId: providerContext(stage).queue!.at(-1)!.id }),
       'model.answers': (stage) => stage.answerCall(providerContext(stage).running![0]),
       'model.refusesKey': (stage) => stage.answerCall(providerContext(stage).running![0], { failWith: 401 }),
       'model.down': (stage) => stage.modelDown(),
@@ -286,7 +287,7 @@ export function providerScenario(recorder: CoverageRecorder): Scenario<typeof pr
       const { running = [], queue = [] } = providerContext(stage);
       // A task actor's context says whether it was sent back to the queue already.
       const again = (ids: string[]) => ids.filter((id) => stage.trace.contexts.get(id)?.requeued === true).length;
-      const daemon = [running.length, queue.length, again(running), again(queue)];
+      const daemon = [running.length, queue.length, again(running), again(queue.map(({ id }) => id))];
       const { running: r, queued: q, runningAgain: ra, queuedAgain: qa } = model.context;
       return isDeepStrictEqual(daemon, [r, q, ra, qa])
         ? undefined

@@ -30,9 +30,10 @@ export type SessionStimulus =
   | { type: 'signal.term' };
 
 /**
- * `hasSession`: the hub gave us a session id at least once (draining then heartbeats). `taskInFlight`: a task whose
- * result the hub has not taken yet (the drain waits for it). `draining`: SIGTERM came while connected with a task in
- * flight: the session stays connected (its stream is the hub's pulse) until that result is taken.
+ * `hasSession`: the hub gave us a session id at least once (a drain while not connected then heartbeats; without one
+ * it has nothing to keep alive). `taskInFlight`: a task whose result the hub has not taken yet (the drain waits for
+ * it). `draining`: SIGTERM came while connected with a task in flight: the session stays connected (its stream is the
+ * hub's pulse) until that result is taken.
  */
 export const sessionModel = setup({
   types: { context: {} as { hasSession: boolean; taskInFlight: boolean; draining: boolean }, events: {} as SessionStimulus },
@@ -42,6 +43,7 @@ export const sessionModel = setup({
     noTaskInFlight: ({ context }) => !context.taskInFlight,
     draining: ({ context }) => context.draining,
     notDraining: ({ context }) => !context.draining,
+    drainsWithSession: ({ context }) => !context.draining && context.hasSession,
   },
   actions: {
     /** A step that changes nothing the model can see; the replay checks the real transition instead. */
@@ -72,13 +74,19 @@ export const sessionModel = setup({
         'hub.registerReset': 'retrying',
         // The register under way named the old models: it starts again (a draining daemon publishes nothing new).
         'models.change': { guard: 'notDraining', target: 'registering', reenter: true },
-        'signal.term': { guard: 'notDraining', target: 'draining' },
+        'signal.term': [
+          { guard: 'drainsWithSession', target: '#session.draining.heartbeating' },
+          { guard: 'notDraining', target: '#session.draining.idle' },
+        ],
       },
     },
     retrying: {
       on: {
         'timer.backoffElapsed': 'registering',
-        'signal.term': { guard: 'notDraining', target: 'draining' },
+        'signal.term': [
+          { guard: 'drainsWithSession', target: '#session.draining.heartbeating' },
+          { guard: 'notDraining', target: '#session.draining.idle' },
+        ],
         'models.change': { guard: 'notDraining', actions: 'stays' },
       },
     },
@@ -133,9 +141,8 @@ export const sessionModel = setup({
         { guard: and(['noTaskInFlight', 'hasSession']), target: 'leaving' },
         { guard: 'noTaskInFlight', target: 'stopped' },
       ],
-      initial: 'checking',
+      initial: 'idle',
       states: {
-        checking: { always: [{ guard: 'hasSession', target: 'heartbeating' }, { target: 'idle' }] },
         heartbeating: {},
         idle: {},
       },

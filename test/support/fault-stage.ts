@@ -37,7 +37,8 @@ export function faultStage() {
     await current?.registrar.stop();
     await current?.hub.close();
     await current?.model.close();
-    for (const cleanup of extraCleanups.splice(0)) await cleanup();
+    // Last registered, first run: a directory is removed only after the daemon writing into it has stopped.
+    for (const cleanup of extraCleanups.splice(0).reverse()) await cleanup();
     current = undefined;
     expect(troubles).toEqual([]);
   });
