@@ -31,18 +31,18 @@ export class ResultUpload {
     private readonly signal: AbortSignal,
   ) {}
 
-  /** Writes one chunk; resolves once it is handed to the socket (or resent after a break). */
-  async send(result: TaskResult): Promise<void> {
+  /** Writes chunks, in one socket write; resolves once they are handed to the socket (or resent after a break). */
+  async send(results: TaskResult[]): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    const line: Line = { seq: 'chunk' in result ? result.chunk.seq : undefined, text: `${JSON.stringify(result)}\n` };
-    this.unconfirmed.push(line);
+    const lines = results.map((result): Line => ({ seq: 'chunk' in result ? result.chunk.seq : undefined, text: `${JSON.stringify(result)}\n` }));
+    this.unconfirmed.push(...lines);
     if (this.resuming) return this.resuming;
-    this.write(line);
+    this.write(lines);
   }
 
   /** Writes the final result, ends the upload and resolves when the hub has taken every line. */
   async finish(result: TaskResult): Promise<void> {
-    await this.send(result);
+    await this.send([result]);
     for (;;) {
       if (this.resuming) await this.resuming;
       if (this.failure !== undefined) throw this.failure;
@@ -70,9 +70,10 @@ export class ResultUpload {
     await answer?.catch(() => undefined);
   }
 
-  private write(line: Line): void {
+  private write(lines: Line[]): void {
+    if (lines.length === 0) return;
     if (!this.request) this.open();
-    this.request!.write(line.text);
+    this.request!.write(lines.length === 1 ? lines[0].text : lines.map((line) => line.text).join(''));
   }
 
   private open(): void {
@@ -107,7 +108,7 @@ export class ResultUpload {
         try {
           const seq = await this.highestSeq();
           this.unconfirmed = this.unconfirmed.filter((line) => line.seq === undefined || line.seq > seq);
-          for (const line of this.unconfirmed) this.write(line);
+          this.write(this.unconfirmed);
           return;
         } catch (error) {
           if (error instanceof TaskGoneError || this.signal.aborted) throw error;

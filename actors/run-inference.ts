@@ -6,9 +6,8 @@ import { HubCallError, TaskGoneError } from '../src/hub-client.ts';
 import { TASK_ERROR, isTaskFailure, type TaskFailure } from '../src/protocol/errors.ts';
 import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult, type WorkFrame } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
-import { ChunkPoster } from './chunk-poster.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
-import { PayloadPoster } from './payload-poster.ts';
+import { PayloadMerge, ResultPoster, TextMerge } from './result-poster.ts';
 import { ResultUpload } from './result-upload.ts';
 
 type RunDeps = Pick<ActorDeps, 'hub' | 'providers' | 'timing' | 'logger' | 'observer'>;
@@ -69,14 +68,17 @@ function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: Ab
   const stopWork = () => work.abort(signal.reason);
   signal.addEventListener('abort', stopWork, { once: true });
   const upload = deps.hub.capabilities.has(CAPABILITY_RESULT_STREAM) ? new ResultUpload(deps.hub, taskId, sessionId, signal) : undefined;
-  const post = (result: TaskResult) =>
-    (upload ? upload.send(result) : deps.hub.postResult(taskId, result, { sessionId, signal })).catch((error: unknown) => {
+  const postEach = async (results: TaskResult[]) => {
+    for (const result of results) await deps.hub.postResult(taskId, result, { sessionId, signal });
+  };
+  const send = (results: TaskResult[]) =>
+    (upload ? upload.send(results) : postEach(results)).catch((error: unknown) => {
       work.abort(error);
       throw error;
     });
   return {
     signal: work.signal,
-    post,
+    send,
     /** After a failure: the hub has every line written before it; the error result is posted on its own. */
     abandon: async () => upload?.close(),
     /** The stream's last result: through the upload, which then ends (delivered), or for the task to post. */
@@ -92,11 +94,8 @@ function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: Ab
 /** `frame` is `input.frame`, narrowed; `input` says when it came and on which session. */
 async function stream(deps: RunDeps, published: PublishedProvider, frame: InferFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
   const work = streamWork(deps, frame.taskId, input.sessionId, signal);
-  const poster = new ChunkPoster(
-    work.post,
-    { id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) },
-    deps.timing.chunkCoalesceMs,
-  );
+  const merge = new TextMerge({ id: `chatcmpl-${frame.taskId}`, model: frame.request.model ?? frame.llmName, created: Math.floor(Date.now() / 1000) });
+  const poster = new ResultPoster(work.send, merge, deps.timing.chunkCoalesceMs);
   try {
     let first = deps.observer?.firstToken;
     for await (const piece of published.provider.stream(frame.request, work.signal)) {
@@ -110,7 +109,7 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
     await poster.settle();
     await work.abandon();
     // Not one chunk sent (even a failed one): the caller has seen nothing of this run.
-    throw failure(deps, frame, error, poster.posts === 0);
+    throw failure(deps, frame, error, poster.sends === 0);
   } finally {
     work.done();
   }
@@ -130,7 +129,7 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
     }
   }
   const work = streamWork(deps, frame.taskId, input.sessionId, signal);
-  const poster = new PayloadPoster(work.post);
+  const poster = new ResultPoster(work.send, new PayloadMerge(), deps.timing.chunkCoalesceMs);
   try {
     let first = deps.observer?.firstToken;
     for await (const data of published.provider.openaiStream(call, work.signal)) {
@@ -141,13 +140,13 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
       poster.push(data);
       if (deps.observer?.tokens && data.includes('"completion_tokens"')) noteUsage(deps.observer.tokens, frame.taskId, data);
     }
-    await poster.flush();
+    await poster.finish();
   } catch (error) {
-    await poster.flush().catch(() => undefined);
+    await poster.settle();
     await work.abandon();
-    const refused = poster.posts === 0 ? refusal(deps, frame, error) : undefined;
+    const refused = poster.sends === 0 ? refusal(deps, frame, error) : undefined;
     if (refused) return refused;
-    throw failure(deps, frame, error, poster.posts === 0);
+    throw failure(deps, frame, error, poster.sends === 0);
   } finally {
     work.done();
   }

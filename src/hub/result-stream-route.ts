@@ -4,7 +4,8 @@
 // (or a GET) ends the older, so lines of two uploads never interleave.
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { limits, parseJson, parseWith, SESSION_HEADER, TaskResult, isFinalResult, type TaskResult as Result } from '../protocol/index.ts';
+import * as v from 'valibot';
+import { limits, parseJson, parseWith, ResultChunk, SESSION_HEADER, TaskResult, isFinalResult, type TaskResult as Result } from '../protocol/index.ts';
 import { viewerOf } from './auth.ts';
 import { hubError, type HubError } from './error-codes.ts';
 import { replyError } from './errors.ts';
@@ -13,6 +14,8 @@ import type { TaskTable } from './tasks.ts';
 
 export const NDJSON = 'application/x-ndjson';
 const ROUTE = '/api/v1/llms/_provider-task/:taskId/result-stream';
+/** Nearly every line is a chunk: checked against its own member of the union first, the union only for the rest. */
+const ChunkLine = v.strictObject({ chunk: ResultChunk });
 
 export interface ResultStreamOptions {
   registry: Registry;
@@ -90,7 +93,8 @@ function readLines(body: IncomingMessage, take: (result: Result) => boolean): Pr
     const line = (text: string): boolean => {
       if (text.trim() === '') return true;
       const json = parseJson(text);
-      const parsed = json.ok ? parseWith(TaskResult, json.value) : json;
+      const chunk = json.ok ? v.safeParse(ChunkLine, json.value) : undefined;
+      const parsed = chunk?.success ? { ok: true as const, value: chunk.output } : json.ok ? parseWith(TaskResult, json.value) : json;
       if (!parsed.ok) {
         finish({ kind: 'invalid', error: hubError('invalid_result', 'invalid result line: expected one TaskResult as JSON ({chunk: {data, seq, done?}}, {status: 200, body} or {error})') });
         return false;

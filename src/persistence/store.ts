@@ -49,6 +49,13 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
   let pending: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let writer: Promise<void> | undefined;
+  /**
+   * The facts on disk as this store wrote them, and whether the directory is known to exist (both until a write
+   * fails or a load looks at the file): a save that changes nothing (a task that came and went within the debounce)
+   * costs no write, and a write costs five file operations, not seven.
+   */
+  let written: string | undefined;
+  let dirReady = false;
   const reportedErrors = new Set<string>();
 
   async function setAside(reason: string): Promise<undefined> {
@@ -63,6 +70,7 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
   }
 
   async function load(): Promise<PersistedFacts | undefined> {
+    written = undefined;
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -89,19 +97,21 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
   async function write(factsJson: string): Promise<void> {
     const text = `{"version":${STATE_VERSION},"savedAt":${JSON.stringify(new Date().toISOString())},"facts":${factsJson}}\n`;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = await open(tempPath, 'w', 0o600);
+      if (!dirReady) await mkdir(dir, { recursive: true, mode: 0o700 });
+      dirReady = true;
+      const file = await openTemp();
       try {
-        // A temp file left by a crashed process of the same pid keeps its old mode: set it, whatever it was.
-        await file.chmod(0o600);
         await file.writeFile(text, 'utf8');
         await file.datasync();
       } finally {
         await file.close();
       }
       await rename(tempPath, path);
+      written = factsJson;
       reportedErrors.clear();
     } catch (error) {
+      dirReady = false;
+      written = undefined;
       await rm(tempPath, { force: true }).catch(() => undefined);
       const message = (error as Error).message;
       if (!reportedErrors.has(message)) {
@@ -111,13 +121,27 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
     }
   }
 
+  /** A new temp file (mode 0600); one left by a crashed process of the same pid keeps its old mode, so it is set. */
+  async function openTemp() {
+    try {
+      return await open(tempPath, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const file = await open(tempPath, 'w', 0o600);
+      await file.chmod(0o600);
+      return file;
+    }
+  }
+
   function startWriting(): void {
+    // Checked here too: a writer that never awaits would end before it is assigned, and stay assigned for ever.
+    if (pending === written) pending = undefined;
     if (writer !== undefined || pending === undefined) return;
     writer = (async () => {
       while (pending !== undefined) {
         const next = pending;
         pending = undefined;
-        await write(next);
+        if (next !== written) await write(next);
       }
       // Same tick as the loop's last check: a save after this point starts a new writer.
       writer = undefined;

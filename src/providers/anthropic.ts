@@ -3,18 +3,12 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
-import {
-  answersOk,
-  HttpProvider,
-  MAX_EVENT_CHARS,
-  type ProviderOptions,
-  type SseReader,
-  sseStream,
-  streamEndedEarly,
-  UpstreamCall,
-  upstreamErrorMessage,
-  usageOf,
-} from './http.ts';
+import { HttpProvider, type ProviderOptions } from './http.ts';
+import { answersOk } from './readiness.ts';
+import { MAX_EVENT_CHARS, type SseReader, sseStream } from './sse-reader.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import { streamEndedEarly, upstreamErrorMessage } from './upstream-errors.ts';
+import { usageOf } from './usage-estimate.ts';
 import { anthropicBody, anthropicChoice, DEFAULT_MAX_TOKENS, finishReasonOf } from './anthropic-translate.ts';
 import { ChunkWriter, chatCompletion, wantsUsage } from './openai-shapes.ts';
 import { type Completion, type LlmProvider, type OpenAiCall, type StreamPiece, UnsupportedField, UpstreamError } from './types.ts';
@@ -67,7 +61,7 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
 
   async *stream(request: InferRequest, signal: AbortSignal): AsyncGenerator<StreamPiece, void, undefined> {
     const call = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
-    const events = new EventReader();
+    const events = new MessagesReader<StreamPiece>({ text: (content) => ({ content }) });
     let clean = false;
     try {
       await call.open({ method: 'POST', headers: this.headers, body: this.body(request, true) });
@@ -89,15 +83,21 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
   async *openaiStream(call: OpenAiCall, signal: AbortSignal): AsyncGenerator<string, void, undefined> {
     const body = JSON.stringify(this.nativeBody(call));
     const upstream = new UpstreamCall(`${this.baseUrl}/v1/messages`, signal, this.idleMs);
-    const events = new ChunkEventReader(new ChunkWriter(call));
+    const writer = new ChunkWriter(call);
+    const events = new MessagesReader<string>({
+      text: (text) => writer.content(text),
+      thinking: (text) => writer.reasoning(text),
+      toolStart: (index, id, name) => writer.toolCallStart(index, id, name),
+      toolArguments: (index, json) => writer.toolCallArguments(index, json),
+    });
     let clean = false;
     try {
       await upstream.open({ method: 'POST', headers: this.headers, body });
       yield* sseStream(upstream, events);
       if (!events.ended && events.stopReason === undefined) throw streamEndedEarly();
       clean = true;
-      yield events.writer.finish(finishReasonOf(events.stopReason));
-      if (wantsUsage(call.body)) yield events.writer.usage(events.usage());
+      yield writer.finish(finishReasonOf(events.stopReason));
+      if (wantsUsage(call.body)) yield writer.usage(events.usage());
     } finally {
       upstream.release(clean);
     }
@@ -123,15 +123,29 @@ export class AnthropicProvider extends HttpProvider implements LlmProvider {
   }
 }
 
-/** Turns the Messages stream's events into pieces, remembering the stop reason and the token counts. */
-class EventReader implements SseReader<StreamPiece> {
-  readonly pending: StreamPiece[] = [];
+/** What a Messages stream's deltas become: text alone (an `infer` stream), or OpenAI chunks of every kind. */
+interface MessagesOutput<T> {
+  text(text: string): T;
+  thinking?(text: string): T;
+  /** A `tool_use` block's start: the tool call's first delta (id, name). */
+  toolStart?(index: number, id: string, name: string): T;
+  /** An `input_json_delta`: the tool call's next arguments. */
+  toolArguments?(index: number, json: string): T;
+}
+
+/** Turns the Messages stream's events into what `output` makes of them, remembering the stop reason and the token counts. */
+class MessagesReader<T> implements SseReader<T> {
+  readonly pending: T[] = [];
   failure: UpstreamError | undefined;
   /** Saw `message_stop`. */
   ended = false;
   stopReason: string | undefined;
   private inputTokens = 0;
   private outputTokens = 0;
+  /** Content block index → OpenAI tool call index. */
+  private readonly toolIndex = new Map<unknown, number>();
+
+  constructor(private readonly output: MessagesOutput<T>) {}
 
   readonly onEvent = (event: EventSourceMessage): void => {
     if (this.ended || this.failure !== undefined) return;
@@ -142,10 +156,23 @@ class EventReader implements SseReader<StreamPiece> {
       this.failure = new UpstreamError('protocol', `upstream sent an event that is not JSON: ${JSON.stringify(event.data.slice(0, 200))}`);
       return;
     }
+    const { output } = this;
     switch (data.type) {
+      case 'content_block_start':
+        if (data.content_block?.type === 'tool_use' && output.toolStart) {
+          const index = this.toolIndex.size;
+          this.toolIndex.set(data.index, index);
+          this.pending.push(output.toolStart(index, String(data.content_block.id), String(data.content_block.name)));
+        }
+        break;
       case 'content_block_delta': {
-        const text = data.delta?.text;
-        if (data.delta?.type === 'text_delta' && typeof text === 'string' && text !== '') this.pending.push({ content: text });
+        const delta = data.delta;
+        if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') this.pending.push(output.text(delta.text));
+        else if (delta?.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '' && output.thinking) this.pending.push(output.thinking(delta.thinking));
+        else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '' && output.toolArguments) {
+          const index = this.toolIndex.get(data.index);
+          if (index !== undefined) this.pending.push(output.toolArguments(index, delta.partial_json));
+        }
         break;
       }
       case 'message_start':
@@ -155,80 +182,6 @@ class EventReader implements SseReader<StreamPiece> {
       case 'message_delta':
         if (typeof data.delta?.stop_reason === 'string') this.stopReason = data.delta.stop_reason;
         // Counts in message_delta are cumulative.
-        if (data.usage?.output_tokens !== undefined) this.outputTokens = count(data.usage.output_tokens);
-        if (data.usage?.input_tokens != null) this.inputTokens = promptTokensOf(data.usage);
-        break;
-      case 'message_stop':
-        this.ended = true;
-        break;
-      case 'error':
-        this.failure = new UpstreamError('protocol', upstreamErrorMessage(data.error) ?? 'upstream reported an error');
-        break;
-      default:
-      // ping, content_block_start, content_block_stop and event types added later carry no text.
-    }
-  };
-
-  readonly onError = (error: { type: string }): void => {
-    if (error.type === 'max-buffer-size-exceeded' && this.failure === undefined) {
-      this.failure = new UpstreamError('protocol', `upstream sent an event larger than ${MAX_EVENT_CHARS} characters`);
-    }
-  };
-
-  usage(): Usage {
-    return usageOf(this.inputTokens, this.outputTokens);
-  }
-}
-
-/**
- * Turns the Messages stream's events into OpenAI chunks: text and thinking deltas, a `tool_use` block's start as a
- * tool call's first delta (id, name) and each `input_json_delta` as its next arguments.
- */
-class ChunkEventReader implements SseReader<string> {
-  readonly pending: string[] = [];
-  failure: UpstreamError | undefined;
-  ended = false;
-  stopReason: string | undefined;
-  private inputTokens = 0;
-  private outputTokens = 0;
-  /** Content block index → OpenAI tool call index. */
-  private readonly toolIndex = new Map<unknown, number>();
-
-  constructor(readonly writer: ChunkWriter) {}
-
-  readonly onEvent = (event: EventSourceMessage): void => {
-    if (this.ended || this.failure !== undefined) return;
-    let data: EventWire;
-    try {
-      data = JSON.parse(event.data) as EventWire;
-    } catch {
-      this.failure = new UpstreamError('protocol', `upstream sent an event that is not JSON: ${JSON.stringify(event.data.slice(0, 200))}`);
-      return;
-    }
-    switch (data.type) {
-      case 'content_block_start':
-        if (data.content_block?.type === 'tool_use') {
-          const index = this.toolIndex.size;
-          this.toolIndex.set(data.index, index);
-          this.pending.push(this.writer.toolCallStart(index, String(data.content_block.id), String(data.content_block.name)));
-        }
-        break;
-      case 'content_block_delta': {
-        const delta = data.delta;
-        if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') this.pending.push(this.writer.content(delta.text));
-        else if (delta?.type === 'thinking_delta' && typeof delta.thinking === 'string' && delta.thinking !== '') this.pending.push(this.writer.reasoning(delta.thinking));
-        else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
-          const index = this.toolIndex.get(data.index);
-          if (index !== undefined) this.pending.push(this.writer.toolCallArguments(index, delta.partial_json));
-        }
-        break;
-      }
-      case 'message_start':
-        this.inputTokens = promptTokensOf(data.message?.usage);
-        this.outputTokens = count(data.message?.usage?.output_tokens);
-        break;
-      case 'message_delta':
-        if (typeof data.delta?.stop_reason === 'string') this.stopReason = data.delta.stop_reason;
         if (data.usage?.output_tokens !== undefined) this.outputTokens = count(data.usage.output_tokens);
         if (data.usage?.input_tokens != null) this.inputTokens = promptTokensOf(data.usage);
         break;

@@ -3,7 +3,7 @@
 // Given tools it calls the first one, with arguments made from its schema, so an agent framework can be tried on it.
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ChatMessage, InferRequest, Usage } from '../protocol/index.ts';
-import { usageOf } from './http.ts';
+import { usageOf } from './usage-estimate.ts';
 import { ChunkWriter, chatCompletion, embeddingInputs, embeddingList, textChunk, textCompletion, textOf, wantsUsage, type ToolCallOut } from './openai-shapes.ts';
 import type { Completion, LlmProvider, OpenAiCall, StreamPiece } from './types.ts';
 

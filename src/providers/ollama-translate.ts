@@ -2,7 +2,7 @@
 // and Ollama's answers back in OpenAI's: tools and tool calls (Ollama's arguments are objects, OpenAI's JSON text),
 // images (base64 `images`), `format` (JSON mode or a JSON schema), sampling `options`, thinking.
 import type { Usage } from '../protocol/index.ts';
-import { usageOf } from './http.ts';
+import { usageOf } from './usage-estimate.ts';
 import {
   argumentsObject,
   BOOKKEEPING_FIELDS,

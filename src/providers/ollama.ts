@@ -2,18 +2,11 @@
 // `openai` frames also /api/generate (completions) and /api/embed, translated in ollama-translate.ts.
 import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
-import {
-  answersOk,
-  estimatePromptTokens,
-  estimateTokens,
-  HttpProvider,
-  parseJson,
-  type ProviderOptions,
-  streamEndedEarly,
-  UpstreamCall,
-  upstreamErrorMessage,
-  usageOf,
-} from './http.ts';
+import { HttpProvider, parseJson, type ProviderOptions } from './http.ts';
+import { answersOk } from './readiness.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import { streamEndedEarly, upstreamErrorMessage } from './upstream-errors.ts';
+import { estimatePromptTokens, estimateTokens, usageOf } from './usage-estimate.ts';
 import { ChunkWriter, chatCompletion, embeddingInputs, embeddingList, textChunk, textCompletion, wantsUsage } from './openai-shapes.ts';
 import {
   chatChoice,

@@ -3,21 +3,12 @@
 import type { EventSourceMessage, ParseError } from 'eventsource-parser';
 import type { ProviderConfig } from '../config/schema.ts';
 import type { InferRequest, Usage } from '../protocol/index.ts';
-import {
-  answersOk,
-  errorFieldsOf,
-  estimatePromptTokens,
-  estimateTokens,
-  HttpProvider,
-  MAX_EVENT_CHARS,
-  type ProviderOptions,
-  type SseReader,
-  sseStream,
-  streamEndedEarly,
-  UpstreamCall,
-  upstreamErrorMessage,
-  usageOf,
-} from './http.ts';
+import { HttpProvider, type ProviderOptions } from './http.ts';
+import { answersOk } from './readiness.ts';
+import { MAX_EVENT_CHARS, type SseReader, sseStream } from './sse-reader.ts';
+import { UpstreamCall } from './upstream-call.ts';
+import { errorFieldsOf, streamEndedEarly, upstreamErrorMessage } from './upstream-errors.ts';
+import { estimatePromptTokens, estimateTokens, usageOf } from './usage-estimate.ts';
 import { ENDPOINT_PATHS, wantsUsage } from './openai-shapes.ts';
 import { type Completion, type LlmProvider, type OpenAiCall, type StreamPiece, UpstreamError } from './types.ts';
 
@@ -126,14 +117,48 @@ const MODEL_MEMBER = /"model"\s*:\s*"(?:[^"\\]|\\.)*"/;
 const FINISHED = /"finish_reason"\s*:\s*"/;
 const NO_CHOICES = /"choices"\s*:\s*\[\s*\]/;
 
-/** What to do with one payload without parsing it: pass it on (patched), drop it, or parse it (`undefined`). */
-export function patchPayload(data: string, modelJson: string, keepUsage: boolean): { data: string; finished: boolean } | 'drop' | undefined {
-  // Anything that may be an error frame, or that has no model member to patch, takes the parsing path.
+/** What becomes of one upstream payload: passed on (its `model` rewritten), dropped, or the stream's failure. */
+type PayloadVerdict = { data: string; finished: boolean } | 'drop' | UpstreamError;
+
+/**
+ * One payload of a passthrough stream: `model` rewritten, patched in the text when the payload can be read without
+ * parsing (`bench/passthrough.ts` puts that at a tenth of parsing and re-encoding it), else parsed. The usage chunk
+ * we asked for on the caller's behalf is dropped when the caller did not ask for it: OpenAI would not send it.
+ */
+function passPayload(data: string, model: string, modelJson: string, keepUsage: boolean): PayloadVerdict {
+  return patchPayload(data, modelJson, keepUsage) ?? parsePayload(data, model, keepUsage);
+}
+
+/** The text shortcut: `undefined` for anything that may be an error frame, or that has no top-level `model` to patch. */
+function patchPayload(data: string, modelJson: string, keepUsage: boolean): { data: string; finished: boolean } | 'drop' | undefined {
   if (data.charCodeAt(0) !== 0x7b || data.charCodeAt(data.length - 1) !== 0x7d || data.includes('"error"')) return undefined;
   const match = MODEL_MEMBER.exec(data);
   if (match === null || !atTopLevel(data, match.index)) return undefined;
   if (!keepUsage && NO_CHOICES.test(data) && data.includes('"usage"')) return 'drop';
   return { data: data.slice(0, match.index) + `"model":${modelJson}` + data.slice(match.index + match[0].length), finished: FINISHED.test(data) };
+}
+
+function parsePayload(data: string, model: string, keepUsage: boolean): PayloadVerdict {
+  let frame: Record<string, unknown>;
+  try {
+    frame = JSON.parse(data) as Record<string, unknown>;
+  } catch {
+    return new UpstreamError('protocol', `upstream sent a frame that is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
+  }
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+    return new UpstreamError('protocol', `upstream sent a frame that is not a JSON object: ${JSON.stringify(data.slice(0, 200))}`);
+  }
+  if (frame.error !== undefined && frame.error !== null) {
+    return new UpstreamError('protocol', upstreamErrorMessage(frame.error) ?? 'upstream reported an error', undefined, errorFieldsOf(frame.error));
+  }
+  let finished = false;
+  const choices = frame.choices;
+  if (Array.isArray(choices)) {
+    finished = choices.some((choice) => typeof (choice as ChoiceWire | null)?.finish_reason === 'string');
+    if (choices.length === 0 && frame.usage != null && !keepUsage) return 'drop';
+  }
+  frame.model = model;
+  return { data: JSON.stringify(frame), finished };
 }
 
 /** Whether `end` is inside the outermost object only (not in a nested object or array), reading strings right. */
@@ -152,10 +177,7 @@ function atTopLevel(data: string, end: number): boolean {
   return depth === 1 && !inString;
 }
 
-/**
- * Passes each SSE `data` payload on with only `model` rewritten, patched in the text: `bench/passthrough.ts` puts
- * that at a tenth of parsing and re-encoding each payload. Error frames and payloads without a `model` are parsed.
- */
+/** Passes each SSE `data` payload on as passPayload says; `[DONE]` and `error` events end the stream. */
 class PassthroughReader implements SseReader<string> {
   readonly pending: string[] = [];
   failure: UpstreamError | undefined;
@@ -183,36 +205,14 @@ class PassthroughReader implements SseReader<string> {
       this.failure = errorFrame(data);
       return;
     }
-    const patched = patchPayload(data, this.modelJson, this.keepUsage);
-    if (patched === 'drop') return;
-    if (patched !== undefined) {
-      if (patched.finished) this.finished = true;
-      this.pending.push(patched.data);
+    const verdict = passPayload(data, this.model, this.modelJson, this.keepUsage);
+    if (verdict === 'drop') return;
+    if (verdict instanceof UpstreamError) {
+      this.failure = verdict;
       return;
     }
-    let frame: Record<string, unknown>;
-    try {
-      frame = JSON.parse(data) as Record<string, unknown>;
-    } catch {
-      this.failure = new UpstreamError('protocol', `upstream sent a frame that is not JSON: ${JSON.stringify(data.slice(0, 200))}`);
-      return;
-    }
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-      this.failure = new UpstreamError('protocol', `upstream sent a frame that is not a JSON object: ${JSON.stringify(data.slice(0, 200))}`);
-      return;
-    }
-    if (frame.error !== undefined && frame.error !== null) {
-      this.failure = new UpstreamError('protocol', upstreamErrorMessage(frame.error) ?? 'upstream reported an error', undefined, errorFieldsOf(frame.error));
-      return;
-    }
-    const choices = frame.choices;
-    if (Array.isArray(choices)) {
-      if (choices.some((choice) => typeof (choice as ChoiceWire | null)?.finish_reason === 'string')) this.finished = true;
-      // The usage chunk we asked for on the caller's behalf, which it did not ask for: OpenAI would not send it.
-      if (choices.length === 0 && frame.usage != null && !this.keepUsage) return;
-    }
-    frame.model = this.model;
-    this.pending.push(JSON.stringify(frame));
+    if (verdict.finished) this.finished = true;
+    this.pending.push(verdict.data);
   };
 
   readonly onError = (error: ParseError): void => {

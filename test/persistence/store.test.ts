@@ -162,11 +162,11 @@ describe('SnapshotStore', () => {
     store.save(facts);
     await store.flush();
     await rm(dir);
-    store.save(facts);
+    store.save({ ...facts, sessionId: 'sess-recovered' });
     await store.flush();
     await rm(dir, { recursive: true });
     await writeFile(dir, '');
-    store.save(facts);
+    store.save({ ...facts, sessionId: 'sess-failing-anew' });
     await store.flush();
     expect(at(ERROR)).toHaveLength(2);
   });
@@ -182,6 +182,20 @@ describe('SnapshotStore', () => {
     expect((await store.load())?.sessionId).toBe('sess-499');
     expect(renames.count).toBeGreaterThanOrEqual(1);
     expect(renames.count).toBeLessThanOrEqual(11);
+  });
+
+  it('writes nothing for a save that changes nothing on disk, and again once the facts change', async () => {
+    const store = createSnapshotStore(root, capturingLogger().logger, { debounceMs: 1 });
+    store.save(facts);
+    await store.flush();
+    store.save({ ...facts, inFlight: [{ taskId: 't-quick', llmName: 'qwen' }] });
+    store.save(facts);
+    await store.flush();
+    expect(renames.count).toBe(1);
+    store.save({ ...facts, sessionId: 'sess-new' });
+    await store.flush();
+    expect(renames.count).toBe(2);
+    expect((await store.load())?.sessionId).toBe('sess-new');
   });
 
   it('writes saves made during a write right after it, once', async () => {

@@ -4,7 +4,7 @@
 import type { FastifyReply } from 'fastify';
 import { DONE } from '../../protocol/index.ts';
 import { errorBody, writeError, type ErrorDetail } from '../errors.ts';
-import { formatEvent, KEEP_ALIVE_COMMENT } from '../sse.ts';
+import { openSse } from '../sse.ts';
 
 export interface CallerStream {
   send(data: string): void;
@@ -17,57 +17,20 @@ export interface CallerStream {
 }
 
 export function openCallerStream(reply: FastifyReply, keepAliveMs: number): CallerStream {
-  reply.hijack();
-  const res = reply.raw;
-  let headSent = false;
-  let closed = false;
-  const listeners: Array<() => void> = [];
-  const sendHead = (): void => {
-    if (headSent || closed) return;
-    headSent = true;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  };
-  const write = (text: string): void => {
-    if (closed) return;
-    sendHead();
-    res.write(text);
-  };
-  const keepAlive = setInterval(() => write(KEEP_ALIVE_COMMENT), keepAliveMs);
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    clearInterval(keepAlive);
-    for (const listener of listeners.splice(0)) listener();
-  };
-  res.on('close', close);
-  // A write to a peer that just vanished surfaces here; without a listener it would crash the process.
-  res.on('error', close);
-  const end = (): void => {
-    if (closed) return;
-    close();
-    res.end();
-  };
-
+  const sse = openSse(reply, keepAliveMs, { headWithFirstEvent: true });
   return {
-    send: (data) => write(formatEvent(data)),
+    send: (data) => sse.send(data),
     fail(status, message, detail) {
-      if (closed) return;
-      if (!headSent) {
-        close();
-        writeError(res, status, message, detail);
-        return;
-      }
-      write(formatEvent(JSON.stringify(errorBody(status, message, detail))));
-      write(formatEvent(DONE));
-      end();
+      if (sse.closed) return;
+      if (!sse.headSent) return sse.answerInstead((res) => writeError(res, status, message, detail));
+      sse.send(JSON.stringify(errorBody(status, message, detail)));
+      sse.send(DONE);
+      sse.end();
     },
     finish() {
-      write(formatEvent(DONE));
-      end();
+      sse.send(DONE);
+      sse.end();
     },
-    onClose(listener) {
-      if (closed) listener();
-      else listeners.push(listener);
-    },
+    onClose: (listener) => sse.onClose(listener),
   };
 }
