@@ -35,6 +35,9 @@ export interface TaskRoute {
   entryId: string;
 }
 
+/** Where a held stream's frames go: the frame, its entry, and the replica whose caller waits for it (if named). */
+export type FrameDelivery = (frame: TaskFrame, entryId: string, callerReplica?: string) => void;
+
 type ReplicaMessage =
   | { type: 'nudge'; sessionId: string }
   | { type: 'result'; taskId: string; result: TaskResult }
@@ -48,10 +51,11 @@ const GROUP = 'hub';
  * A task's frame handed over in one round trip. KEYS: the session's frames, its holder, the task's route.
  * ARGV: max frames kept, the frame, 1 when it is a work frame (its route is written, with the entry id, so a result
  * posted to any replica finds the caller's), session id, this replica, the route's TTL in ms, the inbox channel
- * prefix, the nudge message. Returns the entry id and the replica holding the stream ('' for none).
+ * prefix, the nudge message. The entry names the caller's replica too, so its holder knows where results go without
+ * reading the route. Returns the entry id and the replica holding the stream ('' for none).
  */
 const SEND_FRAME = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'f', ARGV[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'f', ARGV[2], 'r', ARGV[5])
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[3], 'session', ARGV[4], 'replica', ARGV[5], 'entry', id)
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
@@ -101,7 +105,7 @@ export class RedisBus {
   readonly #options: Required<Omit<RedisBusOptions, 'url' | 'logger'>>;
   readonly #logger: Logger;
   /** Sessions whose stream this replica holds: where their frames go. */
-  readonly #held = new Map<string, (frame: TaskFrame, entryId: string) => void>();
+  readonly #held = new Map<string, FrameDelivery>();
   readonly #reading = new Set<string>();
   /** Sessions nudged while a read was under way: read once more after it. */
   readonly #again = new Set<string>();
@@ -186,7 +190,7 @@ export class RedisBus {
    * This replica now holds the session's task stream: frames go to `deliver`. Every frame not yet acknowledged
    * (sent before and unanswered, or never read by a replica that died) is delivered again first.
    */
-  async holdStream(sessionId: string, deliver: (frame: TaskFrame, entryId: string) => void): Promise<void> {
+  async holdStream(sessionId: string, deliver: FrameDelivery): Promise<void> {
     const previous = await this.#commands.set(key.holder(sessionId), this.replicaId, 'GET');
     this.#held.set(sessionId, deliver);
     if (previous !== null && previous !== this.replicaId) await this.#send(previous, { type: 'release', sessionId });
@@ -238,6 +242,13 @@ export class RedisBus {
   /** The frame's task has its final result (or is dropped): it is never re-delivered. */
   async ack(sessionId: string, entryId: string): Promise<void> {
     await this.#commands.xack(key.frames(sessionId), GROUP, entryId);
+  }
+
+  /** A call ended on its caller's replica: its frame (if written) acknowledged and its route dropped, in one round trip. */
+  async settle(sessionId: string, entryId: string | undefined, taskId: string): Promise<void> {
+    const steps = this.#commands.pipeline();
+    if (entryId !== undefined) steps.xack(key.frames(sessionId), GROUP, entryId);
+    await steps.del(key.task(taskId)).exec();
   }
 
   async route(taskId: string): Promise<TaskRoute | undefined> {
@@ -369,7 +380,7 @@ export class RedisBus {
     for (const [entryId, fields] of entries) {
       const text = fields?.[1];
       if (text === undefined) continue;
-      deliver(JSON.parse(text) as TaskFrame, entryId);
+      deliver(JSON.parse(text) as TaskFrame, entryId, fields?.[3]);
     }
   }
 

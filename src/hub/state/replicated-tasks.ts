@@ -18,8 +18,12 @@ export interface ReplicatedTasksOptions {
   loadSyncMs?: number;
 }
 
-/** How long another replica's task route is trusted without reading it again (a streamed call posts many chunks). */
-const ROUTE_CACHE_MS = 1_000;
+/**
+ * How long another replica's task route is trusted without reading it again (a streamed call posts many chunks). A
+ * route never changes; trusting it past the task's end only means a late result is answered 200 and dropped by the
+ * caller's replica instead of 404 (its registrar has the cancel frame), and a dead caller's replica is seen anyway.
+ */
+const ROUTE_CACHE_MS = 10_000;
 const ROUTE_CACHE_SIZE = 10_000;
 
 /** A task of a caller here: its session, and its frame's entry once Redis has it (acknowledged when it ends). */
@@ -143,9 +147,10 @@ export class ReplicatedTasks implements TaskRouter {
     this.#held.set(sessionId, sink);
     this.#offline.delete(sessionId);
     previous?.end();
-    const deliver = (frame: TaskFrame, entryId: string): void => {
+    const deliver = (frame: TaskFrame, entryId: string, callerReplica?: string): void => {
       // A cancel frame is done once written; a work frame is acknowledged by the caller's replica when its call ends.
       if (frame.kind === 'cancel') void this.#bus.ack(sessionId, entryId).catch(() => undefined);
+      else if (callerReplica !== undefined && callerReplica !== this.#bus.replicaId) this.#keepRoute(frame.taskId, { sessionId, replica: callerReplica, entryId });
       sink.send(frame);
     };
     this.#bus.holdStream(sessionId, deliver).catch((error: Error) => {
@@ -205,10 +210,14 @@ export class ReplicatedTasks implements TaskRouter {
     if (cached && cached.until > this.#now()) return cached.route;
     this.#routes.delete(taskId);
     const route = await this.#bus.route(taskId);
-    if (!route) return undefined;
+    if (route) this.#keepRoute(taskId, route);
+    return route;
+  }
+
+  #keepRoute(taskId: string, route: TaskRoute): void {
+    this.#routes.delete(taskId);
     if (this.#routes.size >= ROUTE_CACHE_SIZE) this.#routes.delete(this.#routes.keys().next().value!);
     this.#routes.set(taskId, { route, until: this.#now() + ROUTE_CACHE_MS });
-    return route;
   }
 
   /** This replica's calls in flight per row out, the other replicas' in; a failed sync keeps the last view. */
@@ -233,10 +242,7 @@ export class ReplicatedTasks implements TaskRouter {
     routed.ended = true;
     this.#routed.delete(taskId);
     const { sessionId, entryId } = routed;
-    void (async () => {
-      if (entryId !== undefined) await this.#bus.ack(sessionId, entryId);
-      await this.#bus.dropRoute(taskId);
-    })().catch(() => undefined);
+    void this.#bus.settle(sessionId, entryId, taskId).catch(() => undefined);
   }
 
   /** The grace across replicas: a session with callers here whose stream no live replica holds fails after graceMs. */
