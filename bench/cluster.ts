@@ -6,15 +6,12 @@
 // the replicas' own work adds per chunk without the scheduling of more processes (its tasks/s ratio cannot pass 1:
 // one event loop serves all three replicas).
 // Run: npm run build && node --import tsx bench/cluster.ts [--in-process] [--registrars N] [--rounds N]
-import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { startHub } from '../src/hub/index.ts';
 import { startDaemonAgainst, stopDaemon } from '../test/support/cluster.ts';
 import { servicesMissing, startPostgres, startRedis, type Service } from '../test/support/services.ts';
 import { authHeaders, isMain, percentile, printTable, request, round, startHubProcess, startRegistrarProcess, TOKEN, writeResult, type Proc } from './support.ts';
 
-/** Streamed calls reuse their connections, as an SDK's keep-alive client does. */
-const streamAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const long = [{ role: 'user', content: Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ') }];
 
 export interface ClusterResult {
@@ -25,26 +22,15 @@ export interface ClusterResult {
   tasksPerSecond: { oneHub: number; replicas: number; ratio: number };
 }
 
-/** One streamed call: ms per SSE data event, from the request to the end of the answer. */
-function streamedCall(url: string, model: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: authHeaders, agent: streamAgent }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`streamed call answered ${res.statusCode}`));
-      let events = 0;
-      let tail = '';
-      res.setEncoding('utf8');
-      res.on('data', (text: string) => {
-        const joined = tail + text;
-        events += (joined.match(/^data: /gm) ?? []).length;
-        tail = joined.slice(joined.lastIndexOf('\n') + 1);
-      });
-      res.on('end', () => resolve((performance.now() - started) / Math.max(1, events)));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ model, messages: long, stream: true }));
-  });
+/** One streamed call: ms per SSE data event, from the answer's headers to its end. */
+async function streamedCall(url: string, model: string): Promise<number> {
+  const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ model, messages: long, stream: true }) });
+  if (res.status !== 200) throw new Error(`streamed call answered ${res.status}: ${await res.text()}`);
+  const started = performance.now();
+  let text = '';
+  const decoder = new TextDecoder();
+  for await (const piece of res.body!) text += decoder.decode(piece as Uint8Array, { stream: true });
+  return (performance.now() - started) / Math.max(1, (text.match(/^data: /gm) ?? []).length);
 }
 
 /** Plain calls from `concurrency` loops, spread over `urls` and `models`, for `durationMs`: calls per second. */
@@ -107,10 +93,12 @@ async function inProcess(models: string[], redis: Service, postgres: Service): P
   const tokens = { [TOKEN]: { user: 'bench', admin: true } };
   const one = await startHub({ port: 0, tokens });
   const replicas = await Promise.all([0, 1, 2].map(() => startHub({ port: 0, tokens, store: postgres.url, bus: redis.url })));
+  // The SPEC's heartbeat and stream idle timings, not the tests' milliseconds (a stream idle for 1 s reconnects).
+  const timing = { heartbeatMs: 30_000, streamIdleMs: 45_000 };
   const daemons = await Promise.all(
     models.flatMap((model, i) => [
-      startDaemonAgainst(one.url, { token: TOKEN, providers: [demo(model)] }),
-      startDaemonAgainst(replicas[replicaOf(i)]!.url, { token: TOKEN, providers: [demo(model)] }),
+      startDaemonAgainst(one.url, { token: TOKEN, providers: [demo(model)], timing }),
+      startDaemonAgainst(replicas[replicaOf(i)]!.url, { token: TOKEN, providers: [demo(model)], timing }),
     ]),
   );
   for (const url of [one.url, replicas[0]!.url]) {
