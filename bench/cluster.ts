@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { startHub } from '../src/hub/index.ts';
 import { startDaemonAgainst, stopDaemon } from '../test/support/cluster.ts';
 import { servicesMissing, startPostgres, startRedis, type Service } from '../test/support/services.ts';
+import { redisWork } from './redis-info.ts';
 import { authHeaders, isMain, percentile, printTable, request, round, startHubProcess, startRegistrarProcess, TOKEN, writeResult, type Proc } from './support.ts';
 
 const long = [{ role: 'user', content: Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ') }];
@@ -20,21 +21,24 @@ export interface ClusterResult {
   rounds: number;
   chunkMsP50: { oneHub: number; replicas: number; added: number };
   tasksPerSecond: { oneHub: number; replicas: number; ratio: number };
+  /** Redis commands (a script's own included) and µs of Redis time, idle replicas' background taken out. */
+  redis: { commandsPerChunk: number; commandsPerPlainCall: number; usecPerPlainCall: number; idleCommandsPerSecond: number };
 }
 
-/** One streamed call: ms per SSE data event, from the answer's headers to its end. */
-async function streamedCall(url: string, model: string): Promise<number> {
+/** One streamed call: ms per SSE data event, from the answer's headers to its end, and how many events. */
+async function streamedCall(url: string, model: string): Promise<{ msPerEvent: number; events: number }> {
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ model, messages: long, stream: true }) });
   if (res.status !== 200) throw new Error(`streamed call answered ${res.status}: ${await res.text()}`);
   const started = performance.now();
   let text = '';
   const decoder = new TextDecoder();
   for await (const piece of res.body!) text += decoder.decode(piece as Uint8Array, { stream: true });
-  return (performance.now() - started) / Math.max(1, (text.match(/^data: /gm) ?? []).length);
+  const events = (text.match(/^data: /gm) ?? []).length;
+  return { msPerEvent: (performance.now() - started) / Math.max(1, events), events };
 }
 
-/** Plain calls from `concurrency` loops, spread over `urls` and `models`, for `durationMs`: calls per second. */
-async function tasksPerSecond(urls: string[], models: string[], durationMs: number, concurrency: number): Promise<number> {
+/** Plain calls from `concurrency` loops, spread over `urls` and `models`, for `durationMs`: calls per second, calls. */
+async function tasksPerSecond(urls: string[], models: string[], durationMs: number, concurrency: number): Promise<{ perSecond: number; calls: number }> {
   let next = 0;
   let done = 0;
   const started = performance.now();
@@ -49,7 +53,7 @@ async function tasksPerSecond(urls: string[], models: string[], durationMs: numb
       }
     }),
   );
-  return done / ((performance.now() - started) / 1000);
+  return { perSecond: done / ((performance.now() - started) / 1000), calls: done };
 }
 
 interface Setup {
@@ -137,13 +141,33 @@ export async function runCluster(options: { inProcess?: boolean; registrars?: nu
       const tps = { one: [] as number[], replicas: [] as number[] };
       await streamedCall(one, 'demo0');
       await streamedCall(a, 'demo0');
+      // What the replicas ask of Redis while nobody calls (liveness, load syncs, heartbeat batches), per second.
+      const idle0 = { ...redisWork(redis.port), at: performance.now() };
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const idle1 = redisWork(redis.port);
+      const idlePerMs = { commands: (idle1.commands - idle0.commands) / (performance.now() - idle0.at), usec: (idle1.usec - idle0.usec) / (performance.now() - idle0.at) };
+      const work = { chunkCommands: 0, chunks: 0, callCommands: 0, callUsec: 0, calls: 0 };
+      const measured = async <T>(body: () => Promise<T>): Promise<{ value: T; commands: number; usec: number }> => {
+        const before = { ...redisWork(redis.port), at: performance.now() };
+        const value = await body();
+        const after = redisWork(redis.port);
+        const ms = performance.now() - before.at;
+        return { value, commands: after.commands - before.commands - idlePerMs.commands * ms, usec: after.usec - before.usec - idlePerMs.usec * ms };
+      };
       for (let r = 0; r < rounds; r++) {
         for (let i = 0; i < streamedPerRound; i++) {
-          chunks.one.push(await streamedCall(one, 'demo0'));
-          chunks.replicas.push(await streamedCall(a, 'demo0'));
+          chunks.one.push((await streamedCall(one, 'demo0')).msPerEvent);
+          const streamed = await measured(() => streamedCall(a, 'demo0'));
+          chunks.replicas.push(streamed.value.msPerEvent);
+          work.chunkCommands += streamed.commands;
+          work.chunks += streamed.value.events;
         }
-        tps.one.push(await tasksPerSecond([one], models, plainMs, concurrency));
-        tps.replicas.push(await tasksPerSecond(replicas, models, plainMs, concurrency));
+        tps.one.push((await tasksPerSecond([one], models, plainMs, concurrency)).perSecond);
+        const plain = await measured(() => tasksPerSecond(replicas, models, plainMs, concurrency));
+        tps.replicas.push(plain.value.perSecond);
+        work.callCommands += plain.commands;
+        work.callUsec += plain.usec;
+        work.calls += plain.value.calls;
       }
       const p50 = (values: number[]) => percentile(values, 50);
       const result: ClusterResult = {
@@ -152,6 +176,12 @@ export async function runCluster(options: { inProcess?: boolean; registrars?: nu
         rounds,
         chunkMsP50: { oneHub: round(p50(chunks.one), 3), replicas: round(p50(chunks.replicas), 3), added: round(p50(chunks.replicas) - p50(chunks.one), 3) },
         tasksPerSecond: { oneHub: round(p50(tps.one), 0), replicas: round(p50(tps.replicas), 0), ratio: round(p50(tps.replicas) / p50(tps.one), 2) },
+        redis: {
+          commandsPerChunk: round(work.chunkCommands / work.chunks, 2),
+          commandsPerPlainCall: round(work.callCommands / work.calls, 2),
+          usecPerPlainCall: round(work.callUsec / work.calls, 1),
+          idleCommandsPerSecond: round(idlePerMs.commands * 1000, 0),
+        },
       };
       const where = options.inProcess ? 'all in this process' : 'each its own process';
       printTable(`cluster: one hub vs three replicas (Redis + PostgreSQL), ${registrars} registrars each, ${where}, ${rounds} alternating rounds`, [
@@ -161,6 +191,9 @@ export async function runCluster(options: { inProcess?: boolean; registrars?: nu
         { figure: `plain calls/s, one hub (c${concurrency}, median of rounds)`, value: result.tasksPerSecond.oneHub },
         { figure: 'plain calls/s, three replicas', value: result.tasksPerSecond.replicas },
         { figure: 'ratio (target ≥ 2)', value: result.tasksPerSecond.ratio },
+        { figure: 'Redis commands per streamed chunk (a streamed call\'s own included)', value: result.redis.commandsPerChunk },
+        { figure: 'Redis commands / µs per plain call', value: `${result.redis.commandsPerPlainCall} / ${result.redis.usecPerPlainCall}` },
+        { figure: 'Redis commands per second, replicas idle (taken out above)', value: result.redis.idleCommandsPerSecond },
       ]);
       writeResult(options.inProcess ? 'cluster-in-process' : 'cluster', result);
       return result;

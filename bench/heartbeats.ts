@@ -4,10 +4,10 @@
 // interval: the replicas' and Redis's CPU as a share of one core (from /proc/<pid>/stat; target Redis ≤ 5 %), Redis
 // commands per heartbeat, and whether PostgreSQL was written at all (WAL bytes and rows changed: it must not be).
 // Run: npm run build && node --import tsx bench/heartbeats.ts [--registrars N] [--window-ms MS]
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { servicesMissing, startPostgres, startRedis } from '../test/support/services.ts';
+import { redisInfo } from './redis-info.ts';
 import { authHeaders, cpuSeconds, isMain, printTable, request, round, sleep, spawnNode, startHubProcess, TOKEN, withProcesses, writeResult, type Proc } from './support.ts';
 
 const SPEC_HEARTBEAT_MS = 30_000;
@@ -47,11 +47,6 @@ function clientOf(proc: Proc): Client {
         if (message !== undefined) proc.child.send(message as never);
       }),
   };
-}
-
-function redisInfo(port: number, section: string): Map<string, string> {
-  const text = spawnSync('redis-cli', ['-p', String(port), 'info', section], { encoding: 'utf8' }).stdout;
-  return new Map(text.split(/\r?\n/).filter((line) => line.includes(':')).map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1)]));
 }
 
 /** What PostgreSQL has written so far (WAL position, rows inserted/updated/deleted, commits) and its processes. */
