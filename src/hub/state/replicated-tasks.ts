@@ -20,10 +20,11 @@ export interface ReplicatedTasksOptions {
 
 /**
  * How long another replica's task route is trusted without reading it again (a streamed call posts many chunks). A
- * route never changes; trusting it past the task's end only means a late result is answered 200 and dropped by the
- * caller's replica instead of 404 (its registrar has the cancel frame), and a dead caller's replica is seen anyway.
+ * route never changes, but it is dropped when its call ends: a result posted within this time after the end is
+ * answered 200 and dropped by the caller's replica, after it 404 (the registrar stops). A dead caller's replica is
+ * seen at once either way (nobody receives the forward).
  */
-const ROUTE_CACHE_MS = 10_000;
+const ROUTE_CACHE_MS = 1_000;
 const ROUTE_CACHE_SIZE = 10_000;
 
 /** A task of a caller here: its session, and its frame's entry once Redis has it (acknowledged when it ends). */
@@ -195,7 +196,8 @@ export class ReplicatedTasks implements TaskRouter {
           const entryId = await this.#bus.sendFrame(sessionId, frame);
           const routed = this.#routed.get(frame.taskId);
           if (routed && !routed.ended) routed.entryId = entryId;
-          else await this.#bus.ack(sessionId, entryId);
+          // The call ended before Redis answered: the route the script wrote goes with the frame.
+          else await this.#bus.settle(sessionId, entryId, frame.taskId);
         })().catch((error: Error) => {
           this.#local.accept(frame.taskId, { error: `the hub could not hand the task to its registrar (its bus, Redis: ${error.message}): try again` });
         });
