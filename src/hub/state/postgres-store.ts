@@ -34,6 +34,9 @@ export class PostgresStore {
     const pool = new pg.Pool({ connectionString: options.url, max: 8, connectionTimeoutMillis: 2_000 });
     // An idle client whose server went away emits here; without a listener the process would crash.
     pool.on('error', (error) => options.logger.warn({ err: error.message }, 'postgres connection lost'));
+    // A client checked out between two queries of a transaction emits its socket's error itself (the pool listens
+    // only to idle ones): without this listener, a PostgreSQL killed at that moment would crash the replica.
+    pool.on('connect', (client) => client.on('error', (error) => options.logger.warn({ err: error.message }, 'postgres connection lost mid-transaction')));
     await migrate(pool);
     return new PostgresStore(pool, options.logger, options.usageFlushMs ?? 1_000);
   }
