@@ -1,4 +1,4 @@
-// `npm run bench`: every benchmark in turn, then the figures against the targets of issues 5 and 12 (2 cores, hub,
+// `npm run bench`: every benchmark in turn, then the figures against the targets of issues 5, 12 and 13 (2 cores, hub,
 // registrar, model server and load generator all on this machine). Each also runs alone: node --import tsx bench/<name>.ts
 import { runHeartbeats } from './heartbeats.ts';
 import { runMemory } from './memory.ts';

@@ -223,12 +223,13 @@ export class RedisBus {
    * the replica holding the stream, in one round trip (SEND_FRAME); returns the frame's entry id.
    */
   async sendFrame(sessionId: string, frame: TaskFrame): Promise<string> {
-    const routed = frame.kind === 'cancel' ? '' : frame.taskId;
+    const work = frame.kind !== 'cancel';
     const nudge = JSON.stringify({ type: 'nudge', sessionId } satisfies ReplicaMessage);
-    const [entryId, holder] = (await this.#script('llmrSendFrame', [key.frames(sessionId), key.holder(sessionId), routed === '' ? key.task('-') : key.task(routed)], [
+    // A cancel frame has no route: its task key is named (a script declares its keys) and left untouched.
+    const [entryId, holder] = (await this.#script('llmrSendFrame', [key.frames(sessionId), key.holder(sessionId), key.task(frame.taskId)], [
       this.#options.maxFramesPerSession,
       JSON.stringify(frame),
-      routed === '' ? 0 : 1,
+      work ? 1 : 0,
       sessionId,
       this.replicaId,
       this.#options.taskTtlMs,
