@@ -1,11 +1,13 @@
-// `npm run bench`: every benchmark in turn, then the figures against the targets of issues 5 and 12 (2 cores, hub,
+// `npm run bench`: every benchmark in turn, then the figures against the targets of issues 5, 12 and 13 (2 cores, hub,
 // registrar, model server and load generator all on this machine). Each also runs alone: node --import tsx bench/<name>.ts
+import { runHeartbeats } from './heartbeats.ts';
 import { runMemory } from './memory.ts';
 import { runRelayOverhead } from './relay-overhead.ts';
 import { runScale } from './scale.ts';
 import { runSeed } from './seed.ts';
 import { runStreamLoad } from './stream-load.ts';
 import { runStreaming } from './streaming.ts';
+import { servicesMissing } from '../test/support/services.ts';
 import { printTable, round, writeResult } from './support.ts';
 import { runThroughput } from './throughput.ts';
 import { runWakeup } from './wakeup.ts';
@@ -19,6 +21,9 @@ const throughput = await runThroughput();
 const memory = await runMemory();
 const scale = await runScale();
 const wakeup = await runWakeup();
+// Replicas need redis-server and PostgreSQL on this machine; without them the row says what to install.
+const replicasMissing = servicesMissing();
+const heartbeats = replicasMissing === undefined ? await runHeartbeats() : undefined;
 const minutes = (performance.now() - started) / 60_000;
 
 const at64 = throughput.levels.find((level) => level.concurrency === 64);
@@ -64,10 +69,18 @@ const targets = [
     measured: `${memory.leak.heapGrowthMb} MB (last 40k: ${memory.leak.heapGrowthSecondHalfMb} MB)`,
     verdict: verdict(memory.leak.heapGrowthMb < 1),
   },
+  heartbeats
+    ? {
+        target: `Redis CPU, ${heartbeats.registrars} registrars' heartbeats on three replicas`,
+        goal: '≤ 5 % of a core, no PostgreSQL write',
+        measured: `${heartbeats.cpuPercentOfCore.redis} % (replicas ${heartbeats.cpuPercentOfCore.replicas.join(' / ')} %; ${heartbeats.postgres.rowsWritten} rows written)`,
+        verdict: verdict(heartbeats.cpuPercentOfCore.redis <= 5 && heartbeats.postgres.rowsWritten === 0),
+      }
+    : { target: "Redis CPU, 10000 registrars' heartbeats on three replicas", goal: '≤ 5 % of a core', measured: `not run: ${replicasMissing}`, verdict: 'MISSED' },
 ];
 printTable(`targets (${round(minutes, 1)} min for the whole suite)`, targets);
 process.stdout.write(
   `\nscale: ${scale.registrars} registrars registered in ${scale.registration.rowsMs} ms, hub ${scale.hubRssMb.withRegistrars} MB, ` +
     `${scale.heartbeat.hubCpuUsPerHeartbeat} µs of hub CPU per heartbeat; back ${scale.restart.rowsMs} ms after a hub restart\n`,
 );
-writeResult('summary', { minutes: round(minutes, 2), targets, relay, streaming, streamLoad, seed, throughput, memory, scale, wakeup });
+writeResult('summary', { minutes: round(minutes, 2), targets, relay, streaming, streamLoad, seed, throughput, memory, scale, wakeup, heartbeats });

@@ -240,13 +240,13 @@ export class Dispatcher {
 
   /**
    * A row whose registrar has its stream open before one that may be gone, active before hibernating (a wake can
-   * take a minute), then fewest calls in flight, then least recently picked.
+   * take a minute), then fewest calls in flight (on every replica), then least recently picked.
    */
   #pick(rows: LlmRow[]): LlmRow {
     const rank = (row: LlmRow): number[] => [
       this.#tasks.hasStream(row.sessionId) ? 0 : 1,
       row.status === 'active' ? 0 : 1,
-      this.busyCount(row.name),
+      this.busyCount(row.name) + (this.#tasks.busyElsewhere?.(row.name) ?? 0),
       this.#lastPicked.get(row.name) ?? 0,
     ];
     const before = (a: number[], b: number[]): boolean => {

@@ -33,6 +33,8 @@ export interface FrameSink {
 export interface TaskRouter {
   create(sessionId: string, order: WorkOrder, listener: TaskListener): string;
   hasStream(sessionId: string): boolean;
+  /** Calls in flight on a row through other replicas (a pool picks by in-flight across replicas); none on one hub. */
+  busyElsewhere?(rowName: string): number;
   sessionOf(taskId: string): string | undefined | Promise<string | undefined>;
   highestSeq(taskId: string): number | undefined | Promise<number | undefined>;
   accept(taskId: string, result: TaskResult): boolean | Promise<boolean>;

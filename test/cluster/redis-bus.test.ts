@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TaskFrame } from '../../src/protocol/index.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -67,14 +68,55 @@ describe.skipIf(missing !== undefined)('the replicas\' Redis bus', () => {
     caller.onResult((taskId, result) => results.push(`${taskId}:${JSON.stringify(result)}`));
     const beats: string[] = [];
     caller.onHeartbeats((notes) => beats.push(notes.map((n) => n.sessionId).join(',')));
-    await other.putRoute('t9', { sessionId: 's9', replica: caller.replicaId, entryId: '1-0' });
+    // The caller's replica wrote the frame: its route (session, caller's replica, entry) went with it.
+    const entryId = await caller.sendFrame('s9', frame('t9'));
     const route = await other.route('t9');
+    expect(route).toEqual({ sessionId: 's9', replica: caller.replicaId, entryId });
     await other.forwardResult(route!.replica, 't9', { error: 'nope' });
     other.noteHeartbeat({ sessionId: 'x', at: 1 });
     other.noteHeartbeat({ sessionId: 'y', at: 2 });
     await vi.waitFor(() => expect(results).toEqual(['t9:{"error":"nope"}']));
     await vi.waitFor(() => expect(beats).toContain('x,y'));
     expect(await other.isAlive(caller.replicaId)).toBe(true);
+  });
+
+  it('acknowledges instead of re-delivering a claimed frame whose call ended or whose caller\'s replica died', async () => {
+    const [caller, first] = [await bus(), await bus()];
+    const seen: string[] = [];
+    await first.holdStream('s5', (f) => seen.push('taskId' in f ? f.taskId : ''));
+    await caller.sendFrame('s5', frame('ended'));
+    await caller.sendFrame('s5', frame('waiting'));
+    await caller.sendFrame('s5', frame('orphan'));
+    await vi.waitFor(() => expect(seen).toEqual(['ended', 'waiting', 'orphan']));
+    // `ended`'s call is over (its route dropped); `orphan`'s caller's replica is gone (its route names a dead one).
+    await caller.dropRoute('ended');
+    const dead = await bus();
+    const orphanRoute = await caller.route('orphan');
+    await dead.close();
+    const raw = new Redis(redis.url);
+    await raw.hset('llmr:task:orphan', 'replica', dead.replicaId);
+    const next = await bus();
+    const again: string[] = [];
+    await next.holdStream('s5', (f) => again.push('taskId' in f ? f.taskId : ''));
+    expect(again).toEqual(['waiting']);
+    // Acknowledged: the holder after that has nothing of theirs to re-deliver either.
+    const pending = (await raw.xpending('llmr:frames:s5', 'hub')) as [number, ...unknown[]];
+    expect(pending[0]).toBe(1);
+    expect(orphanRoute?.sessionId).toBe('s5');
+    raw.disconnect();
+  });
+
+  it('sums the calls in flight of every other live replica, and forgets a replica that is gone', async () => {
+    const [a, b, c] = [await bus(), await bus(), await bus()];
+    await a.syncLoad(new Map([['pool-1', 2]]));
+    await b.syncLoad(new Map([['pool-1', 1], ['pool-2', 3]]));
+    expect(await c.syncLoad(new Map())).toEqual(new Map([['pool-1', 3], ['pool-2', 3]]));
+    expect(await a.syncLoad(new Map([['pool-1', 2]]))).toEqual(new Map([['pool-1', 1], ['pool-2', 3]]));
+    // b stops syncing (dead): its counts expire with its TTL (600 ms here), they cannot leak.
+    await vi.waitFor(async () => {
+      await a.syncLoad(new Map([['pool-1', 2]]));
+      expect(await c.syncLoad(new Map())).toEqual(new Map([['pool-1', 2]]));
+    }, { timeout: 3_000, interval: 50 });
   });
 
   it('fails fast while Redis is down and resumes on its own when it is back', async () => {

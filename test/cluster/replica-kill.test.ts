@@ -1,6 +1,7 @@
 // Replicas as real `llm-registrar hub` processes on a real PostgreSQL and Redis, one SIGKILLed: the registrar whose
 // task stream it held reconnects through the balancer to another replica, and the call it had not answered is
-// re-delivered there, answered once; a caller on the killed replica has its connection cut.
+// re-delivered there, answered once; a caller on the killed replica has its connection cut, and its frame is done with.
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -95,5 +96,10 @@ describe.skipIf(missing !== undefined)('a replica SIGKILLed', () => {
     expect(await call.catch(() => 'cut')).toBe('cut');
     // Its next chunk POST is answered 404 (the caller's replica is dead): the registrar cancels the upstream call.
     await vi.waitFor(() => expect(model.aborted).toBe(before + 1), { timeout: 10_000, interval: 20 });
+    // And its frame is acknowledged: no replica that takes the stream later delivers it again.
+    const raw = new Redis(redis.url);
+    const pending = await Promise.all((await raw.keys('llmr:frames:*')).map(async (stream) => ((await raw.xpending(stream, 'hub')) as [number])[0]));
+    raw.disconnect();
+    expect(pending.reduce((sum, count) => sum + count, 0)).toBe(0);
   }, 60_000);
 });

@@ -35,6 +35,9 @@ export interface TaskRoute {
   entryId: string;
 }
 
+/** Where a held stream's frames go: the frame, its entry, and the replica whose caller waits for it (if named). */
+export type FrameDelivery = (frame: TaskFrame, entryId: string, callerReplica?: string) => void;
+
 type ReplicaMessage =
   | { type: 'nudge'; sessionId: string }
   | { type: 'result'; taskId: string; result: TaskResult }
@@ -43,11 +46,54 @@ type ReplicaMessage =
 type BroadcastMessage = { type: 'heartbeats'; notes: HeartbeatNote[] } | { type: 'namespace'; version: number };
 
 const GROUP = 'hub';
+
+/**
+ * A task's frame handed over in one round trip. KEYS: the session's frames, its holder, the task's route.
+ * ARGV: max frames kept, the frame, 1 when it is a work frame (its route is written, with the entry id, so a result
+ * posted to any replica finds the caller's), session id, this replica, the route's TTL in ms, the inbox channel
+ * prefix, the nudge message. The entry names the caller's replica too, so its holder knows where results go without
+ * reading the route. Returns the entry id and the replica holding the stream ('' for none).
+ */
+const SEND_FRAME = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'f', ARGV[2], 'r', ARGV[5])
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[3], 'session', ARGV[4], 'replica', ARGV[5], 'entry', id)
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+local holder = redis.call('GET', KEYS[2]) or ''
+if holder ~= '' and holder ~= ARGV[5] then redis.call('PUBLISH', ARGV[7] .. holder, ARGV[8]) end
+return { id, holder }
+`;
+/**
+ * A replica's calls in flight per row, written whole (never as deltas, so nothing can drift or leak: a dead
+ * replica's hash expires with the TTL), and every other replica's summed. KEYS: this replica's load hash, the set of
+ * replicas. ARGV: the hash's TTL in ms, this replica, the load key prefix, then row, count pairs.
+ */
+const SYNC_LOAD = `
+redis.call('DEL', KEYS[1])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 3 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('SADD', KEYS[2], ARGV[2])
+local sums = {}
+for _, replica in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if replica ~= ARGV[2] then
+    local fields = redis.call('HGETALL', ARGV[3] .. replica)
+    -- No hash: idle or gone; a live replica adds itself again with its next sync.
+    if #fields == 0 then redis.call('SREM', KEYS[2], replica) end
+    for i = 1, #fields, 2 do sums[fields[i]] = (sums[fields[i]] or 0) + tonumber(fields[i + 1]) end
+  end
+end
+local out = {}
+for row, count in pairs(sums) do out[#out + 1] = row; out[#out + 1] = tostring(count) end
+return out
+`;
 const key = {
   frames: (sessionId: string) => `llmr:frames:${sessionId}`,
   holder: (sessionId: string) => `llmr:holder:${sessionId}`,
   task: (taskId: string) => `llmr:task:${taskId}`,
   alive: (replica: string) => `llmr:replica:${replica}`,
+  load: (replica: string) => `llmr:load:${replica}`,
+  replicas: 'llmr:replicas',
   inbox: (replica: string) => `llmr:inbox:${replica}`,
   broadcast: 'llmr:broadcast',
 };
@@ -59,7 +105,7 @@ export class RedisBus {
   readonly #options: Required<Omit<RedisBusOptions, 'url' | 'logger'>>;
   readonly #logger: Logger;
   /** Sessions whose stream this replica holds: where their frames go. */
-  readonly #held = new Map<string, (frame: TaskFrame, entryId: string) => void>();
+  readonly #held = new Map<string, FrameDelivery>();
   readonly #reading = new Set<string>();
   /** Sessions nudged while a read was under way: read once more after it. */
   readonly #again = new Set<string>();
@@ -81,6 +127,8 @@ export class RedisBus {
     // No offline queue: while Redis is down a command fails at once, so a caller gets 503 now, not a hang.
     const connection = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000) };
     this.#commands = new Redis(options.url, connection);
+    this.#commands.defineCommand('llmrSendFrame', { numberOfKeys: 3, lua: SEND_FRAME });
+    this.#commands.defineCommand('llmrSyncLoad', { numberOfKeys: 2, lua: SYNC_LOAD });
     this.#subscriber = new Redis(options.url, { ...connection, enableOfflineQueue: true });
     for (const [name, client] of [['commands', this.#commands], ['subscriber', this.#subscriber]] as const) {
       client.on('error', (error: Error) => this.#logger.debug({ connection: name, err: error.message }, 'redis connection error'));
@@ -142,7 +190,7 @@ export class RedisBus {
    * This replica now holds the session's task stream: frames go to `deliver`. Every frame not yet acknowledged
    * (sent before and unanswered, or never read by a replica that died) is delivered again first.
    */
-  async holdStream(sessionId: string, deliver: (frame: TaskFrame, entryId: string) => void): Promise<void> {
+  async holdStream(sessionId: string, deliver: FrameDelivery): Promise<void> {
     const previous = await this.#commands.set(key.holder(sessionId), this.replicaId, 'GET');
     this.#held.set(sessionId, deliver);
     if (previous !== null && previous !== this.replicaId) await this.#send(previous, { type: 'release', sessionId });
@@ -152,7 +200,7 @@ export class RedisBus {
     let cursor = '0-0';
     do {
       const [next, entries] = (await this.#commands.xautoclaim(key.frames(sessionId), GROUP, this.replicaId, 0, cursor, 'COUNT', 500)) as [string, [string, string[]][]];
-      this.#deliverEntries(sessionId, entries);
+      await this.#deliverClaimed(sessionId, entries);
       cursor = next;
     } while (cursor !== '0-0' && this.#held.has(sessionId));
     this.#drain(sessionId);
@@ -170,13 +218,25 @@ export class RedisBus {
     return (await this.#commands.get(key.holder(sessionId))) ?? undefined;
   }
 
-  /** Appends a frame to the session's stream and tells the replica holding it; returns the frame's entry id. */
+  /**
+   * Appends a frame to the session's stream, writes its task's route (a work frame: where its results go) and tells
+   * the replica holding the stream, in one round trip (SEND_FRAME); returns the frame's entry id.
+   */
   async sendFrame(sessionId: string, frame: TaskFrame): Promise<string> {
-    const entryId = await this.#commands.xadd(key.frames(sessionId), 'MAXLEN', '~', this.#options.maxFramesPerSession, '*', 'f', JSON.stringify(frame));
-    if (entryId === null) throw new Error('redis refused the frame');
-    const holder = await this.holderOf(sessionId);
+    const work = frame.kind !== 'cancel';
+    const nudge = JSON.stringify({ type: 'nudge', sessionId } satisfies ReplicaMessage);
+    // A cancel frame has no route: its task key is named (a script declares its keys) and left untouched.
+    const [entryId, holder] = (await this.#script('llmrSendFrame', [key.frames(sessionId), key.holder(sessionId), key.task(frame.taskId)], [
+      this.#options.maxFramesPerSession,
+      JSON.stringify(frame),
+      work ? 1 : 0,
+      sessionId,
+      this.replicaId,
+      this.#options.taskTtlMs,
+      key.inbox(''),
+      nudge,
+    ])) as [string, string];
     if (holder === this.replicaId) this.#drain(sessionId);
-    else if (holder !== undefined) await this.#send(holder, { type: 'nudge', sessionId });
     return entryId;
   }
 
@@ -185,17 +245,29 @@ export class RedisBus {
     await this.#commands.xack(key.frames(sessionId), GROUP, entryId);
   }
 
-  async putRoute(taskId: string, route: TaskRoute): Promise<void> {
-    await this.#commands.set(key.task(taskId), JSON.stringify(route), 'PX', this.#options.taskTtlMs);
+  /** A call ended on its caller's replica: its frame (if written) acknowledged and its route dropped, in one round trip. */
+  async settle(sessionId: string, entryId: string | undefined, taskId: string): Promise<void> {
+    const steps = this.#commands.pipeline();
+    if (entryId !== undefined) steps.xack(key.frames(sessionId), GROUP, entryId);
+    await steps.del(key.task(taskId)).exec();
   }
 
   async route(taskId: string): Promise<TaskRoute | undefined> {
-    const text = await this.#commands.get(key.task(taskId));
-    return text === null ? undefined : (JSON.parse(text) as TaskRoute);
+    const [sessionId, replica, entryId] = await this.#commands.hmget(key.task(taskId), 'session', 'replica', 'entry');
+    return sessionId && replica && entryId ? { sessionId, replica, entryId } : undefined;
   }
 
   async dropRoute(taskId: string): Promise<void> {
     await this.#commands.del(key.task(taskId));
+  }
+
+  /** Publishes this replica's calls in flight per row; returns every other live replica's, summed per row. */
+  async syncLoad(own: Map<string, number>): Promise<Map<string, number>> {
+    const pairs = [...own].flatMap(([row, count]) => [row, count]);
+    const answer = (await this.#script('llmrSyncLoad', [key.load(this.replicaId), key.replicas], [this.#options.replicaTtlMs, this.replicaId, key.load(''), ...pairs])) as string[];
+    const elsewhere = new Map<string, number>();
+    for (let i = 0; i + 1 < answer.length; i += 2) elsewhere.set(answer[i]!, Number(answer[i + 1]));
+    return elsewhere;
   }
 
   async isAlive(replica: string): Promise<boolean> {
@@ -214,9 +286,16 @@ export class RedisBus {
     for (const timer of this.#timers) clearInterval(timer);
     await this.#flushHeartbeats();
     for (const sessionId of [...this.#held.keys()]) await this.releaseStream(sessionId);
-    await this.#commands.del(key.alive(this.replicaId)).catch(() => undefined);
+    await this.#commands.del(key.alive(this.replicaId), key.load(this.replicaId)).catch(() => undefined);
     this.#subscriber.disconnect();
     this.#commands.disconnect();
+  }
+
+  /** A script defined at connect (ioredis sends EVALSHA, and the script itself after a Redis restart forgot it). */
+  #script(name: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const run = (this.#commands as unknown as Record<string, (...parts: (string | number)[]) => Promise<unknown>>)[name];
+    if (!run) throw new Error(`redis script ${name} is not defined`);
+    return run.call(this.#commands, ...keys, ...args);
   }
 
   /** How many replicas received it: 0 or 1. */
@@ -271,13 +350,38 @@ export class RedisBus {
     })();
   }
 
+  /**
+   * Frames claimed from the stream's previous holder. A work frame whose call has ended (its route is gone) or whose
+   * caller's replica died would only be answered 404 again by whoever delivers it: acknowledged, not delivered.
+   */
+  async #deliverClaimed(sessionId: string, entries: [string, string[] | null][]): Promise<void> {
+    const work = entries.flatMap(([entryId, fields]) => {
+      const frame = fields?.[1] === undefined ? undefined : (JSON.parse(fields[1]) as TaskFrame);
+      return frame && frame.kind !== 'cancel' ? [{ entryId, taskId: frame.taskId }] : [];
+    });
+    if (work.length === 0) return this.#deliverEntries(sessionId, entries);
+    const routes = this.#commands.pipeline();
+    for (const { taskId } of work) routes.hget(key.task(taskId), 'replica');
+    const callers = ((await routes.exec()) ?? []).map(([, replica]) => (typeof replica === 'string' ? replica : undefined));
+    const replicas = [...new Set(callers.filter((replica): replica is string => replica !== undefined))];
+    const liveness = this.#commands.pipeline();
+    for (const replica of replicas) liveness.exists(key.alive(replica));
+    const alive = new Set(((await liveness.exec()) ?? []).flatMap(([, exists], i) => (exists === 1 ? [replicas[i]!] : [])));
+    const orphaned = new Set(work.filter((_, i) => callers[i] === undefined || !alive.has(callers[i]!)).map(({ entryId }) => entryId));
+    if (orphaned.size > 0) {
+      await this.#commands.xack(key.frames(sessionId), GROUP, ...orphaned);
+      this.#logger.info({ frames: orphaned.size }, 'redis: frames whose caller is gone were acknowledged instead of re-delivered');
+    }
+    this.#deliverEntries(sessionId, entries.filter(([entryId]) => !orphaned.has(entryId)));
+  }
+
   #deliverEntries(sessionId: string, entries: [string, string[] | null][]): void {
     const deliver = this.#held.get(sessionId);
     if (!deliver) return;
     for (const [entryId, fields] of entries) {
       const text = fields?.[1];
       if (text === undefined) continue;
-      deliver(JSON.parse(text) as TaskFrame, entryId);
+      deliver(JSON.parse(text) as TaskFrame, entryId, fields?.[3]);
     }
   }
 
