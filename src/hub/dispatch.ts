@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
 import { CallMeter } from './call-meter.ts';
 import { wallClock, type HubClock } from './clock.ts';
+import { hubError, type HubError } from './error-codes.ts';
 import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
@@ -101,19 +102,19 @@ export class Dispatcher {
 
   #plan(viewer: Viewer, endpoint: OpenAiEndpoint, body: CallBody): { ok: true; plan: CallPlan } | CallFailure {
     const target = this.#registry.resolve(viewer, body.model);
-    if (!target) return { ok: false, status: 404, message: `model '${body.model}' not found`, detail: { code: 'model_not_found', param: 'model' } };
+    if (!target) return refused(hubError('model_not_found', body.model), 'model');
     if (target.kind === 'agent' && target.rows.length === 0) {
-      return { ok: false, status: 503, message: `agent '${target.name}': its LLM '${target.agent.llmName}' is not available` };
+      return refused(hubError('agent_llm_unavailable', target.name, target.agent.llmName));
     }
     const now = this.#now();
     const healthy = target.rows.filter((row) => this.#registry.isHealthy(row, now));
     if (healthy.length === 0) {
       // Its owner said "not now": say so, not "unhealthy"; the 503 carries Retry-After like any other.
       if (target.rows.some((row) => this.#registry.statusOf(row, now) === 'paused')) {
-        return { ok: false, status: 503, message: `model '${body.model}' is paused by its owner: try again later`, detail: { code: 'paused' } };
+        return refused(hubError('paused', body.model));
       }
       const statuses = target.rows.map((row) => `${row.name}: ${this.#registry.statusOf(row, now)}`).join(', ');
-      return { ok: false, status: 503, message: `model '${body.model}' has no healthy provider (${statuses})` };
+      return refused(hubError('no_healthy_provider', body.model, statuses));
     }
     const agent = target.kind === 'agent' ? target.agent : undefined;
     const speaks = (row: LlmRow): boolean => this.#registry.speaks(row.sessionId, CAPABILITY_OPENAI);
@@ -191,7 +192,7 @@ export class Dispatcher {
     this.#calls.add(failOnClose);
     const cancelDeadline = this.#clock.after(this.#options.taskTimeoutMs, () => {
       stopTask();
-      finish({ ok: false, status: 504, message: `model '${plan.model}' did not answer within ${this.#options.taskTimeoutMs} ms` });
+      finish(refused(hubError('call_timeout', plan.model, this.#options.taskTimeoutMs)));
     });
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -200,7 +201,7 @@ export class Dispatcher {
       if (settled) return;
       if (!woke.ok) return finish(woke);
       if (!registry.isSessionLive(row.sessionId, this.#now())) {
-        return finish({ ok: false, status: 503, message: `model '${plan.model}': the registrar publishing '${row.name}' stopped answering` });
+        return finish(refused(hubError('registrar_gone', plan.model, row.name)));
       }
       taskId = tasks.create(row.sessionId, plan.order, {
         chunk: (data) => {
@@ -225,7 +226,7 @@ export class Dispatcher {
 
   /** Shutdown: every call in flight ends with 503 at once. */
   close(message: string): void {
-    for (const fail of [...this.#calls]) fail({ ok: false, status: 503, message });
+    for (const fail of [...this.#calls]) fail(refused(hubError('hub_shutting_down', message)));
   }
 
   /** The one place a finished call is told: one info line (never the caller's text), then the ledger and metrics. */
@@ -258,7 +259,7 @@ export class Dispatcher {
 
   #wakeIfHibernating(row: LlmRow): Promise<WakeOutcome> {
     const current = this.#registry.currentRow(row.name, row.sessionId);
-    if (!current) return Promise.resolve({ ok: false, status: 503, message: `'${row.name}' is no longer published by its registrar` });
+    if (!current) return Promise.resolve(refused(hubError('row_unpublished', row.name)));
     if (current.status !== 'hibernating') return Promise.resolve({ ok: true });
     const key = `${row.sessionId}\n${row.name}`;
     const inProgress = this.#wakes.get(key);
@@ -274,13 +275,18 @@ export class Dispatcher {
       };
       const cancelTimer = this.#clock.after(this.#options.wakeTimeoutMs, () => {
         this.#tasks.drop(wakeTaskId, { cancel: true });
-        done({ ok: false, status: 504, message: `'${row.name}' did not wake up within ${this.#options.wakeTimeoutMs} ms` });
+        done(refused(hubError('wake_timeout', row.name, this.#options.wakeTimeoutMs)));
       });
       const wakeTaskId = this.#tasks.create(row.sessionId, { kind: 'wake', llmName: row.name }, { chunk: () => {}, end: (end) => done(wakeOutcome(row.name, end)) });
     });
     this.#wakes.set(key, wake);
     return wake;
   }
+}
+
+/** One of the hub's own errors (error-codes.ts) as a call's failure: its code (and the field at fault) for the caller. */
+function refused(error: HubError, param?: string | null): CallFailure {
+  return { ok: false, status: error.status, message: error.message, detail: { code: error.code, param: param ?? null } };
 }
 
 /** Redacts what a registrar's message may say about its own network (an upstream URL) before a caller reads it. */
@@ -302,7 +308,7 @@ export function callOutcome(model: string, end: TaskEnd): CallOutcome {
     case 'error':
       return upstreamFailure(model, end.message, end.upstream);
     case 'failed':
-      return { ok: false, status: 503, message: `model '${model}': ${end.message}` };
+      return refused(hubError('task_failed', model, end.message));
   }
 }
 
@@ -310,24 +316,25 @@ function upstreamFailure(model: string, message: string, upstream: UpstreamError
   const { status } = upstream;
   const detail: ErrorDetail = { ...(upstream.type === undefined ? {} : { type: upstream.type }), code: upstream.code ?? null, param: upstream.param ?? null };
   if (status === 401 || status === 403) {
-    return { ok: false, status: 502, message: `model '${model}': the model server refused the apiKey of its registrar` };
+    return refused(hubError('upstream_key_refused', model));
   }
   if (status !== undefined && status >= 400 && status < 500) return { ok: false, status, message, detail };
-  return { ok: false, status: status === 503 ? 503 : 502, message: `model '${model}': ${withoutUrls(message)}` };
+  const failed = hubError('upstream_failed', model, withoutUrls(message));
+  return refused(status === 503 ? { ...failed, status: 503 } : failed);
 }
 
 function wakeOutcome(name: string, end: TaskEnd): WakeOutcome {
   if (end.kind === 'body' || end.kind === 'done') return { ok: true };
-  return { ok: false, status: 503, message: `could not wake '${name}': ${withoutUrls(end.message)}` };
+  return refused(hubError('wake_failed', name, withoutUrls(end.message)));
 }
 
 /** The base-wire order for a chat call, or the 400 that names what it cannot carry. */
 function legacyOrder(endpoint: OpenAiEndpoint, body: CallBody, agent?: Agent): { ok: true; request: InferRequest } | CallFailure {
   if (endpoint !== 'chat.completions') {
-    return { ok: false, status: 400, message: `its registrar speaks the base wire only, which has no ${ENDPOINT_PATHS[endpoint]}`, detail: { code: 'unsupported_endpoint' } };
+    return refused(hubError('unsupported_endpoint', ENDPOINT_PATHS[endpoint]));
   }
   const call = legacyCall(body);
-  if (!call.ok) return { ok: false, status: 400, message: call.message, detail: { code: 'unsupported_parameter', param: call.param } };
+  if (!call.ok) return refused(hubError('unsupported_parameter', call.message), call.param);
   return { ok: true, request: inferRequest(call.body, agent) };
 }
 

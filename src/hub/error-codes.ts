@@ -30,8 +30,22 @@ export const HUB_ERRORS = {
   upload_media_type: spec(415, (type: string) => `send the results as ${type}, one TaskResult a line`),
   result_line_too_large: spec(413, (limit: number) => `a result line is over ${limit} bytes`),
   upload_replaced: spec(409, () => 'a newer upload of this task replaced this one'),
-  // The catalog and the operator's routes
+  // The catalog, the operator's routes and a caller's call (dispatch.ts)
   model_not_found: spec(404, (model: string) => `model '${model}' not found`),
+  agent_llm_unavailable: spec(503, (agent: string, llm: string) => `agent '${agent}': its LLM '${llm}' is not available`),
+  paused: spec(503, (model: string) => `model '${model}' is paused by its owner: try again later`),
+  no_healthy_provider: spec(503, (model: string, statuses: string) => `model '${model}' has no healthy provider (${statuses})`),
+  call_timeout: spec(504, (model: string, ms: number) => `model '${model}' did not answer within ${ms} ms`),
+  registrar_gone: spec(503, (model: string, row: string) => `model '${model}': the registrar publishing '${row}' stopped answering`),
+  row_unpublished: spec(503, (row: string) => `'${row}' is no longer published by its registrar`),
+  wake_timeout: spec(504, (row: string, ms: number) => `'${row}' did not wake up within ${ms} ms`),
+  wake_failed: spec(503, (row: string, why: string) => `could not wake '${row}': ${why}`),
+  task_failed: spec(503, (model: string, why: string) => `model '${model}': ${why}`),
+  upstream_key_refused: spec(502, (model: string) => `model '${model}': the model server refused the apiKey of its registrar`),
+  upstream_failed: spec(502, (model: string, why: string) => `model '${model}': ${why}`),
+  unsupported_endpoint: spec(400, (path: string) => `its registrar speaks the base wire only, which has no ${path}`),
+  unsupported_parameter: spec(400, (problem: string) => problem),
+  hub_shutting_down: spec(503, (why: string) => why),
   llm_not_found: spec(404, (name: string) => `LLM '${name}' not found`),
   admin_only: spec(403, (what: string) => `${what}: it needs an admin token`),
 } as const;

@@ -287,7 +287,7 @@ describe('POST /v1/chat/completions', () => {
     const caller = await harness.client(hub, ALICE).sse(CHAT, { method: 'POST', body: { model: 'llama', messages: hello, stream: true } });
     await clock.advance(150);
     const [error, done, ...more] = await caller.rest();
-    expect(JSON.parse(error ?? '')).toEqual({ error: { message: "model 'llama' did not answer within 150 ms", type: 'server_error', code: null, param: null } });
+    expect(JSON.parse(error ?? '')).toEqual({ error: { message: "model 'llama' did not answer within 150 ms", type: 'server_error', code: 'call_timeout', param: null } });
     expect(done).toBe('[DONE]');
     expect(more).toEqual([]);
   });

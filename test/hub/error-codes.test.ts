@@ -41,4 +41,12 @@ describe('the routes', () => {
       expect(await res.json(), code).toEqual({ error: { message: expect.any(String), type: expect.any(String), code, param: null } });
     }
   });
+
+  it('answer a call the hub refuses itself with the code, and the field at fault', async () => {
+    const hub = await harness.start();
+    const bob = harness.client(hub, BOB);
+    const res = await bob.post('/v1/chat/completions', { model: 'nothing', messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { message: "model 'nothing' not found", type: 'invalid_request_error', code: 'model_not_found', param: 'model' } });
+  });
 });
