@@ -4,12 +4,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hubError } from './error-codes.ts';
 import { replyError } from './errors.ts';
 import type { Viewer } from './registry.ts';
-import { recordsOf, tokenDigest, type TokenRecord } from './tokens.ts';
+import { recordsOf, tokenDigest, type HubUser, type TokenRecord } from './tokens.ts';
 
-export interface HubUser {
-  user: string;
-  admin?: boolean;
-}
+export type { HubUser };
 
 /** Routes that answer without a token: `up` waits on /healthz; / is a static page that asks for the token itself. */
 const PUBLIC_ROUTES = new Set(['/healthz', '/']);

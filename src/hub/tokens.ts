@@ -5,7 +5,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { HubUser } from './auth.ts';
+
+/** Who a token is: the user its calls and sessions belong to, and whether it may see everyone's. */
+export interface HubUser {
+  user: string;
+  admin?: boolean;
+}
 
 /** One token of the file, known by its hash alone. */
 export interface TokenRecord {
