@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { servicesMissing, startPostgres, startRedis } from '../test/support/services.ts';
 import { redisInfo } from './redis-info.ts';
-import { authHeaders, cpuSeconds, isMain, printTable, request, round, sleep, spawnNode, startHubProcess, TOKEN, withProcesses, writeResult, type Proc } from './support.ts';
+import { authHeaders, cpuSeconds, isMain, printTable, request, round, sleep, spawnNode, startHubProcess, TOKEN, withProcesses, writeResult, askingChild } from './support.ts';
 
 const SPEC_HEARTBEAT_MS = 30_000;
 
@@ -28,26 +28,6 @@ export interface HeartbeatsResult {
   rowsActiveOnEveryReplica: boolean;
 }
 
-interface Client {
-  proc: Proc;
-  ask<T>(message: unknown, key: string): Promise<T>;
-}
-
-function clientOf(proc: Proc): Client {
-  return {
-    proc,
-    ask: (message, key) =>
-      new Promise((resolve) => {
-        const onMessage = (reply: Record<string, unknown>) => {
-          if (!(key in reply)) return;
-          proc.child.off('message', onMessage);
-          resolve(reply as never);
-        };
-        proc.child.on('message', onMessage);
-        if (message !== undefined) proc.child.send(message as never);
-      }),
-  };
-}
 
 /** What PostgreSQL has written so far (WAL position, rows inserted/updated/deleted, commits) and its processes. */
 async function postgresMarks(url: string): Promise<{ lsn: string; rows: number; commits: number; vacuums: number; pids: number[] }> {
@@ -108,7 +88,7 @@ export async function runHeartbeats(options: { registrars?: number; clientProces
       const urls = replicas.map((replica) => replica.url);
       const clients = await Promise.all(
         Array.from({ length: clientProcesses }, async (_, i) => {
-          const client = clientOf(track(spawnNode(`heartbeats-clients-${i}`, ['--import', 'tsx', 'bench/heartbeats-clients.ts'], { ipc: true })));
+          const client = askingChild(track(spawnNode(`heartbeats-clients-${i}`, ['--import', 'tsx', 'bench/heartbeats-clients.ts'], { ipc: true })));
           await client.ask(undefined, 'ready');
           return client;
         }),

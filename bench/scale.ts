@@ -2,30 +2,10 @@
 // processes (bench/scale-registrars.ts, startDaemon in-process). Registration time, the hub's CPU per heartbeat
 // (heartbeats every second here, the figure scaled to the 30 s default), the hub's RSS, and how long every registrar
 // takes to be back (rows registered, task streams open) after the hub is killed and started again on its port.
-import { cpuSeconds, isMain, printTable, round, rssMb, sleep, spawnNode, startHubProcess, TOKEN, authHeaders, request, withProcesses, writeResult, type Proc } from './support.ts';
+import { cpuSeconds, isMain, printTable, round, rssMb, sleep, spawnNode, startHubProcess, TOKEN, authHeaders, request, withProcesses, writeResult, askingChild, type AskingChild, type Proc } from './support.ts';
 
 const DEFAULT_HEARTBEAT_MS = 30_000;
 
-interface Child {
-  proc: Proc;
-  ask<T>(message: unknown, key: string): Promise<T>;
-}
-
-function childOf(proc: Proc): Child {
-  return {
-    proc,
-    ask: (message, key) =>
-      new Promise((resolve) => {
-        const onMessage = (reply: Record<string, unknown>) => {
-          if (!(key in reply)) return;
-          proc.child.off('message', onMessage);
-          resolve(reply as never);
-        };
-        proc.child.on('message', onMessage);
-        if (message !== undefined) proc.child.send(message as never);
-      }),
-  };
-}
 
 async function activeRows(hubUrl: string): Promise<number> {
   try {
@@ -37,13 +17,13 @@ async function activeRows(hubUrl: string): Promise<number> {
   }
 }
 
-async function openStreams(children: Child[]): Promise<number> {
+async function openStreams(children: AskingChild[]): Promise<number> {
   const counts = await Promise.all(children.map((c) => c.ask<{ open: number }>({ cmd: 'count' }, 'open')));
   return counts.reduce((sum, c) => sum + c.open, 0);
 }
 
 /** ms until the hub lists `rows` active rows and every registrar has its task stream open. */
-async function timeUntilAllBack(hubUrl: string, children: Child[], registrars: number, started: number, timeoutMs: number): Promise<{ rowsMs: number; streamsMs: number }> {
+async function timeUntilAllBack(hubUrl: string, children: AskingChild[], registrars: number, started: number, timeoutMs: number): Promise<{ rowsMs: number; streamsMs: number }> {
   let rowsMs = NaN;
   let streamsMs = NaN;
   while (performance.now() - started < timeoutMs && (Number.isNaN(rowsMs) || Number.isNaN(streamsMs))) {
@@ -77,7 +57,7 @@ export async function runScale(options: { registrars?: number; processes?: numbe
     const hubIdleRss = rssMb(hub.pid);
     const children = await Promise.all(
       Array.from({ length: processes }, async (_, i) => {
-        const child = childOf(track(spawnNode(`scale-registrars-${i}`, ['--import', 'tsx', 'bench/scale-registrars.ts'], { ipc: true })));
+        const child = askingChild(track(spawnNode(`scale-registrars-${i}`, ['--import', 'tsx', 'bench/scale-registrars.ts'], { ipc: true })));
         await child.ask(undefined, 'ready');
         return child;
       }),

@@ -156,3 +156,25 @@ export async function withProcesses<T>(body: (track: <P extends Proc>(proc: P) =
     for (const cleanup of cleanups) cleanup();
   }
 }
+
+/** A benchmark's child process spoken to over IPC: `ask` sends a message and waits for the reply that has `key`. */
+export interface AskingChild {
+  proc: Proc;
+  ask<T>(message: unknown, key: string): Promise<T>;
+}
+
+export function askingChild(proc: Proc): AskingChild {
+  return {
+    proc,
+    ask: (message, key) =>
+      new Promise((resolve) => {
+        const onMessage = (reply: Record<string, unknown>) => {
+          if (!(key in reply)) return;
+          proc.child.off('message', onMessage);
+          resolve(reply as never);
+        };
+        proc.child.on('message', onMessage);
+        if (message !== undefined) proc.child.send(message as never);
+      }),
+  };
+}
