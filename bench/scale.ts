@@ -2,7 +2,7 @@
 // processes (bench/scale-registrars.ts, startDaemon in-process). Registration time, the hub's CPU per heartbeat
 // (heartbeats every second here, the figure scaled to the 30 s default), the hub's RSS, and how long every registrar
 // takes to be back (rows registered, task streams open) after the hub is killed and started again on its port.
-import { cpuSeconds, isMain, printTable, round, rssMb, sleep, spawnNode, startHubProcess, TOKEN, authHeaders, request, withProcesses, writeResult, askingChild, type AskingChild, type Proc } from './support.ts';
+import { cpuSeconds, isMain, printTable, round, rssMb, sleep, spawnNode, startHubProcess, TOKEN, authHeaders, request, withProcesses, writeResult, askingChild, type AskingChild } from './support.ts';
 
 const DEFAULT_HEARTBEAT_MS = 30_000;
 
