@@ -137,6 +137,14 @@ interface MachineSnapshotLike {
   value: unknown;
   status: string;
   context: Record<string, unknown>;
+  children?: Record<string, (ActorLike & { src?: unknown }) | undefined>;
+}
+
+/** A provider's live tasks: its children spawned as tasks (its probe, say, is a child too). */
+function taskChildren(snapshot: MachineSnapshotLike): Map<string, ActorLike> {
+  const tasks = new Map<string, ActorLike>();
+  for (const [id, ref] of Object.entries(snapshot.children ?? {})) if (ref?.src === 'task') tasks.set(id, ref);
+  return tasks;
 }
 
 const MACHINE_KINDS = new Set<string>(['supervisor', 'session', 'provider', 'task']);
@@ -267,8 +275,9 @@ export class StatusTracker {
     for (const [name, tracked] of this.#providers) {
       const snapshot = tracked.ref.getSnapshot() as MachineSnapshotLike;
       const context = snapshot.context as unknown as ProviderContext;
-      for (const ref of Object.values(context.tasks)) {
-        const state = stateName(ref.getSnapshot().value);
+      const tasks = taskChildren(snapshot);
+      for (const ref of tasks.values()) {
+        const state = stateName((ref.getSnapshot() as MachineSnapshotLike).value);
         byState[state] = (byState[state] ?? 0) + 1;
       }
       queued += context.queue.length;
@@ -281,7 +290,7 @@ export class StatusTracker {
         queue: context.queue.length,
         queued: queuedIds(context, QUEUED_SHOWN),
         running: context.running.flatMap((taskId) => {
-          const ref = context.tasks[taskId];
+          const ref = tasks.get(taskId);
           return ref ? [taskView(ref, now)] : [];
         }),
         maxConcurrency: context.maxConcurrency,

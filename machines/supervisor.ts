@@ -3,7 +3,7 @@
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
 import { assertEvent, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { promisePlaceholder } from './placeholder.ts';
-import { withEntry, withoutEntry } from './records.ts';
+import { RecentIds, withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
@@ -70,9 +70,8 @@ export interface SupervisorContext {
    * copied into every inspection event of the supervisor.
    */
   restartedIds: ReadonlySet<string>;
-  /** Ids of recently finished tasks, oldest first. */
-  recent: string[];
-  rememberTasks: number;
+  /** Ids of recently finished tasks (the last `rememberTasks` of them): kept in place, O(1) per task. */
+  recent: RecentIds;
   drainMs: number;
   forceGraceMs: number;
 }
@@ -81,7 +80,7 @@ const providerId = (name: string) => `provider:${name}`;
 
 /** Whether the frame of this task id was taken already (in flight, answered as restarted, or finished lately). */
 function seen(context: SupervisorContext, taskId: string): boolean {
-  return taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId);
+  return taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.has(taskId);
 }
 
 export const supervisorMachine = setup({
@@ -140,9 +139,8 @@ export const supervisorMachine = setup({
     settle: enqueueActions(({ context, event, enqueue, self }) => {
       assertEvent(event, 'task.settled');
       const end = event;
-      const inFlight = withoutEntry(context.inFlight, end.taskId);
-      const recent = [...context.recent, end.taskId];
-      enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
+      if (end.taskId in context.inFlight) enqueue.assign({ inFlight: withoutEntry(context.inFlight, end.taskId) });
+      context.recent.add(end.taskId);
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
       const own = children[end.taskId];
       // A task id is the hub's to choose: one that names the session, a catalog or a provider must not stop it.
@@ -232,8 +230,7 @@ export const supervisorMachine = setup({
       restarted: input.restartedTasks,
       restartedIds: new Set(input.restartedTasks.map((task) => task.taskId)),
       // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
-      recent: input.restartedTasks.slice(-(input.rememberTasks ?? 1_000)).map((task) => task.taskId),
-      rememberTasks: input.rememberTasks ?? 1_000,
+      recent: new RecentIds(input.rememberTasks ?? 1_000, input.restartedTasks.map((task) => task.taskId)),
       drainMs: input.drainMs,
       forceGraceMs: input.forceGraceMs,
     };
