@@ -9,7 +9,7 @@
 import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
-import { taskMachine, type TaskSettled, type TaskUpstreamLost } from './task.ts';
+import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -122,6 +122,7 @@ export const providerMachine = setup({
     input: {} as ProviderInput,
     context: {} as ProviderContext,
     events: {} as ProviderEvent,
+    emitted: {} as TaskEnded,
   },
   actors: {
     task: taskMachine,
@@ -225,15 +226,17 @@ export const providerMachine = setup({
       const ref = taskChild(self, event.taskId);
       if (ref) enqueue.sendTo(ref, { type: 'task.cancel' });
     }),
-    /** A task ended: free its slot, drop its actor, tell the supervisor. */
+    /** A task ended: free its slot, drop its actor, tell the supervisor (and whoever listens, how it ended). */
     release: enqueueActions(({ context, enqueue, event, self }) => {
       assertEvent(event, 'task.settled');
       const { type: _, ...end } = event;
-      if (!taskChild(self, end.taskId)) return;
+      const task = taskChild(self, end.taskId);
+      if (!task) return;
       // Most tasks end running: the queue (up to maxQueue long) is only looked through for one that ended in it.
       if (context.running.includes(end.taskId)) enqueue.assign({ running: context.running.filter((id) => id !== end.taskId) });
       else enqueue.assign({ queue: context.queue.filter(({ id }) => id !== end.taskId) });
       enqueue(stopChild(end.taskId));
+      enqueue.emit({ type: 'task.ended', outcome: end.outcome, task: task.getSnapshot().context as TaskContext });
       enqueue.sendParent({ type: 'task.settled', ...end } satisfies TaskSettled);
     }),
     noteWakeStarted: assign((_, params: WakeStarted) => ({ wakeStartedAt: params.startedAt })),

@@ -7,7 +7,7 @@ import { RecentIds, withEntry, withoutEntry } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
-import { taskMachine, type TaskSettled } from './task.ts';
+import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled } from './task.ts';
 
 /** A provider of the config with `model: "*"`: what each of its models' provider machines starts from. */
 export interface CatalogInput {
@@ -88,6 +88,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
+    emitted: {} as TaskEnded,
   },
   actors: {
     session: sessionMachine,
@@ -135,7 +136,7 @@ export const supervisorMachine = setup({
       enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
       enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, sessionId, error: `malformed task frame: ${error}` } });
     }),
-    /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
+    /** A task ended, on a provider or among the supervisor's own answers (which it stops then, and tells how it ended). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {
       assertEvent(event, 'task.settled');
       const end = event;
@@ -144,7 +145,10 @@ export const supervisorMachine = setup({
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
       const own = children[end.taskId];
       // A task id is the hub's to choose: one that names the session, a catalog or a provider must not stop it.
-      if (own && own.src === 'task') enqueue(stopChild(own));
+      if (own && own.src === 'task') {
+        enqueue(stopChild(own));
+        enqueue.emit({ type: 'task.ended', outcome: end.outcome, task: own.getSnapshot().context as TaskContext });
+      }
     }),
     /** Active, hibernating, unavailable and paused are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {

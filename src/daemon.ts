@@ -24,8 +24,10 @@ export interface DaemonOptions {
   config: Config;
   stateDir: string;
   logger: Logger;
-  /** Receives every inspection event of every actor (the Stately inspector, the status server). */
+  /** Receives every inspection event of every actor (the Stately inspector; tests): costs every event of every actor. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Told the supervisor before it starts: the status tracker follows the actor tree from it. */
+  follow?: (actor: SupervisorActorRef) => void;
   /** Hooks for what no machine sees (the first token of a stream): the status server's metrics. */
   observer?: DaemonObserver;
   random?: () => number;
@@ -146,6 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.clock ? { clock: options.clock } : {}),
   });
 
+  options.follow?.(actor);
   persistFacts(actor, store);
   logTransitions(actor, logger);
 
