@@ -1,19 +1,43 @@
-// The id-keyed records in machine contexts: copy-on-write updates of the small ones (tasks in flight, which the
-// daemon persists when their reference changes), and the bounded set of recently finished task ids.
-// A plain copy loop on purpose: V8's object spread and rest fall to a slow path on records of many keys, and at the
-// queue limit (1000 tasks) removing them one by one with `const { [id]: _, ...rest }` stalled the event loop for seconds.
+// The records of the supervisor's context that grow with tasks (in flight, recently finished): each task's start and
+// end O(1). At the queue limit (1000 tasks) copying a record per task stalled the daemon's event loop for seconds.
 
-export function withEntry<T>(record: Readonly<Record<string, T>>, key: string, value: T): Record<string, T> {
-  const copy: Record<string, T> = {};
-  for (const name in record) copy[name] = record[name];
-  copy[key] = value;
-  return copy;
-}
+/**
+ * Tasks taken and not answered yet, task id → wire name. Updated in place, by the one machine that holds it: a copy
+ * per task started and ended cost O(tasks in flight) twice per task. `version` counts the changes, for the daemon,
+ * which persists these when they change.
+ */
+export class TasksInFlight {
+  readonly #tasks = new Map<string, string>();
+  #version = 0;
 
-export function withoutEntry<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
-  const copy: Record<string, T> = {};
-  for (const name in record) if (name !== key) copy[name] = record[name];
-  return copy;
+  has(taskId: string): boolean {
+    return this.#tasks.has(taskId);
+  }
+
+  add(taskId: string, llmName: string): void {
+    this.#tasks.set(taskId, llmName);
+    this.#version++;
+  }
+
+  delete(taskId: string): void {
+    if (this.#tasks.delete(taskId)) this.#version++;
+  }
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.#tasks.entries();
+  }
+
+  toRecord(): Record<string, string> {
+    return Object.fromEntries(this.#tasks);
+  }
 }
 
 /**

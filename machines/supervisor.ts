@@ -3,7 +3,7 @@
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
 import { assertEvent, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { promisePlaceholder } from './placeholder.ts';
-import { RecentIds, withEntry, withoutEntry } from './records.ts';
+import { RecentIds, TasksInFlight } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
@@ -62,7 +62,7 @@ export interface SupervisorContext {
   /** Per catalog (its config name): what its models' provider machines start from, and their wire names now. */
   catalogs: Record<string, { provider: CatalogInput['provider']; names: string[] }>;
   /** Work frames taken and not yet answered: taskId → wire name of the target (or '' when it had none). */
-  inFlight: Record<string, string>;
+  inFlight: TasksInFlight;
   /** Tasks of the last run still being answered `registrar restarted` (persisted as in flight until then). */
   restarted: RestartedTask[];
   /**
@@ -80,7 +80,7 @@ const providerId = (name: string) => `provider:${name}`;
 
 /** Whether the frame of this task id was taken already (in flight, answered as restarted, or finished lately). */
 function seen(context: SupervisorContext, taskId: string): boolean {
-  return taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.has(taskId);
+  return context.inFlight.has(taskId) || context.restartedIds.has(taskId) || context.recent.has(taskId);
 }
 
 export const supervisorMachine = setup({
@@ -104,7 +104,7 @@ export const supervisorMachine = setup({
     forceGrace: ({ context }) => context.forceGraceMs,
   },
   guards: {
-    nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0 && context.restarted.length === 0,
+    nothingInFlight: ({ context }) => context.inFlight.size === 0 && context.restarted.length === 0,
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -116,7 +116,7 @@ export const supervisorMachine = setup({
         return;
       }
       if (seen(context, frame.taskId)) return;
-      enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
+      context.inFlight.add(frame.taskId, frame.llmName);
       const { taskId, llmName } = frame;
       const provider = context.providers[llmName];
       if (params.stopping) {
@@ -133,14 +133,14 @@ export const supervisorMachine = setup({
       assertEvent(event, 'stream.badFrame');
       const { taskId, error, receivedAt, sessionId } = event;
       if (taskId === undefined || seen(context, taskId)) return;
-      enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
+      context.inFlight.add(taskId, '');
       enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, sessionId, error: `malformed task frame: ${error}` } });
     }),
     /** A task ended, on a provider or among the supervisor's own answers (which it stops then, and tells how it ended). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {
       assertEvent(event, 'task.settled');
       const end = event;
-      if (end.taskId in context.inFlight) enqueue.assign({ inFlight: withoutEntry(context.inFlight, end.taskId) });
+      context.inFlight.delete(end.taskId);
       context.recent.add(end.taskId);
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
       const own = children[end.taskId];
@@ -177,7 +177,7 @@ export const supervisorMachine = setup({
       const removed = catalog.names.filter((name) => !names.includes(name));
       if (added.length === 0 && removed.length === 0) return;
       for (const name of removed) enqueue(stopChild(providerId(name)));
-      for (const [taskId, llmName] of Object.entries(context.inFlight)) {
+      for (const [taskId, llmName] of context.inFlight.entries()) {
         if (!removed.includes(llmName)) continue;
         // Taken on the session of now: a task of a session that changed since is the hub's no longer.
         const error = `model '${llmName}' is no longer listed by its server`;
@@ -230,7 +230,7 @@ export const supervisorMachine = setup({
       providers,
       providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
       catalogs,
-      inFlight: {},
+      inFlight: new TasksInFlight(),
       restarted: input.restartedTasks,
       restartedIds: new Set(input.restartedTasks.map((task) => task.taskId)),
       // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
