@@ -1,14 +1,15 @@
-// Follows the daemon's actor tree through XState's inspection events and keeps what the status page, `status`,
-// the metrics and the progress line show: each machine's state, the queues, the last transitions. It does a few
-// map lookups per event and reads the heavy parts (queues, running tasks) only when someone asks for them.
-import type { InspectionEvent, Observer } from 'xstate';
+// Follows the daemon's actor tree and keeps what the status page, `status`, the metrics and the progress line show:
+// each machine's state, the queues, the last transitions. It subscribes to the supervisor, the session and the
+// providers (a few compares per snapshot), hears each task once, when it ends (`task.ended`), and reads the heavy
+// parts (queues, running tasks and their states) only when someone asks. No XState inspection: that costs every
+// actor every event, one task's dozen transitions included, whether anyone looks or not.
+import type { AnyActorRef, InspectionEvent, Observer, Subscription } from 'xstate';
 import type { ProviderContext } from '../machines/provider.ts';
 import { queuedIds, taskFacts } from '../machines/selectors.ts';
-import type { TaskContext } from '../machines/task.ts';
+import type { TaskContext, TaskEnded } from '../machines/task.ts';
 import type { WorkFrame } from '../src/protocol/index.ts';
 import { redactUrl, shortSessionId } from '../src/redact.ts';
 import { CallWindow, type CallStats } from './call-stats.ts';
-import { TASK_ENDS } from '../machines/task.ts';
 import { stateName } from './machine-graph.ts';
 
 export type ActorKind = 'supervisor' | 'session' | 'provider' | 'task';
@@ -22,7 +23,10 @@ export interface TransitionRecord {
   /** '' when the actor just started. */
   from: string;
   to: string;
-  /** The event that caused it (`xstate.init` on start). */
+  /**
+   * The event that caused it, where known: `xstate.init` on start; a task's end names what ended it. Others say ''
+   * (a subscription is told the snapshot, not the event).
+   */
   event: string;
 }
 
@@ -117,11 +121,9 @@ export interface TransitionNotice extends TransitionRecord {
   status: string;
 }
 
-/** The parts of an actor the tracker reads (inspection events type them loosely). */
+/** The parts of an actor the tracker reads. */
 interface ActorLike {
   id: string;
-  logic?: unknown;
-  _parent?: unknown;
   getSnapshot(): unknown;
 }
 
@@ -131,22 +133,28 @@ interface Tracked {
   state: string;
   since: number;
   signature: string;
+  subscriptions: Subscription[];
 }
 
 interface MachineSnapshotLike {
   value: unknown;
   status: string;
   context: Record<string, unknown>;
+  children?: Record<string, (ActorLike & { src?: unknown }) | undefined>;
 }
 
-const MACHINE_KINDS = new Set<string>(['supervisor', 'session', 'provider', 'task']);
+/** A provider's live tasks: its children spawned as tasks (its probe, say, is a child too). */
+function taskChildren(snapshot: MachineSnapshotLike): Map<string, ActorLike> {
+  const tasks = new Map<string, ActorLike>();
+  for (const [id, ref] of Object.entries(snapshot.children ?? {})) if (ref?.src === 'task') tasks.set(id, ref);
+  return tasks;
+}
+
 export const TRANSITIONS_KEPT = 50;
 const QUEUED_SHOWN = 20;
 
-function kindOf(ref: ActorLike): ActorKind | undefined {
-  const logic = ref.logic as { id?: unknown; root?: unknown } | undefined;
-  return logic?.root !== undefined && typeof logic.id === 'string' && MACHINE_KINDS.has(logic.id) ? (logic.id as ActorKind) : undefined;
-}
+/** What ended a task, by the event its last state was entered on, as the transitions list names it. */
+const END_CAUSES: Record<TaskEnded['outcome'], string> = { done: 'task.done', failed: 'task.failed', cancelled: 'task.cancelled' };
 
 /** What a change of it should reach the page for: the state, and what the page shows beside it. */
 function signatureOf(kind: ActorKind, state: string, context: Record<string, unknown>): string {
@@ -171,17 +179,16 @@ export class StatusTracker {
   readonly #calls: CallWindow;
   /** Completion tokens told for streamed tasks still running (their result does not carry a usage). */
   readonly #streamTokens = new Map<string, number>();
-  #root?: ActorLike;
+  #root?: Tracked;
   readonly #tracked = new Map<ActorLike, Tracked>();
+  /** The providers record last seen in the supervisor's context: a new one means providers came or went. */
+  #providersSeen?: unknown;
   #session?: Tracked;
   readonly #providers = new Map<string, Tracked>();
   readonly #transitions: TransitionRecord[] = [];
   #finished = 0;
   readonly #changeListeners = new Set<() => void>();
   readonly #transitionListeners = new Set<(notice: TransitionNotice) => void>();
-
-  /** The observer to hand to startDaemon's `inspect`. */
-  readonly inspect: Observer<InspectionEvent> = { next: (event) => this.#observe(event) };
 
   constructor(options: { hubUrl?: string; configPath?: string; published?: PublishedRow[]; tokenFile?: string; statsWindowMs?: number } = {}) {
     this.#hubUrl = options.hubUrl === undefined ? undefined : redactUrl(options.hubUrl);
@@ -233,7 +240,7 @@ export class StatusTracker {
 
   /** The rows published now: a `model: "*"` provider's row becomes one row per model its server lists at this moment. */
   published(): PublishedRow[] {
-    const context = this.#root ? (this.#root.getSnapshot() as MachineSnapshotLike).context : undefined;
+    const context = this.#root ? (this.#root.ref.getSnapshot() as MachineSnapshotLike).context : undefined;
     const catalogs = context?.catalogs as Record<string, { names: string[] }> | undefined;
     return (this.#published ?? []).flatMap(({ catalog, ...row }) => (catalog === undefined ? [row] : (catalogs?.[catalog]?.names ?? []).map((name) => ({ ...row, name, model: name }))));
   }
@@ -267,8 +274,9 @@ export class StatusTracker {
     for (const [name, tracked] of this.#providers) {
       const snapshot = tracked.ref.getSnapshot() as MachineSnapshotLike;
       const context = snapshot.context as unknown as ProviderContext;
-      for (const ref of Object.values(context.tasks)) {
-        const state = stateName(ref.getSnapshot().value);
+      const tasks = taskChildren(snapshot);
+      for (const ref of tasks.values()) {
+        const state = stateName((ref.getSnapshot() as MachineSnapshotLike).value);
         byState[state] = (byState[state] ?? 0) + 1;
       }
       queued += context.queue.length;
@@ -281,7 +289,7 @@ export class StatusTracker {
         queue: context.queue.length,
         queued: queuedIds(context, QUEUED_SHOWN),
         running: context.running.flatMap((taskId) => {
-          const ref = context.tasks[taskId];
+          const ref = tasks.get(taskId);
           return ref ? [taskView(ref, now)] : [];
         }),
         maxConcurrency: context.maxConcurrency,
@@ -294,7 +302,7 @@ export class StatusTracker {
       });
     }
     this.#calls.keepOnly(new Set(this.#providers.keys()));
-    const root = this.#root ? (this.#tracked.get(this.#root) ?? undefined) : undefined;
+    const root = this.#root;
     const session = this.sessionView();
     return {
       service: 'llm-registrar',
@@ -315,51 +323,100 @@ export class StatusTracker {
     };
   }
 
-  #observe(event: InspectionEvent): void {
-    if (event.type === '@xstate.snapshot') {
-      const tracked = this.#tracked.get(event.actorRef as unknown as ActorLike);
-      if (tracked) this.#onSnapshot(tracked, event.snapshot as unknown as MachineSnapshotLike, event.event.type);
-    } else if (event.type === '@xstate.actor') {
-      this.#onActor(event.actorRef as unknown as ActorLike);
+  /** Follow a daemon from its supervisor (startDaemon's `follow`, before it starts): a new one replaces the last. */
+  follow(root: AnyActorRef): void {
+    // A new daemon in this process (a restart in tests): forget the old tree, keep history and counts.
+    for (const tracked of this.#tracked.values()) this.#forget(tracked);
+    this.#session = undefined;
+    this.#providersSeen = undefined;
+    this.#phase = 'running';
+    this.#note = undefined;
+    const tracked = this.#track('supervisor', root);
+    this.#root = tracked;
+    tracked.subscriptions.push(root.on('task.ended', (event) => this.#onTaskEnded(event as TaskEnded)));
+    tracked.subscriptions.push(
+      root.subscribe({
+        next: (snapshot) => {
+          this.#onSnapshot(tracked, snapshot as MachineSnapshotLike);
+          this.#followChildren(snapshot as MachineSnapshotLike);
+        },
+        complete: () => this.#onSnapshot(tracked, root.getSnapshot() as MachineSnapshotLike),
+        error: () => this.#onSnapshot(tracked, root.getSnapshot() as MachineSnapshotLike),
+      }),
+    );
+  }
+
+  /** The session and the providers, as the supervisor's snapshot names them (reference compares when nothing changed). */
+  #followChildren(snapshot: MachineSnapshotLike): void {
+    const session = snapshot.children?.session as AnyActorRef | undefined;
+    if (session && session !== this.#session?.ref) this.#session = this.#followChild('session', session);
+    const providers = snapshot.context.providers as Record<string, AnyActorRef>;
+    if (providers === this.#providersSeen) return;
+    this.#providersSeen = providers;
+    for (const [name, ref] of Object.entries(providers)) {
+      if (this.#providers.get(name)?.ref === ref) continue;
+      const tracked = this.#followChild('provider', ref);
+      tracked.subscriptions.push(ref.on('task.ended', (event) => this.#onTaskEnded(event as TaskEnded)));
+      this.#providers.set(name, tracked);
     }
   }
 
-  #onActor(ref: ActorLike): void {
-    const kind = kindOf(ref);
-    if (!kind) return;
-    if (kind === 'supervisor' && ref._parent === undefined) {
-      // A new daemon in this process (a restart in tests): forget the old tree, keep history and counts.
-      this.#tracked.clear();
-      this.#providers.clear();
-      this.#session = undefined;
-      this.#root = ref;
-      this.#phase = 'running';
-      this.#note = undefined;
-    }
-    const tracked: Tracked = { kind, ref, state: '', since: Date.now(), signature: '' };
+  #followChild(kind: ActorKind, ref: AnyActorRef): Tracked {
+    const tracked = this.#track(kind, ref);
+    const settle = () => this.#onSnapshot(tracked, ref.getSnapshot() as MachineSnapshotLike);
+    tracked.subscriptions.push(ref.subscribe({ next: (snapshot) => this.#onSnapshot(tracked, snapshot as MachineSnapshotLike), complete: settle, error: settle }));
+    // Started already (children start with their parent, before it is told anything): what it is now is its start.
+    settle();
+    return tracked;
+  }
+
+  #track(kind: ActorKind, ref: AnyActorRef): Tracked {
+    const tracked: Tracked = { kind, ref, state: '', since: Date.now(), signature: '', subscriptions: [] };
     this.#tracked.set(ref, tracked);
-    if (kind === 'session') this.#session = tracked;
-    if (kind === 'provider') this.#providers.set(ref.id.replace(/^provider:/, ''), tracked);
+    return tracked;
   }
 
-  #onSnapshot(tracked: Tracked, snapshot: MachineSnapshotLike, eventType: string): void {
+  #forget(tracked: Tracked): void {
+    for (const subscription of tracked.subscriptions) subscription.unsubscribe();
+    this.#tracked.delete(tracked.ref);
+    if (tracked.kind === 'provider') {
+      for (const [name, provider] of this.#providers) if (provider === tracked) this.#providers.delete(name);
+    }
+    if (tracked === this.#session) this.#session = undefined;
+  }
+
+  /** A task ended (told once, by the machine that stopped it): its one transition on the list, and its call. */
+  #onTaskEnded({ outcome, task }: TaskEnded): void {
+    const at = Date.now();
+    const record: TransitionRecord = { at: new Date(at).toISOString(), kind: 'task', actor: task.taskId, from: '', to: outcome, event: END_CAUSES[outcome] };
+    this.#remember(record);
+    for (const listener of this.#transitionListeners) listener({ ...record, context: task as unknown as Record<string, unknown>, status: 'stopped' });
+    this.#recordCall(task as unknown as Record<string, unknown>, outcome, at);
+    this.#finished++;
+    this.#changed();
+  }
+
+  #remember(record: TransitionRecord): void {
+    this.#transitions.push(record);
+    if (this.#transitions.length > TRANSITIONS_KEPT) this.#transitions.shift();
+  }
+
+  #onSnapshot(tracked: Tracked, snapshot: MachineSnapshotLike): void {
+    if (!this.#tracked.has(tracked.ref)) return;
     const state = stateName(snapshot.value);
     const signature = signatureOf(tracked.kind, state, snapshot.context);
     if (state !== tracked.state) {
       const at = Date.now();
       const actor = tracked.kind === 'supervisor' ? 'supervisor' : tracked.ref.id;
-      const record: TransitionRecord = { at: new Date(at).toISOString(), kind: tracked.kind, actor, from: tracked.state, to: state, event: eventType };
+      const record: TransitionRecord = { at: new Date(at).toISOString(), kind: tracked.kind, actor, from: tracked.state, to: state, event: tracked.state === '' ? 'xstate.init' : '' };
       tracked.state = state;
       tracked.since = at;
-      this.#transitions.push(record);
-      if (this.#transitions.length > TRANSITIONS_KEPT) this.#transitions.shift();
+      this.#remember(record);
       for (const listener of this.#transitionListeners) listener({ ...record, context: snapshot.context, status: snapshot.status });
-      if (tracked.kind === 'task' && TASK_ENDS.has(state)) this.#recordCall(snapshot.context, state, at);
     }
     if (snapshot.status !== 'active') {
-      this.#tracked.delete(tracked.ref);
-      if (tracked.kind === 'task') this.#finished++;
-      if (tracked.kind === 'supervisor' && tracked.ref === this.#root) this.#phase = 'stopped';
+      this.#forget(tracked);
+      if (tracked === this.#root) this.#phase = 'stopped';
     }
     if (signature !== tracked.signature || snapshot.status !== 'active') {
       tracked.signature = signature;

@@ -6,11 +6,10 @@
 // a stopped upstream with a wake recipe is woken, and the task runs on it (an infer for a hibernating provider).
 // Its owner may pause it (`provider.pause`, in any state): new tasks are refused, running ones finish, the hub is told
 // `paused`; `provider.resume` reports the state it is in again.
-import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom } from 'xstate';
+import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
-import { withEntry, withoutEntry } from './records.ts';
-import { taskMachine, type TaskActorRef, type TaskSettled, type TaskUpstreamLost } from './task.ts';
+import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -75,7 +74,6 @@ export interface QueuedTask {
 }
 
 export interface ProviderContext extends ProviderInput {
-  tasks: Record<string, TaskActorRef>;
   /** Tasks waiting for a slot, in arrival order (a task sent back to the queue keeps its turn). */
   queue: QueuedTask[];
   running: string[];
@@ -105,6 +103,15 @@ const wakeFailedForCallers = (name: string, error: unknown) => {
 /** Says what to fix: the config's apiKey, not the server. */
 const REFUSED_KEY = 'the model server refused the apiKey: check apiKey in the config';
 
+/**
+ * Its live tasks are its children, named by task id (XState keeps that record): a record of our own beside it cost a
+ * copy of every live task's entry per task started and ended. Invoked actors (the probe) are children too.
+ */
+function taskChild(self: AnyActorRef, taskId: string): AnyActorRef | undefined {
+  const child = (self.getSnapshot().children as Record<string, AnyActorRef | undefined>)[taskId];
+  return child?.src === 'task' ? child : undefined;
+}
+
 const failUnreachable = [
   { type: 'recordError', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
   { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachableForCallers(context) }) },
@@ -115,6 +122,7 @@ export const providerMachine = setup({
     input: {} as ProviderInput,
     context: {} as ProviderContext,
     events: {} as ProviderEvent,
+    emitted: {} as TaskEnded,
   },
   actors: {
     task: taskMachine,
@@ -160,7 +168,7 @@ export const providerMachine = setup({
       enqueue.sendParent({ type: 'provider.status', name: context.name, status: context.phase, error: context.lastError });
     }),
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
-    accept: assign(({ context, event, spawn }) => {
+    accept: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'task.received');
       const { frame, receivedAt, sessionId } = event;
       const error =
@@ -172,12 +180,11 @@ export const providerMachine = setup({
             ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
             : undefined;
       const errorStatus = context.paused ? 503 : undefined;
-      const ref = spawn('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
-      return {
-        tasks: withEntry(context.tasks, frame.taskId, ref),
+      enqueue.spawnChild('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
+      enqueue.assign({
         queue: error === undefined ? [...context.queue, { id: frame.taskId, seq: context.accepted }] : context.queue,
         accepted: context.accepted + 1,
-      };
+      });
     }),
     /**
      * A running task lost its upstream before it sent anything: it takes its turn again, ahead of every task that has
@@ -200,34 +207,36 @@ export const providerMachine = setup({
       const free = context.maxConcurrency - context.running.length;
       if (free <= 0 || context.queue.length === 0) return;
       const starting = context.queue.slice(0, free);
-      for (const { id } of starting) enqueue.sendTo(context.tasks[id], { type: 'task.start' });
+      for (const { id } of starting) enqueue.sendTo(id, { type: 'task.start' });
       enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting.map(({ id }) => id)] });
     }),
     failQueued: enqueueActions(({ context, enqueue }, params: { error: string }) => {
-      for (const { id } of context.queue) enqueue.sendTo(context.tasks[id], { type: 'task.fail', error: params.error });
+      for (const { id } of context.queue) enqueue.sendTo(id, { type: 'task.fail', error: params.error });
       enqueue.assign({ queue: [] });
     }),
-    abortAll: enqueueActions(({ context, enqueue, event }) => {
+    abortAll: enqueueActions(({ enqueue, event, self }) => {
       assertEvent(event, 'task.abortAll');
-      for (const ref of Object.values(context.tasks)) enqueue.sendTo(ref, { type: 'task.fail', error: event.error });
+      for (const ref of Object.values(self.getSnapshot().children as Record<string, AnyActorRef>)) {
+        if (ref.src === 'task') enqueue.sendTo(ref, { type: 'task.fail', error: event.error });
+      }
       enqueue.assign({ queue: [] });
     }),
-    forwardCancel: enqueueActions(({ context, enqueue, event }) => {
+    forwardCancel: enqueueActions(({ enqueue, event, self }) => {
       assertEvent(event, 'task.cancel');
-      const ref = context.tasks[event.taskId];
+      const ref = taskChild(self, event.taskId);
       if (ref) enqueue.sendTo(ref, { type: 'task.cancel' });
     }),
-    /** A task ended: free its slot, drop its actor, tell the supervisor. */
-    release: enqueueActions(({ context, enqueue, event }) => {
+    /** A task ended: free its slot, drop its actor, tell the supervisor (and whoever listens, how it ended). */
+    release: enqueueActions(({ context, enqueue, event, self }) => {
       assertEvent(event, 'task.settled');
       const { type: _, ...end } = event;
-      if (!(end.taskId in context.tasks)) return;
-      enqueue.assign({
-        tasks: withoutEntry(context.tasks, end.taskId),
-        queue: context.queue.filter(({ id }) => id !== end.taskId),
-        running: context.running.filter((id) => id !== end.taskId),
-      });
+      const task = taskChild(self, end.taskId);
+      if (!task) return;
+      // Most tasks end running: the queue (up to maxQueue long) is only looked through for one that ended in it.
+      if (context.running.includes(end.taskId)) enqueue.assign({ running: context.running.filter((id) => id !== end.taskId) });
+      else enqueue.assign({ queue: context.queue.filter(({ id }) => id !== end.taskId) });
       enqueue(stopChild(end.taskId));
+      enqueue.emit({ type: 'task.ended', outcome: end.outcome, task: task.getSnapshot().context as TaskContext });
       enqueue.sendParent({ type: 'task.settled', ...end } satisfies TaskSettled);
     }),
     noteWakeStarted: assign((_, params: WakeStarted) => ({ wakeStartedAt: params.startedAt })),
@@ -243,7 +252,7 @@ export const providerMachine = setup({
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, tasks: {}, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0, paused: false, phase: 'probing' as ProviderPhase }),
+  context: ({ input }) => ({ ...input, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0, paused: false, phase: 'probing' as ProviderPhase }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },

@@ -1,16 +1,72 @@
-// Copy-on-write updates of the id-keyed records in machine contexts (tasks, tasks in flight). A plain copy loop on
-// purpose: V8's object spread and rest fall to a slow path on records of many keys, and at the queue limit (1000
-// tasks) removing them one by one with `const { [id]: _, ...rest }` stalled the daemon's event loop for seconds.
+// The records of the supervisor's context that grow with tasks (in flight, recently finished): each task's start and
+// end O(1). At the queue limit (1000 tasks) copying a record per task stalled the daemon's event loop for seconds.
 
-export function withEntry<T>(record: Readonly<Record<string, T>>, key: string, value: T): Record<string, T> {
-  const copy: Record<string, T> = {};
-  for (const name in record) copy[name] = record[name];
-  copy[key] = value;
-  return copy;
+/**
+ * Tasks taken and not answered yet, task id → wire name. Updated in place, by the one machine that holds it: a copy
+ * per task started and ended cost O(tasks in flight) twice per task. `version` counts the changes, for the daemon,
+ * which persists these when they change.
+ */
+export class TasksInFlight {
+  readonly #tasks = new Map<string, string>();
+  #version = 0;
+
+  has(taskId: string): boolean {
+    return this.#tasks.has(taskId);
+  }
+
+  add(taskId: string, llmName: string): void {
+    this.#tasks.set(taskId, llmName);
+    this.#version++;
+  }
+
+  delete(taskId: string): void {
+    if (this.#tasks.delete(taskId)) this.#version++;
+  }
+
+  get size(): number {
+    return this.#tasks.size;
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  entries(): IterableIterator<[string, string]> {
+    return this.#tasks.entries();
+  }
+
+  toRecord(): Record<string, string> {
+    return Object.fromEntries(this.#tasks);
+  }
 }
 
-export function withoutEntry<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
-  const copy: Record<string, T> = {};
-  for (const name in record) if (name !== key) copy[name] = record[name];
-  return copy;
+/**
+ * The last `limit` ids added, oldest dropped first. Updated in place, by the one machine that holds it: a copy per
+ * finished task cost O(limit) (1000 ids, twice per task), and a lookup in an array as much again per frame. Nothing
+ * persists it or compares it between snapshots.
+ */
+export class RecentIds {
+  readonly #ids = new Set<string>();
+  readonly limit: number;
+
+  constructor(limit: number, ids: readonly string[] = []) {
+    this.limit = Math.max(0, limit);
+    for (const id of ids) this.add(id);
+  }
+
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
+  add(id: string): void {
+    if (this.limit === 0) return;
+    // Added again: it becomes the newest.
+    this.#ids.delete(id);
+    this.#ids.add(id);
+    if (this.#ids.size > this.limit) this.#ids.delete(this.#ids.values().next().value!);
+  }
+
+  get size(): number {
+    return this.#ids.size;
+  }
 }

@@ -3,11 +3,11 @@
 // `model: "*"` is a catalog: one provider machine per model its server lists, added and stopped as the list changes.
 import { assertEvent, assign, enqueueActions, sendTo, setup, stateIn, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { promisePlaceholder } from './placeholder.ts';
-import { withEntry, withoutEntry } from './records.ts';
+import { RecentIds, TasksInFlight } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
 import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
-import { taskMachine, type TaskSettled } from './task.ts';
+import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled } from './task.ts';
 
 /** A provider of the config with `model: "*"`: what each of its models' provider machines starts from. */
 export interface CatalogInput {
@@ -62,7 +62,7 @@ export interface SupervisorContext {
   /** Per catalog (its config name): what its models' provider machines start from, and their wire names now. */
   catalogs: Record<string, { provider: CatalogInput['provider']; names: string[] }>;
   /** Work frames taken and not yet answered: taskId → wire name of the target (or '' when it had none). */
-  inFlight: Record<string, string>;
+  inFlight: TasksInFlight;
   /** Tasks of the last run still being answered `registrar restarted` (persisted as in flight until then). */
   restarted: RestartedTask[];
   /**
@@ -70,9 +70,8 @@ export interface SupervisorContext {
    * copied into every inspection event of the supervisor.
    */
   restartedIds: ReadonlySet<string>;
-  /** Ids of recently finished tasks, oldest first. */
-  recent: string[];
-  rememberTasks: number;
+  /** Ids of recently finished tasks (the last `rememberTasks` of them): kept in place, O(1) per task. */
+  recent: RecentIds;
   drainMs: number;
   forceGraceMs: number;
 }
@@ -81,7 +80,7 @@ const providerId = (name: string) => `provider:${name}`;
 
 /** Whether the frame of this task id was taken already (in flight, answered as restarted, or finished lately). */
 function seen(context: SupervisorContext, taskId: string): boolean {
-  return taskId in context.inFlight || context.restartedIds.has(taskId) || context.recent.includes(taskId);
+  return context.inFlight.has(taskId) || context.restartedIds.has(taskId) || context.recent.has(taskId);
 }
 
 export const supervisorMachine = setup({
@@ -89,6 +88,7 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     context: {} as SupervisorContext,
     events: {} as SupervisorEvent,
+    emitted: {} as TaskEnded,
   },
   actors: {
     session: sessionMachine,
@@ -104,7 +104,7 @@ export const supervisorMachine = setup({
     forceGrace: ({ context }) => context.forceGraceMs,
   },
   guards: {
-    nothingInFlight: ({ context }) => Object.keys(context.inFlight).length === 0 && context.restarted.length === 0,
+    nothingInFlight: ({ context }) => context.inFlight.size === 0 && context.restarted.length === 0,
   },
   actions: {
     /** A task frame from the stream: run it once, on the provider it names, or answer why not. */
@@ -116,7 +116,7 @@ export const supervisorMachine = setup({
         return;
       }
       if (seen(context, frame.taskId)) return;
-      enqueue.assign({ inFlight: withEntry(context.inFlight, frame.taskId, frame.llmName) });
+      context.inFlight.add(frame.taskId, frame.llmName);
       const { taskId, llmName } = frame;
       const provider = context.providers[llmName];
       if (params.stopping) {
@@ -133,20 +133,22 @@ export const supervisorMachine = setup({
       assertEvent(event, 'stream.badFrame');
       const { taskId, error, receivedAt, sessionId } = event;
       if (taskId === undefined || seen(context, taskId)) return;
-      enqueue.assign({ inFlight: withEntry(context.inFlight, taskId, '') });
+      context.inFlight.add(taskId, '');
       enqueue.spawnChild('task', { id: taskId, input: { taskId, llmName: '', receivedAt, sessionId, error: `malformed task frame: ${error}` } });
     }),
-    /** A task ended, on a provider or among the supervisor's own answers (which it stops then). */
+    /** A task ended, on a provider or among the supervisor's own answers (which it stops then, and tells how it ended). */
     settle: enqueueActions(({ context, event, enqueue, self }) => {
       assertEvent(event, 'task.settled');
       const end = event;
-      const inFlight = withoutEntry(context.inFlight, end.taskId);
-      const recent = [...context.recent, end.taskId];
-      enqueue.assign({ inFlight, recent: recent.length > context.rememberTasks ? recent.slice(-context.rememberTasks) : recent });
+      context.inFlight.delete(end.taskId);
+      context.recent.add(end.taskId);
       const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>;
       const own = children[end.taskId];
       // A task id is the hub's to choose: one that names the session, a catalog or a provider must not stop it.
-      if (own && own.src === 'task') enqueue(stopChild(own));
+      if (own && own.src === 'task') {
+        enqueue(stopChild(own));
+        enqueue.emit({ type: 'task.ended', outcome: end.outcome, task: own.getSnapshot().context as TaskContext });
+      }
     }),
     /** Active, hibernating, unavailable and paused are wire statuses the hub shows; probing and waking pass. */
     reportWireStatus: enqueueActions(({ enqueue, event }) => {
@@ -175,7 +177,7 @@ export const supervisorMachine = setup({
       const removed = catalog.names.filter((name) => !names.includes(name));
       if (added.length === 0 && removed.length === 0) return;
       for (const name of removed) enqueue(stopChild(providerId(name)));
-      for (const [taskId, llmName] of Object.entries(context.inFlight)) {
+      for (const [taskId, llmName] of context.inFlight.entries()) {
         if (!removed.includes(llmName)) continue;
         // Taken on the session of now: a task of a session that changed since is the hub's no longer.
         const error = `model '${llmName}' is no longer listed by its server`;
@@ -228,12 +230,11 @@ export const supervisorMachine = setup({
       providers,
       providerStatus: Object.fromEntries(input.providers.map((p) => [p.name, 'probing' as const])),
       catalogs,
-      inFlight: {},
+      inFlight: new TasksInFlight(),
       restarted: input.restartedTasks,
       restartedIds: new Set(input.restartedTasks.map((task) => task.taskId)),
       // Remembered past their answers too, like finished tasks: a frame the hub re-sent may come after them.
-      recent: input.restartedTasks.slice(-(input.rememberTasks ?? 1_000)).map((task) => task.taskId),
-      rememberTasks: input.rememberTasks ?? 1_000,
+      recent: new RecentIds(input.rememberTasks ?? 1_000, input.restartedTasks.map((task) => task.taskId)),
       drainMs: input.drainMs,
       forceGraceMs: input.forceGraceMs,
     };

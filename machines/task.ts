@@ -90,6 +90,17 @@ export interface TaskEnd {
   upstreamRefusedKey: boolean;
 }
 
+/**
+ * What the machine that stops a task emits for the daemon's readers (status tracker, activity log, metrics): how it
+ * ended and its last context. One per task, for whoever listens with `.on('task.ended')`: nothing inspects every
+ * transition of every task to learn it.
+ */
+export interface TaskEnded {
+  type: 'task.ended';
+  outcome: TaskOutcome;
+  task: TaskContext;
+}
+
 /** What a task tells its parent from its last state, and a provider the supervisor: the parent stops it then. */
 export interface TaskSettled extends TaskEnd {
   type: 'task.settled';

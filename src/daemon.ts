@@ -24,8 +24,10 @@ export interface DaemonOptions {
   config: Config;
   stateDir: string;
   logger: Logger;
-  /** Receives every inspection event of every actor (the Stately inspector, the status server). */
+  /** Receives every inspection event of every actor (the Stately inspector; tests): costs every event of every actor. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Told the supervisor before it starts: the status tracker follows the actor tree from it. */
+  follow?: (actor: SupervisorActorRef) => void;
   /** Hooks for what no machine sees (the first token of a stream): the status server's metrics. */
   observer?: DaemonObserver;
   random?: () => number;
@@ -51,7 +53,7 @@ function factsOf(context: SupervisorContext): PersistedFacts {
     sessionId: context.sessionId,
     providers,
     // Tasks of the last run not answered yet stay in flight: a registrar that dies again answers them next time.
-    inFlight: [...context.restarted, ...Object.entries(context.inFlight).map(([taskId, llmName]) => ({ taskId, llmName }))],
+    inFlight: [...context.restarted, ...[...context.inFlight.entries()].map(([taskId, llmName]) => ({ taskId, llmName }))],
   };
 }
 
@@ -146,6 +148,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     ...(options.clock ? { clock: options.clock } : {}),
   });
 
+  options.follow?.(actor);
   persistFacts(actor, store);
   logTransitions(actor, logger);
 
@@ -176,9 +179,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
 /** Write the facts that survive a restart whenever they change (the store coalesces the writes). */
 function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
-  // The machines replace these objects when they change them: comparing references costs nothing per snapshot,
-  // where serializing the facts to compare them cost O(tasks in flight) twice per task.
-  let last: Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'inFlight' | 'restarted'> | undefined;
+  // The machines replace these objects when they change them (the tasks in flight count their changes): comparing
+  // references costs nothing per snapshot, where serializing the facts to compare them cost O(tasks in flight) twice
+  // per task.
+  let last: (Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'restarted'> & { inFlight: number }) | undefined;
   let latest: SupervisorContext | undefined;
   const saveLatest = () => {
     if (latest === undefined) return;
@@ -191,12 +195,12 @@ function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
         last &&
         context.sessionId === last.sessionId &&
         context.providerStatus === last.providerStatus &&
-        context.inFlight === last.inFlight &&
+        context.inFlight.version === last.inFlight &&
         context.restarted === last.restarted
       ) {
         return;
       }
-      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight, restarted: context.restarted };
+      last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight.version, restarted: context.restarted };
       // The changes of one turn of the event loop (a busy stream brings many) make one save; the store debounces
       // its writes anyway. The last facts are saved before the daemon's own `complete` flushes the store.
       if (latest === undefined) setImmediate(saveLatest);

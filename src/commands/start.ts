@@ -29,7 +29,7 @@ export async function startCommand(options: { config?: string; stateDir?: string
     configPath: result.path,
     stateDir,
   });
-  const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, observer: watch.observer });
+  const daemon = await startDaemon({ config: result.config, stateDir, logger, inspect: watch.inspect, follow: watch.follow, observer: watch.observer });
   watch.started(daemon);
   signals.attach(daemon.drain);
   await daemon.stopped;

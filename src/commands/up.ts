@@ -113,7 +113,7 @@ export async function upCommand(options: UpOptions): Promise<number> {
   if (!parsed.ok) throw new Error(`internal config for up is invalid: ${parsed.problems.join('; ')}`);
   const registrarLogger = logger.child({ component: 'registrar' });
   const watch = await startWatching({ flags: options.watch ?? {}, status: parsed.config.status, hubUrl: hub.url, logger: registrarLogger, progress, published: publishedRows(parsed.config), stateDir });
-  const daemon = await startDaemon({ config: parsed.config, stateDir, logger: registrarLogger, inspect: watch.inspect, observer: watch.observer });
+  const daemon = await startDaemon({ config: parsed.config, stateDir, logger: registrarLogger, inspect: watch.inspect, follow: watch.follow, observer: watch.observer });
   watch.started(daemon);
   signals.attach(daemon.drain);
 

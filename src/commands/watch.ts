@@ -6,7 +6,8 @@ import { startStatelyBridge, DEFAULT_INSPECT_PORT, STATELY_INSPECTOR_URL, type S
 import { createPauseControl, type PauseControl } from '../../inspect/pause-control.ts';
 import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
 import { createStatusToken, statusTokenPath } from '../../inspect/status-token.ts';
-import { combineObservers, StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
+import { StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
+import type { SupervisorActorRef } from '../../machines/supervisor.ts';
 import { EVERY_MODEL, wireName, type Config } from '../config/schema.ts';
 import type { Daemon, DaemonObserver } from '../daemon.ts';
 import type { Logger } from '../log.ts';
@@ -24,6 +25,8 @@ export interface Watch {
   inspectorUrl?: string;
   /** For startDaemon. */
   inspect?: Observer<InspectionEvent>;
+  /** For startDaemon's `follow`: the tracker follows the daemon's actors. */
+  follow: (actor: SupervisorActorRef) => void;
   observer?: DaemonObserver;
   /** Tell the page what became of the daemon once startDaemon returned. */
   started(daemon: Daemon): void;
@@ -111,8 +114,9 @@ export async function startWatching(options: {
     tracker,
     statusUrl: server?.url,
     inspectorUrl: bridge?.url,
-    // The tracker always watches (the progress line needs it); the Stately inspector only when asked for.
-    inspect: combineObservers(tracker.inspect, bridge?.inspect),
+    // The tracker always follows (the progress line needs it); XState's inspection only for the Stately inspector.
+    inspect: bridge?.inspect,
+    follow: (actor: SupervisorActorRef) => tracker.follow(actor),
     observer,
     started(daemon) {
       if (!daemon.actor) tracker.markIdle('nothing to publish: no provider in the config has "publish": true');

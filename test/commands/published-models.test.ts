@@ -28,7 +28,7 @@ describe('a model "*" provider in status and the live line', () => {
     const tracker = new StatusTracker({ published: publishedRows(parsed.config) });
     const { logger, lines } = captureLogs();
     logActivity({ tracker, logger, hubUrl: 'http://hub.example:4848' });
-    cluster = await startCluster({ providers, timing: { modelSyncMs: 50 }, inspect: (event) => tracker.inspect.next?.(event) });
+    cluster = await startCluster({ providers, timing: { modelSyncMs: 50 }, follow: (actor) => tracker.follow(actor) });
 
     const live = await eventually(() => {
       const line = lines.find((entry) => String(entry.msg).startsWith('live on'));

@@ -52,7 +52,7 @@ const active = (c: Cluster) => eventually(async () => expect((await hubGet(c.url
 const sessionOf = (c: Cluster) => c.daemon.actor!.getSnapshot().context.sessionId;
 
 async function check(text: Record<string, string>) {
-  await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+  await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
   expect(invariantViolations({ received: recorder.received, results: proxy!.results, exempt: proxy!.gone(), text })).toEqual([]);
 }
 
@@ -77,7 +77,7 @@ describe('hub restarted', () => {
     await c.restartHub();
     const { status } = await call;
     expect(status).toBe(503);
-    await eventually(() => expect(c.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(c.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     const [first] = recorder.received;
     expect(proxy!.posts.filter((post) => post.taskId === first && post.status === 404)).toHaveLength(1);
     await active(c);
@@ -98,7 +98,7 @@ describe('hub restarted', () => {
     expect(call.events.at(-1)).toBe('[DONE]');
     expect(call.events.at(-2)).toMatch(/"error"/);
     await eventually(() => expect(model!.aborted).toBe(1));
-    await eventually(() => expect(c.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(c.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     await active(c);
     const next = await chatStream(c.url, { model: 'gpu', messages: [{ role: 'user', content: 'again' }] });
     expect(next.text).toBe('You said: again');

@@ -43,7 +43,7 @@ describe('a restart with thousands of tasks in flight', () => {
       providers: [{ name: 'demo', type: 'demo', model: 'demo', tokenDelayMs: 0 }],
       stateDir,
       timing: { resultDeadlineMs: 30_000 },
-      inspect: tracker.inspect.next,
+      follow: (actor) => tracker.follow(actor),
     });
     stage.cleanup(async () => {
       expect(registrar.troubles()).toEqual([]);

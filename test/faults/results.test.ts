@@ -35,7 +35,7 @@ describe('result POST failing for a while', () => {
     });
     hub.send(infer('t-stream', 'go', true));
     await eventually(() => expect(hub.results.get('t-stream')?.at(-1)).toMatchObject({ chunk: { done: true } }));
-    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     const failed = hub.resultPosts.filter((post) => post.answer === failure);
     expect(failed.length).toBeGreaterThan(0);
     for (const post of failed) {
@@ -70,7 +70,7 @@ describe('result POST answered 404', () => {
     });
     hub.send(infer('t-gone', 'go', true));
     await eventually(() => expect(model.aborted).toBe(1));
-    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     const posts = hub.resultPosts.filter((post) => post.taskId === 't-gone');
     expect(posts.at(-1)?.answer).toBe(404);
     expect(posts.filter((post) => post.answer === 404)).toHaveLength(1);
@@ -95,7 +95,7 @@ describe('result POST answered 404', () => {
     const { hub, registrar } = await stage.start({ hub: { result: (taskId) => (taskId === 't-gone' ? 404 : 200) } });
     hub.send(infer('t-gone', 'nobody waits'));
     await eventually(() => expect(hub.resultPosts).toHaveLength(1));
-    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     expect(hub.resultPosts.filter((post) => post.taskId === 't-gone')).toHaveLength(1);
     stage.check({}, ['t-gone']);
   });
@@ -109,7 +109,7 @@ describe('result POST never taken', () => {
     });
     hub.send(infer('t-lost', 'into the void'));
     await eventually(() => expect(registrar.logs.some((line) => line.level === ERROR && line.msg === 'task result lost' && line.taskId === 't-lost')).toBe(true));
-    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
     hub.send(infer('t-next', 'next one'));
     await eventually(() => expect(hub.results.get('t-next')).toHaveLength(1));
     stage.check({ 't-next': 'You said: next one' }, ['t-lost']);

@@ -62,7 +62,7 @@ async function deliver(frames: string[]): Promise<void> {
   const sentinel = freshId('sentinel');
   hub.send(validInfer(sentinel));
   await eventually(() => expect(hub.results.get(sentinel)).toHaveLength(1));
-  await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+  await eventually(() => expect(registrar.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
 }
 
 function checkExpectations(expectations: Expectation[]): void {

@@ -64,7 +64,7 @@ describe('progress while people wait', () => {
       {},
     );
     if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    daemon = await startDaemon({ config: parsed.config, stateDir, logger: captureLogs().logger, inspect: tracker.inspect, random: () => 0.5 });
+    daemon = await startDaemon({ config: parsed.config, stateDir, logger: captureLogs().logger, follow: (actor) => tracker.follow(actor), random: () => 0.5 });
     const retries = await eventually(() => {
       const found = lines.filter((line) => line.msg.startsWith('register failed'));
       expect(found.length).toBeGreaterThanOrEqual(2);

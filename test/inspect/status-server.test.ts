@@ -85,15 +85,16 @@ describe('the status server', () => {
     await eventually(async () => expect((await status()).tasks).toEqual(expect.objectContaining({ running: 0, queued: 0, finished: 3 })));
   });
 
-  it('keeps the last 50 transitions, oldest first, with timestamps', async () => {
+  it('keeps the last 50 transitions, oldest first, with timestamps; a task once, when it ends', async () => {
     stage = await startWatched({ providers: [{ name: 'gpu', type: 'demo', model: 'demo', tokenDelayMs: 0 }] });
     await eventually(async () => expect((await status()).session?.connected).toBe(true));
-    for (let i = 0; i < 12; i++) await chat(stage.hubUrl, { model: 'gpu', messages: [{ role: 'user', content: `n${i}` }] });
+    for (let i = 0; i < 55; i++) await chat(stage.hubUrl, { model: 'gpu', messages: [{ role: 'user', content: `n${i}` }] });
     const { transitions } = await status();
     expect(transitions).toHaveLength(50);
     const times = transitions.map((t) => Date.parse(t.at));
     expect(times.every((time, i) => i === 0 || time >= times[i - 1])).toBe(true);
-    expect(transitions.at(-1)).toEqual(expect.objectContaining({ kind: 'task', to: 'done' }));
+    expect(transitions.at(-1)).toEqual(expect.objectContaining({ kind: 'task', to: 'done', event: 'task.done' }));
+    expect(new Set(transitions.filter((t) => t.kind === 'task').map((t) => t.actor)).size).toBe(transitions.filter((t) => t.kind === 'task').length);
   });
 
   it('/metrics counts tasks by provider and outcome, their durations, first tokens and register attempts', async () => {

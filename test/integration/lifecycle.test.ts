@@ -83,7 +83,7 @@ describe('session lifecycle', () => {
     cluster = await startCluster({ providers: [slow] });
     await active(cluster);
     const pending = chat(cluster.url, { model: 'demo', messages: hello });
-    await eventually(() => expect(Object.keys(cluster!.daemon.actor!.getSnapshot().context.inFlight)).toHaveLength(1));
+    await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight.size).toBe(1));
     const stateDir = cluster.stateDir;
     await eventually(async () => expect(JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')).facts.inFlight).toHaveLength(1));
     await cluster.killDaemon();
@@ -92,6 +92,6 @@ describe('session lifecycle', () => {
     expect(status).toBe(502);
     expect(json.error.message).toBe("model 'demo': registrar restarted");
     // The restarted registrar took the re-sent frame for the answered task as already done: nothing ran it.
-    await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight).toEqual({}));
+    await eventually(() => expect(cluster!.daemon.actor!.getSnapshot().context.inFlight.size).toBe(0));
   });
 });

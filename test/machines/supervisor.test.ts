@@ -72,11 +72,11 @@ describe('supervisor machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(s.actor.getSnapshot().context.sessionId).toBe('s1');
     s.frame(infer('t1'));
-    expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
+    expect(s.actor.getSnapshot().context.inFlight.toRecord()).toEqual({ t1: 'local' });
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } }, sessionId: 's1' }]);
-    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+    expect(s.actor.getSnapshot().context.inFlight.toRecord()).toEqual({});
   });
 
   it("answers a frame for an unknown provider with SPEC's error", async () => {
@@ -161,7 +161,7 @@ describe('supervisor machine', () => {
     s.frame(infer('t1'));
     s.frame({ kind: 'cancel', taskId: 't1' });
     expect(s.runs.get('t1')!.signal.aborted).toBe(true);
-    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+    expect(s.actor.getSnapshot().context.inFlight.toRecord()).toEqual({});
   });
 
   it('drains: stops taking tasks, finishes the running one, then stops', async () => {
@@ -195,7 +195,7 @@ describe('supervisor machine', () => {
     // The provider probed (the fake probe says up) and runs it again; the supervisor still waits for it.
     expect(s.runs.get('t1')).not.toBe(first);
     expect(s.actor.getSnapshot().value).toBe('draining');
-    expect(s.actor.getSnapshot().context.inFlight).toEqual({ t1: 'local' });
+    expect(s.actor.getSnapshot().context.inFlight.toRecord()).toEqual({ t1: 'local' });
     s.ok('t1');
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toEqual([{ taskId: 't1', result: { status: 200, body: { id: 't1' } }, sessionId: 's1' }]);
@@ -244,7 +244,7 @@ describe('supervisor machine', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(children()).toEqual(['provider:b']);
     expect(s.posts).toEqual([{ taskId: 't1', result: { error: "model 'a' is no longer listed by its server" }, sessionId: 's1' }]);
-    expect(s.actor.getSnapshot().context.inFlight).toEqual({});
+    expect(s.actor.getSnapshot().context.inFlight.toRecord()).toEqual({});
     expect(session.getSnapshot().context.names).toEqual(['b']);
 
     // The same list again changes nothing: no register.

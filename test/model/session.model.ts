@@ -2,6 +2,7 @@
 // what a hub, a timer, a signal or a model server whose model list changes can do to the registrar, with what each of
 // them does to the real stage.
 import { and, assign, setup } from 'xstate';
+import type { TasksInFlight } from '../../machines/records.ts';
 import type { Scenario } from './replay.ts';
 import { Stage } from './stage.ts';
 import type { CoverageRecorder } from './coverage.ts';
@@ -275,7 +276,7 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
       return SELF_LOOPS[event.type];
     },
     mismatch: (stage, model) => {
-      const inFlight = Object.keys((stage.trace.contexts.get(stage.daemon.actor!.id)?.inFlight as object | undefined) ?? {}).length;
+      const inFlight = (stage.trace.contexts.get(stage.daemon.actor!.id)?.inFlight as TasksInFlight | undefined)?.size ?? 0;
       const expected = model.context.taskInFlight ? 1 : 0;
       if (inFlight !== expected) return `the daemon has ${inFlight} task(s) in flight, the model ${expected}`;
       // Sticky session (SPEC §1): once the hub gave an id, every register sends it back.

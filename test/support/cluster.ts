@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.ts';
-import { startDaemon, type Daemon } from '../../src/daemon.ts';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
 import { startHub, type Hub, type HubOptions } from '../../src/hub/index.ts';
 import { silentLogger, type Logger } from '../../src/log.ts';
 import type { InspectionEvent } from 'xstate';
@@ -38,6 +38,8 @@ export interface ClusterOptions {
   registrarHubUrl?: (hubUrl: string) => string | Promise<string>;
   /** Passed to the daemon: sees every inspection event of its actors. */
   inspect?: (event: InspectionEvent) => void;
+  /** Passed to the daemon: told its supervisor before it starts (a status tracker follows it). */
+  follow?: DaemonOptions['follow'];
 }
 
 export interface Cluster {
@@ -74,7 +76,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   );
   if (!parsed.ok) throw new Error(`test config invalid: ${parsed.problems.join('; ')}`);
   const config = parsed.config;
-  const launch = () => startDaemon({ config, stateDir, logger: options.logger ?? silentLogger(), inspect: options.inspect });
+  const launch = () => startDaemon({ config, stateDir, logger: options.logger ?? silentLogger(), inspect: options.inspect, follow: options.follow });
   let daemon = await launch();
   const cluster: Cluster = {
     get hub() {

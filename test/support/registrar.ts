@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { parseConfig } from '../../src/config/load.ts';
-import { startDaemon, type Daemon } from '../../src/daemon.ts';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
 import type { Logger } from '../../src/log.ts';
 import { fastTiming } from './cluster.ts';
 
@@ -35,8 +35,10 @@ export interface RegistrarOptions {
   timing?: Record<string, number>;
   /** Kept (not removed on stop) when given. */
   stateDir?: string;
-  /** Sees every inspection event too (a status tracker, say). */
+  /** Sees every inspection event too. */
   inspect?: (event: InspectionEvent) => void;
+  /** Told the daemon's supervisor before it starts (a status tracker follows it). */
+  follow?: DaemonOptions['follow'];
 }
 
 export interface Registrar {
@@ -87,7 +89,7 @@ export async function startRegistrar(options: RegistrarOptions): Promise<Registr
   const { logger, lines } = captureLogs();
   const recorder = frameRecorder();
   const inspect = options.inspect;
-  const daemon = await startDaemon({ config: parsed.config, stateDir, logger, inspect: inspect ? (event) => (recorder.inspect(event), inspect(event)) : recorder.inspect });
+  const daemon = await startDaemon({ config: parsed.config, stateDir, logger, inspect: inspect ? (event) => (recorder.inspect(event), inspect(event)) : recorder.inspect, follow: options.follow });
   let asked = false;
   let stoppedUnasked = false;
   void daemon.stopped.then(() => {

@@ -66,7 +66,8 @@ export async function startWatched(options: WatchedOptions): Promise<Watched> {
     config: parsed.config,
     stateDir,
     logger: silentLogger(),
-    inspect: combineObservers(tracker.inspect, stately?.inspect, options.inspect),
+    inspect: combineObservers(stately?.inspect, options.inspect),
+    follow: (actor) => tracker.follow(actor),
     observer: { firstToken: metrics.firstToken, tokens: (taskId, count) => tracker.noteTokens(taskId, count) },
   });
   control = createPauseControl(() => daemon.actor);
