@@ -1,6 +1,6 @@
 // `llm-registrar status`: the running daemon's actor tree in the terminal, read from its status server. The exit
 // code answers "is it serving?" for scripts: 0 connected, 1 running but not connected, 3 not running.
-import type { ProviderView, SessionView, StatusReport } from '../../inspect/tracker.ts';
+import type { ProviderView, SessionView, StatusReport, TransitionRecord } from '../../inspect/tracker.ts';
 import { DEFAULT_STATUS_PORT } from '../../inspect/status-server.ts';
 import { colourWanted, palette, type Palette } from './palette.ts';
 
@@ -106,10 +106,16 @@ export function formatStatus(report: StatusReport, options: { colour: boolean })
     for (const t of recent) {
       const at = new Date(t.at);
       const clock = `${at.toTimeString().slice(0, 8)}.${String(at.getMilliseconds()).padStart(3, '0')}`;
-      lines.push(`  ${p.dim(clock)}  ${t.kind === 'task' ? `task ${t.actor}` : t.actor}  ${t.from || 'start'} → ${t.to}  ${p.dim(t.event)}`);
+      lines.push(`  ${p.dim(clock)}  ${t.kind === 'task' ? `task ${t.actor}` : t.actor}  ${stepOf(t)}  ${p.dim(t.event)}`);
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** A state change as `from → to`; a task is heard of once, when it ends, so it reads `ended done` (or failed, cancelled). */
+function stepOf(t: TransitionRecord): string {
+  if (t.from) return `${t.from} → ${t.to}`;
+  return t.kind === 'task' ? `ended ${t.to}` : `start → ${t.to}`;
 }
 
 function formatProvider(provider: ProviderView, last: boolean, now: number, p: Palette): string[] {
