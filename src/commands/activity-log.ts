@@ -1,6 +1,7 @@
 // What `start` and `up` say at info level while they run, beside the waits (progress.ts): that the daemon is live,
 // with what it publishes, to whom and where to call it; and one line per finished call. State transitions are debug.
-import type { PublishedRow, StatusTracker, TransitionNotice } from '../../inspect/tracker.ts';
+import type { StatusTracker, TransitionNotice } from '../../inspect/tracker.ts';
+import type { PublishedRow } from '../../inspect/views.ts';
 import { taskFacts } from '../../machines/selectors.ts';
 import { TASK_ENDS, type TaskContext } from '../../machines/task.ts';
 import { redactUrl } from '../redact.ts';

@@ -3,7 +3,7 @@
 import { lstat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { readStatusToken, STATUS_TOKEN_FILE } from '../../inspect/status-token.ts';
-import type { StatusReport } from '../../inspect/tracker.ts';
+import type { StatusReport } from '../../inspect/views.ts';
 import { DEFAULT_STATUS_URL } from './status.ts';
 import { UsageError } from './usage.ts';
 

@@ -1,6 +1,6 @@
 // `llm-registrar status`: the running daemon's actor tree in the terminal, read from its status server. The exit
 // code answers "is it serving?" for scripts: 0 connected, 1 running but not connected, 3 not running.
-import type { ProviderView, SessionView, StatusReport, TransitionRecord } from '../../inspect/tracker.ts';
+import type { ProviderView, SessionView, StatusReport, TransitionRecord } from '../../inspect/views.ts';
 import { DEFAULT_STATUS_PORT } from '../../inspect/status-server.ts';
 import { colourWanted, palette, type Palette } from './palette.ts';
 

@@ -6,7 +6,8 @@ import { startStatelyBridge, DEFAULT_INSPECT_PORT, STATELY_INSPECTOR_URL, type S
 import { createPauseControl, type PauseControl } from '../../inspect/pause-control.ts';
 import { startStatusServer, DEFAULT_STATUS_PORT, type StatusServer } from '../../inspect/status-server.ts';
 import { createStatusToken, statusTokenPath } from '../../inspect/status-token.ts';
-import { StatusTracker, type PublishedRow } from '../../inspect/tracker.ts';
+import { StatusTracker } from '../../inspect/tracker.ts';
+import type { PublishedRow } from '../../inspect/views.ts';
 import type { SupervisorActorRef } from '../../machines/supervisor.ts';
 import { EVERY_MODEL, wireName, type Config } from '../config/schema.ts';
 import type { Daemon, DaemonObserver } from '../daemon.ts';

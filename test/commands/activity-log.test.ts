@@ -3,7 +3,8 @@
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { PublishedRow, TransitionNotice } from '../../inspect/tracker.ts';
+import type { TransitionNotice } from '../../inspect/tracker.ts';
+import type { PublishedRow } from '../../inspect/views.ts';
 import { liveLine, logActivity } from '../../src/commands/activity-log.ts';
 import { checkInspectorReachable } from '../../src/commands/inspector-reach.ts';
 import { captureLogs, WARN } from '../support/registrar.ts';

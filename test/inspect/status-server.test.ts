@@ -2,7 +2,7 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StatusReport } from '../../inspect/tracker.ts';
+import type { StatusReport } from '../../inspect/views.ts';
 import { chat, chatStream, eventually, TOKEN } from '../support/cluster.ts';
 import { startOpenAiServer, type ModelServer } from '../support/model-server.ts';
 import { startWatched, type Watched } from '../support/watched.ts';
