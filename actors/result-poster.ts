@@ -1,6 +1,6 @@
 // Sends a streamed task's chunks to the hub strictly in order, one send at a time (SPEC.md §4). What arrives while a
 // send is in flight, or within `coalesceMs` of the last send's start, goes with the next send: a fast model costs few
-// POSTs, or few writes of an upload, and a slow hub slows only its own task. The first piece goes at once (time to
+// POSTs, or few writes of an upload, and a slow hub slows only its own task. The first two sends go at once (time to
 // first token), and so does what is left when the stream ends. The merge policy says what one send carries.
 import { chunkEnvelope, type TaskResult } from '../src/protocol/index.ts';
 import type { StreamPiece } from '../src/providers/types.ts';
@@ -69,7 +69,9 @@ export class ResultPoster<Piece> {
 
   private pump(): void {
     if (this.inFlight || this.failure !== undefined || this.timer || !this.merge.waiting) return;
-    const wait = this.lastSendAt + this.coalesceMs - performance.now();
+    // The first two sends go at once: an OpenAI stream's first payload is the role alone, and its first words must
+    // not wait out the window behind it (time to first token).
+    const wait = this.sends < 2 ? 0 : this.lastSendAt + this.coalesceMs - performance.now();
     if (wait > 0 && !this.flushing) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
