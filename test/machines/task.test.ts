@@ -86,13 +86,19 @@ describe('task machine', () => {
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'failed', upstreamUnreachable: true, upstreamRefusedKey: false });
   });
 
-  it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
+  /** A task whose first run lost the upstream, back in the queue for the provider to wake it and start it again. */
+  async function queuedAgainAfterLostUpstream() {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.reject(upstreamLost());
     await vi.advanceTimersByTimeAsync(0);
     expect(t.state()).toBe('queued');
+    return { c, t };
+  }
+
+  it('ends as its second run does, saying nothing of the first one that lost the upstream', async () => {
+    const { c, t } = await queuedAgainAfterLostUpstream();
     t.send({ type: 'task.start' });
     c.runs.get('t1')!.resolve(ok);
     await vi.advanceTimersByTimeAsync(0);
@@ -102,12 +108,7 @@ describe('task machine', () => {
   });
 
   it('is cancelled while queued again, posting nothing', async () => {
-    const c = controllable();
-    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true });
-    t.send({ type: 'task.start' });
-    c.runs.get('t1')!.reject(upstreamLost());
-    await vi.advanceTimersByTimeAsync(0);
-    expect(t.state()).toBe('queued');
+    const { c, t } = await queuedAgainAfterLostUpstream();
     t.send({ type: 'task.cancel' });
     expect(t.state()).toBe('cancelled');
     expect(c.posts).toEqual([]);
