@@ -81,24 +81,31 @@ export async function lockStateDir(dir: string, logger: Logger): Promise<StateDi
   throw new StateDirLockedError(dir, (await ownerOf(path)) ?? 0);
 }
 
+/** A crash or process.exit() skips release(): every lock this process holds goes with it (one listener for them all). */
+let exitHookInstalled = false;
+function removeHeldLocksOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const path of heldHere) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
 function held(path: string): StateDirLock {
   heldHere.add(path);
-  // A crash or process.exit() skips release(): the lock goes with the process anyway.
-  const onExit = () => {
-    try {
-      unlinkSync(path);
-    } catch {
-      // Already gone.
-    }
-  };
-  process.on('exit', onExit);
+  removeHeldLocksOnExit();
   let released = false;
   return {
     path,
     async release() {
       if (released) return;
       released = true;
-      process.off('exit', onExit);
       heldHere.delete(path);
       if ((await ownerOf(path)) === process.pid) await rm(path, { force: true });
     },
