@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chat, chatStream, eventually, fastTiming, hubGet, TOKEN } from '../support/cluster.ts';
-import { killChildren, runCli, type Running } from '../support/cli.ts';
+import { killChildren, runCli, startHubCli, type Running } from '../support/cli.ts';
 import { startOpenAiServer, type ModelServer } from '../support/model-server.ts';
 
 const GRACE_MS = 300;
@@ -24,17 +24,11 @@ async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'llmr-comings-'));
 }
 
-/** `llm-registrar hub` on a free port with a short stream grace; resolves once it says where it listens. */
+/** `llm-registrar hub` on a free port with a short stream grace. */
 async function startHubProcess(): Promise<{ hub: Running; url: string }> {
-  const hub = runCli(['hub', '--port', '0', '--state-dir', join(await scratch(), 'hub'), '--stream-grace-ms', String(GRACE_MS), '--watchdog-ms', '60000'], {
+  return startHubCli(['--state-dir', join(await scratch(), 'hub'), '--stream-grace-ms', String(GRACE_MS), '--watchdog-ms', '60000'], {
     LLM_REGISTRAR_HUB_ADMIN_TOKEN: TOKEN,
   });
-  const url = await eventually(() => {
-    const match = /"url":"(https?:\/\/[^"]+)"/.exec(hub.stdout());
-    expect(match, hub.output()).not.toBeNull();
-    return match![1];
-  }, 15_000);
-  return { hub, url };
 }
 
 /** `llm-registrar start` on its own config and state directory. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/cluster.ts';
-import { cli, killChildren, runCli, type Running } from '../support/cli.ts';
+import { cli, killChildren, startHubCli } from '../support/cli.ts';
 
 afterEach(() => killChildren());
 
@@ -16,16 +16,6 @@ async function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'llmr-hub-team-'));
 }
 
-/** A hub on a free port; resolves with its URL once it says where it listens. */
-async function startHubProcess(args: string[], env: Record<string, string | undefined> = {}): Promise<{ hub: Running; url: string }> {
-  const hub = runCli(['hub', '--port', '0', ...args], env);
-  const url = await eventually(() => {
-    const match = /"url":"(https?:\/\/[^"]+)"/.exec(hub.stdout());
-    expect(match, hub.output()).not.toBeNull();
-    return match![1];
-  }, 15_000);
-  return { hub, url };
-}
 
 async function statusWith(url: string, token: string): Promise<number> {
   return (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${token}` } })).status;
@@ -70,7 +60,7 @@ describe('llm-registrar hub tokens', () => {
   it('migrate turns a clear-text file into hashes; the hub warns about a clear file and the tokens stay valid', async () => {
     const file = join(await scratch(), 'tokens.json');
     await writeFile(file, JSON.stringify({ 'old-clear-token': { user: 'bob' } }));
-    const { hub, url } = await startHubProcess(['--tokens-file', file]);
+    const { hub, url } = await startHubCli(['--tokens-file', file]);
     await eventually(() => expect(hub.stdout()).toContain('keeps 1 tokens in clear'));
     expect(await statusWith(url, 'old-clear-token')).toBe(200);
     const migrated = await cli(['hub', 'tokens', 'migrate', '--tokens-file', file]);
@@ -85,7 +75,7 @@ describe('a running hub follows its tokens file', () => {
   it('takes an added token and refuses a revoked one within a second, without a restart', async () => {
     const file = join(await scratch(), 'tokens.json');
     const ops = JSON.parse((await cli(['hub', 'tokens', 'add', 'ops', '--admin', '--json', '--tokens-file', file])).stdout).token as string;
-    const { hub, url } = await startHubProcess(['--tokens-file', file]);
+    const { hub, url } = await startHubCli(['--tokens-file', file]);
     expect(await statusWith(url, ops)).toBe(200);
 
     const alice = (await cli(['hub', 'tokens', 'add', 'alice', '--tokens-file', file])).stdout.trim();
@@ -107,7 +97,7 @@ describe('a running hub follows its tokens file', () => {
     const file = join(await scratch(), 'tokens.json');
     const ops = JSON.parse((await cli(['hub', 'tokens', 'add', 'ops', '--admin', '--json', '--tokens-file', file])).stdout).token as string;
     const good = await readFile(file, 'utf8');
-    const { hub, url } = await startHubProcess(['--tokens-file', file]);
+    const { hub, url } = await startHubCli(['--tokens-file', file]);
     await writeFile(file, '{"sha256:broken": ');
     await eventually(() => expect(hub.stdout()).toContain('tokens file not reloaded, the tokens loaded before stay in force'));
     expect(await statusWith(url, ops)).toBe(200);
@@ -127,12 +117,12 @@ describe('a running hub follows its tokens file', () => {
 describe('where the hub listens', () => {
   it('on loopback says so; on every interface names an address to call, never 0.0.0.0, and warns about plain HTTP', async () => {
     const token = 'a-team-admin-token-1234';
-    const local = await startHubProcess([], { LLM_REGISTRAR_HUB_ADMIN_TOKEN: token });
+    const local = await startHubCli([], { LLM_REGISTRAR_HUB_ADMIN_TOKEN: token });
     expect(local.hub.stdout()).toContain('loopback only, this machine alone can call it');
     expect(local.hub.stdout()).not.toContain('plain HTTP');
     local.hub.child.kill('SIGTERM');
 
-    const all = await startHubProcess(['--host', '0.0.0.0'], { LLM_REGISTRAR_HUB_ADMIN_TOKEN: token });
+    const all = await startHubCli(['--host', '0.0.0.0'], { LLM_REGISTRAR_HUB_ADMIN_TOKEN: token });
     const line = all.hub.stdout().split('\n').find((text) => text.includes('hub listening on all interfaces'));
     expect(line, all.hub.stdout()).toBeDefined();
     expect(line).not.toMatch(/0\.0\.0\.0:\d/);
@@ -148,7 +138,7 @@ describe('where the hub listens', () => {
     await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
     const tokenFile = join(dir, 'admin-token');
     await writeFile(tokenFile, 'tls-admin-token\n', { mode: 0o600 });
-    const { hub, url } = await startHubProcess(['--tls-cert', cert, '--tls-key', key, '--token-file', tokenFile]);
+    const { hub, url } = await startHubCli(['--tls-cert', cert, '--tls-key', key, '--token-file', tokenFile]);
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const ca = await readFile(cert);
     const status = await new Promise<number>((resolve, reject) => {
@@ -166,14 +156,14 @@ describe('where the hub listens', () => {
 
 describe('the admin token', () => {
   it('--token warns that it shows in ps; a group-readable --token-file is flagged', async () => {
-    const shown = await startHubProcess(['--token', 'visible-in-ps-token']);
+    const shown = await startHubCli(['--token', 'visible-in-ps-token']);
     expect(shown.hub.stdout()).toContain('--token shows the admin token to every user of this machine (`ps`)');
     expect(shown.hub.stdout()).not.toContain('visible-in-ps-token');
     shown.hub.child.kill('SIGTERM');
 
     const file = join(await scratch(), 'admin-token');
     await writeFile(file, 'file-admin-token\n', { mode: 0o644 });
-    const fromFile = await startHubProcess(['--token-file', file]);
+    const fromFile = await startHubCli(['--token-file', file]);
     expect(fromFile.hub.stdout()).toContain('is readable by other users (mode 644): chmod 600 it');
     expect(await statusWith(fromFile.url, 'file-admin-token')).toBe(200);
   });

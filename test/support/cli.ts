@@ -1,6 +1,8 @@
 // The real command as a child process, for the end-to-end tests of the CLI: output captured, killed after the test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { eventually } from './cluster.ts';
 
 export const BIN = join(import.meta.dirname, '../../bin/llm-registrar');
 const children: ChildProcess[] = [];
@@ -35,4 +37,15 @@ export async function cli(args: string[], env: Record<string, string | undefined
 
 export function killChildren(): void {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** `llm-registrar hub` on a free port; resolves with its URL once it says where it listens. */
+export async function startHubCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ hub: Running; url: string }> {
+  const hub = runCli(['hub', '--port', '0', ...args], env);
+  const url = await eventually(() => {
+    const match = /"url":"(https?:\/\/[^"]+)"/.exec(hub.stdout());
+    expect(match, hub.output()).not.toBeNull();
+    return match![1]!;
+  }, 15_000);
+  return { hub, url };
 }
