@@ -3,9 +3,10 @@
 // providers (a few compares per snapshot), hears each task once, when it ends (`task.ended`), and reads the heavy
 // parts (queues, running tasks and their states) only when someone asks. No XState inspection: that costs every
 // actor every event, one task's dozen transitions included, whether anyone looks or not.
-import type { AnyActorRef, InspectionEvent, Observer, Subscription } from 'xstate';
+import type { AnyActorRef, InspectionEvent, Observer, SnapshotFrom, Subscription } from 'xstate';
 import type { ProviderContext } from '../machines/provider.ts';
-import { queuedIds, taskFacts } from '../machines/selectors.ts';
+import { catalogNames, queuedIds, taskFacts } from '../machines/selectors.ts';
+import type { supervisorMachine } from '../machines/supervisor.ts';
 import type { TaskContext, TaskEnded } from '../machines/task.ts';
 import { redactUrl, shortSessionId } from '../src/redact.ts';
 import { CallWindow } from './call-stats.ts';
@@ -136,9 +137,9 @@ export class StatusTracker {
 
   /** The rows published now: a `model: "*"` provider's row becomes one row per model its server lists at this moment. */
   published(): PublishedRow[] {
-    const context = this.#root ? (this.#root.ref.getSnapshot() as MachineSnapshotLike).context : undefined;
-    const catalogs = context?.catalogs as Record<string, { names: string[] }> | undefined;
-    return (this.#published ?? []).flatMap(({ catalog, ...row }) => (catalog === undefined ? [row] : (catalogs?.[catalog]?.names ?? []).map((name) => ({ ...row, name, model: name }))));
+    const root = this.#root?.ref.getSnapshot() as SnapshotFrom<typeof supervisorMachine> | undefined;
+    const names = (catalog: string) => (root ? catalogNames(root, catalog) : []);
+    return (this.#published ?? []).flatMap(({ catalog, ...row }) => (catalog === undefined ? [row] : names(catalog).map((name) => ({ ...row, name, model: name }))));
   }
 
   sessionView(): SessionView | undefined {

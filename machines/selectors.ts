@@ -11,6 +11,11 @@ export function publishedNames(snapshot: SnapshotFrom<typeof supervisorMachine>)
   return Object.keys(snapshot.context.providers);
 }
 
+/** The model names a `model: "*"` provider's catalog lists now (none before its first list answer). */
+export function catalogNames(snapshot: SnapshotFrom<typeof supervisorMachine>, catalog: string): string[] {
+  return snapshot.context.catalogs[catalog]?.names ?? [];
+}
+
 /** What a reader shows of a task; `kind` absent for one refused without a frame to run. */
 export interface TaskFacts {
   taskId: string;
