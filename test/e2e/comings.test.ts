@@ -130,7 +130,7 @@ describe('a model server that restarts under a registrar process', () => {
   it('answers a call within 2 s of the server listening again', async () => {
     const model = await serve(startOpenAiServer());
     const { url } = await startHubProcess();
-    await startRegistrar(url, [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }], { reprobeMs: 100, reprobeCapMs: 1_000 });
+    await startRegistrar(url, [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }], { reprobeMs: 25, reprobeCapMs: 250 });
     await eventually(async () => expect(await statusOf(url, 'gpu')).toBe('active'), 15_000);
     await model.stop();
     const lost = await chat(url, { model: 'gpu', messages: [{ role: 'user', content: 'hello' }] });
@@ -140,11 +140,11 @@ describe('a model server that restarts under a registrar process', () => {
     expect(JSON.stringify(lost.json)).toContain('gpu');
     await eventually(async () => expect(await statusOf(url, 'gpu')).toBe('unavailable'));
     // Down long enough for the reprobe schedule to reach its cap.
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await model.restart();
     const back = Date.now();
     await eventually(async () => expect((await chat(url, { model: 'gpu', messages: [{ role: 'user', content: 'hello' }] })).status).toBe(200), 2_000);
-    console.log(`model server restart (reprobe 100 ms doubling to 1 s): a call succeeded ${Date.now() - back} ms after the server listened again`);
+    console.log(`model server restart (reprobe 25 ms doubling to 250 ms): a call succeeded ${Date.now() - back} ms after the server listened again`);
   });
 });
 
