@@ -1,9 +1,10 @@
 // The one long SSE stream of task frames (SPEC.md §3), through eventsource-client.
 // The library never shows the HTTP status and reconnects on its own every 2 s: our fetch wrapper looks at the
 // status first, and every disconnect closes the client, so the session machine alone decides when to reconnect.
+// The stream's life (opened, alive, cut) goes to the session; each frame straight to `input.frames`, the supervisor.
 import { createEventSource, type EventSourceClient, type FetchLike } from 'eventsource-client';
 import { fromCallback, type EventObject } from 'xstate';
-import type { StreamEvent, TaskStreamInput } from '../machines/session.ts';
+import type { FrameEvent, StreamEvent, TaskStreamInput } from '../machines/session.ts';
 import { isRedirect, redirectRefusal } from '../src/hub-client.ts';
 import { networkErrorPhrase } from '../src/network-error.ts';
 import { TaskFrame, TaskId, limits, parseJson, parseWith } from '../src/protocol/index.ts';
@@ -13,7 +14,6 @@ import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
 /** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
 const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
-type FrameEvent = Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
 
 /**
  * Stamped here, at the edge: `receivedAt`, when the frame arrived (no machine reads the clock); `sessionId`, the
@@ -101,7 +101,7 @@ export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger
       fetch: fetchWithStatus,
       onMessage: (message) => {
         if (message.event === OVERSIZED_EVENT) {
-          const event: StreamEvent = {
+          const event: FrameEvent = {
             type: 'stream.badFrame',
             error: `frame larger than ${limits.maxFrameBytes} bytes`,
             taskId: taskIdIn(message.data),
@@ -109,7 +109,7 @@ export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger
             sessionId: input.sessionId,
           };
           deps.logger.error({ taskId: event.taskId, maxFrameBytes: limits.maxFrameBytes }, 'task frame too large: dropped');
-          sendBack(event);
+          input.frames.send(event);
           return;
         }
         if (message.event !== 'task') {
@@ -118,7 +118,7 @@ export function taskStreamActor(deps: Pick<ActorDeps, 'hub' | 'timing' | 'logger
         }
         const event = parseTaskFrame(message.data, Date.now(), input.sessionId);
         if (event.type === 'stream.badFrame') deps.logger.warn({ error: event.error, taskId: event.taskId }, 'malformed task frame');
-        sendBack(event);
+        input.frames.send(event);
       },
       // Called on every way a stream breaks (the hub ended it, the socket died): close, and let the machine decide.
       onScheduleReconnect: () => end({ type: 'stream.failed', error: 'the task stream was cut' }),

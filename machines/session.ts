@@ -2,7 +2,7 @@
 // (a drain while connected stays connected until the leave).
 // It never gives up: every failure leads back here after a backoff (SPEC.md, "Behaviour in time"). A change of what
 // is published (models pulled or removed) registers again with the same session id.
-import { assertEvent, assign, sendParent, sendTo, setup, type EventObject } from 'xstate';
+import { assertEvent, assign, sendParent, sendTo, setup, type AnyActorRef, type EventObject } from 'xstate';
 import type { ProviderStatus, TaskFrame } from '../src/protocol/index.ts';
 import { backoffDelay } from './backoff.ts';
 import { callbackPlaceholder, promisePlaceholder } from './placeholder.ts';
@@ -19,6 +19,11 @@ export interface SessionInput {
   timing: SessionTiming;
   /** Source of jitter; tests pin it. */
   random?: () => number;
+  /**
+   * Where the task stream sends the frames it reads (the supervisor): straight there, one hop, not through the
+   * session, which has nothing to decide about a frame.
+   */
+  frames: AnyActorRef;
 }
 
 export interface RegisterInput {
@@ -46,6 +51,8 @@ export interface HeartbeatInput {
 }
 export interface TaskStreamInput {
   sessionId: string;
+  /** Who is told of each frame (`FrameEvent`): the supervisor. */
+  frames: AnyActorRef;
 }
 
 export type HeartbeatEvent =
@@ -57,15 +64,18 @@ export type StreamEvent =
   | { type: 'stream.opened' }
   /** Bytes arrived (a frame or a keep-alive comment): the stream is alive. */
   | { type: 'stream.activity' }
+  | { type: 'stream.sessionLost' }
+  | { type: 'stream.failed'; error: string };
+
+/** What the task stream tells `TaskStreamInput.frames` of each frame it reads. */
+export type FrameEvent =
   /**
    * Stamped by the actor: `receivedAt`, when the frame came off the stream (machines read no clock); `sessionId`, the
    * session it was sent to, which its result names (SPEC.md §4).
    */
   | { type: 'stream.task'; frame: TaskFrame; receivedAt: number; sessionId: string }
   /** A frame that failed to parse; `taskId` when one could still be read from it. */
-  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number; sessionId: string }
-  | { type: 'stream.sessionLost' }
-  | { type: 'stream.failed'; error: string };
+  | { type: 'stream.badFrame'; error: string; taskId?: string; receivedAt: number; sessionId: string };
 
 export type SessionEvent =
   | HeartbeatEvent
@@ -86,8 +96,7 @@ export type SessionNotice =
   | { type: 'session.registered'; sessionId: string }
   /** The hub said our session id belongs to another user: it is dropped, here and in the state file. */
   | { type: 'session.forgotten' }
-  | { type: 'session.retrying'; delayMs: number; attempt: number; error: string }
-  | Extract<StreamEvent, { type: 'stream.task' | 'stream.badFrame' }>;
+  | { type: 'session.retrying'; delayMs: number; attempt: number; error: string };
 
 interface SessionContext {
   sessionId?: string;
@@ -100,6 +109,7 @@ interface SessionContext {
   lastError?: string;
   /** The hub refused us (401/403/409): retry at the backoff cap, and say so loudly. */
   refused: boolean;
+  frames: AnyActorRef;
 }
 
 /** The heartbeat, invoked alike while connected and while draining with a session. */
@@ -153,7 +163,6 @@ export const sessionMachine = setup({
       attempt: context.attempt,
       error: context.lastError ?? '',
     })),
-    forwardToSupervisor: sendParent(({ event }) => event),
     keepNames: assign({
       names: ({ event }) => {
         assertEvent(event, 'session.publish');
@@ -170,6 +179,7 @@ export const sessionMachine = setup({
     attempt: 0,
     retryDelayMs: 0,
     refused: false,
+    frames: input.frames,
   }),
   initial: 'registering',
   on: {
@@ -246,11 +256,9 @@ export const sessionMachine = setup({
           invoke: {
             id: 'taskStream',
             src: 'taskStream',
-            input: ({ context }) => ({ sessionId: context.sessionId! }),
+            input: ({ context }) => ({ sessionId: context.sessionId!, frames: context.frames }),
           },
           on: {
-            'stream.task': { actions: 'forwardToSupervisor' },
-            'stream.badFrame': { actions: 'forwardToSupervisor' },
             'stream.sessionLost': { target: '#session.registering', actions: assign({ lastError: 'the hub no longer knows this session' }) },
             'stream.failed': {
               target: 'backoff',

@@ -6,7 +6,7 @@ import { promisePlaceholder } from './placeholder.ts';
 import { RecentIds, TasksInFlight } from './records.ts';
 import { providerMachine, type ProviderActorRef, type ProviderInput, type ProviderNotice, type ProviderPhase } from './provider.ts';
 import { catalogMachine, type ModelsListed } from './catalog.ts';
-import { sessionMachine, type SessionInput, type SessionNotice } from './session.ts';
+import { sessionMachine, type FrameEvent, type SessionInput, type SessionNotice } from './session.ts';
 import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled } from './task.ts';
 
 /** A provider of the config with `model: "*"`: what each of its models' provider machines starts from. */
@@ -20,7 +20,8 @@ export interface CatalogInput {
 }
 
 export interface SupervisorInput {
-  session: SessionInput;
+  /** The session's input; the supervisor adds itself as where frames go. */
+  session: Omit<SessionInput, 'frames'>;
   providers: ProviderInput[];
   catalogs?: CatalogInput[];
   modelSyncMs?: number;
@@ -46,6 +47,7 @@ export interface AnswerRestartedInput {
 
 export type SupervisorEvent =
   | SessionNotice
+  | FrameEvent
   | ProviderNotice
   | ModelsListed
   /** SIGTERM/SIGINT: the first drains, a second one forces. */
@@ -214,7 +216,7 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input, spawn }) => {
+  context: ({ input, spawn, self }) => {
     const providers: Record<string, ProviderActorRef> = {};
     for (const provider of input.providers) {
       providers[provider.name] = spawn('provider', { id: providerId(provider.name), input: provider });
@@ -224,7 +226,7 @@ export const supervisorMachine = setup({
       catalogs[catalog.source] = { provider: catalog.provider, names: catalog.names };
       spawn('catalog', { id: `catalog:${catalog.source}`, input: { source: catalog.source, modelSyncMs: input.modelSyncMs ?? 30_000 } });
     }
-    spawn('session', { id: 'session', input: input.session });
+    spawn('session', { id: 'session', input: { ...input.session, frames: self } });
     return {
       sessionId: input.session.sessionId,
       providers,
@@ -256,6 +258,8 @@ export const supervisorMachine = setup({
     },
     'provider.wakePolled': { actions: sendTo('session', { type: 'session.heartbeatNow' }) },
     'task.settled': { actions: 'settle' },
+    // Answered while draining too: the hub waits for its answer as for any task's.
+    'stream.badFrame': { actions: 'answerBadFrame' },
     'providers.pause': { actions: 'forwardPause' },
     'providers.resume': { actions: 'forwardPause' },
     // The session's done event, not a notice before it: a final supervisor would be sent the session's end after it
@@ -267,7 +271,6 @@ export const supervisorMachine = setup({
     running: {
       on: {
         'stream.task': { actions: { type: 'route', params: { stopping: false } } },
-        'stream.badFrame': { actions: 'answerBadFrame' },
         'models.listed': { actions: 'syncModels' },
         'daemon.drain': 'draining',
       },

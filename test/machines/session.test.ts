@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fromCallback, fromPromise, type AnyEventObject } from 'xstate';
+import { fromCallback, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.ts';
 import { sessionMachine, type HeartbeatCommand, type HeartbeatInput, type LeaveInput, type RegisterInput, type TaskStreamInput } from '../../machines/session.ts';
 import { underParent } from './harness.ts';
@@ -171,15 +171,13 @@ describe('session machine', () => {
     expect(s.received('session.retrying').at(-1)?.delayMs).toBe(500);
   });
 
-  it('forwards task frames to the supervisor, and heartbeat requests and provider statuses to the heartbeat actor', async () => {
+  it('gives its task stream the supervisor to send frames to, and forwards heartbeat requests and provider statuses to the heartbeat actor', async () => {
     const f = fakes();
-    const s = underParent(f.machine, { timing });
+    const s = underParent(f.machine, (parent: AnyActorRef) => ({ timing, frames: parent }));
     await vi.advanceTimersByTimeAsync(0);
-    const frame = { kind: 'cancel', taskId: 't1' };
-    f.stream({ type: 'stream.task', frame, receivedAt: 1, sessionId: 's1' });
+    expect(f.streams).toEqual([{ sessionId: 'sess-1', frames: s.actor }]);
     s.send({ type: 'session.heartbeatNow' });
     s.send({ type: 'session.providerStatus', name: 'gpu', status: 'unavailable' });
-    expect(s.received('stream.task')).toEqual([{ type: 'stream.task', frame, receivedAt: 1, sessionId: 's1' }]);
     expect(f.heartbeatNow).toEqual([{ type: 'heartbeat.now' }, { type: 'heartbeat.status', name: 'gpu', status: 'unavailable' }]);
   });
 

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
 import type { ListModelsInput } from '../../machines/catalog.ts';
 import type { ProbeInput, Readiness } from '../../machines/provider.ts';
+import type { TaskStreamInput } from '../../machines/session.ts';
 import { publishedNames } from '../../machines/selectors.ts';
 import type { AnswerRestartedInput, SupervisorInput } from '../../machines/supervisor.ts';
 import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../../machines/task.ts';
@@ -44,7 +45,8 @@ function start(overrides: Partial<SupervisorInput> = {}) {
     session: {
       register: fromPromise(async () => ({ sessionId: 's1' })),
       heartbeat: fromCallback(() => undefined),
-      taskStream: fromCallback(({ sendBack }) => void (stream = sendBack)),
+      // Frames go where the session says, as the real stream sends them: to the supervisor.
+      taskStream: fromCallback<AnyEventObject, TaskStreamInput>(({ input }) => void (stream = (event) => input.frames.send(event))),
       leave: fromPromise<void, { sessionId: string }>(async ({ input }) => void leaves.push(input.sessionId)),
     },
     catalog: { listModels: fromPromise<string[] | undefined, ListModelsInput>(async () => undefined) },
@@ -122,6 +124,21 @@ describe('supervisor machine', () => {
     s.send({ type: 'stream.badFrame', error: 'not valid JSON', receivedAt: Date.now(), sessionId: 's1' });
     await vi.advanceTimersByTimeAsync(0);
     expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: request: Invalid type' }, sessionId: 's1' }]);
+  });
+
+  it('answers a malformed frame that comes while it drains, and stops after the answer', async () => {
+    const s = start();
+    await vi.advanceTimersByTimeAsync(0);
+    s.frame(infer('t1'));
+    await vi.advanceTimersByTimeAsync(0);
+    s.actor.send({ type: 'daemon.drain' });
+    s.send({ type: 'stream.badFrame', error: 'not valid JSON', taskId: 'bad', receivedAt: Date.now(), sessionId: 's1' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.posts).toEqual([{ taskId: 'bad', result: { error: 'malformed task frame: not valid JSON' }, sessionId: 's1' }]);
+    expect(s.actor.getSnapshot().value).toBe('draining');
+    s.ok('t1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.actor.getSnapshot().value).not.toBe('draining');
   });
 
   it('answers tasks in flight before a restart with `registrar restarted`, and ignores them when re-sent meanwhile', async () => {

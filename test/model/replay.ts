@@ -42,7 +42,10 @@ export interface Scenario<TModel extends AnyStateMachine> {
   actor(stage: Stage): string;
   /** What each stimulus does to the world. */
   stimuli: { [K in EventFromLogic<TModel>['type']]: (stage: Stage, step: StepContext<TModel>) => Promise<void> | void };
-  /** A real transition the step must take, when the state value alone cannot show that the stimulus arrived. */
+  /**
+   * A real transition the step must take, when the state value alone cannot show that the stimulus arrived; by any
+   * machine of the daemon (a frame goes from the stream to the supervisor, past the session).
+   */
   mustTake?(step: StepContext<TModel>): string | undefined;
   /** What the daemon must show besides the state value (counts of tasks, …), or undefined when it does. */
   mismatch?(stage: Stage, model: SnapshotFrom<TModel>): string | undefined;
@@ -155,7 +158,7 @@ export async function replay<TModel extends AnyStateMachine>(scenario: Scenario<
       const check = () =>
         isDeepStrictEqual(stage.trace.values.get(actor), state.value) &&
         scenario.mismatch?.(stage, path.steps[index].state) === undefined &&
-        (mustTake === undefined || stage.trace.takenSince(mark, actor).includes(mustTake));
+        (mustTake === undefined || stage.trace.takenSince(mark).includes(mustTake));
       if (await stage.trace.until(check, STEP_TIMEOUT_MS)) {
         scenario.afterStep?.(stage, step);
         continue;
@@ -164,7 +167,7 @@ export async function replay<TModel extends AnyStateMachine>(scenario: Scenario<
       const problems = [
         ...(isDeepStrictEqual(actual, state.value) ? [] : [`the daemon's ${scenario.machine} is ${JSON.stringify(actual)}, the model's is ${JSON.stringify(state.value)}`]),
         ...[scenario.mismatch?.(stage, path.steps[index].state)].filter((text): text is string => text !== undefined),
-        ...(mustTake === undefined || stage.trace.takenSince(mark, actor).includes(mustTake) ? [] : [`the daemon did not take ${mustTake}`]),
+        ...(mustTake === undefined || stage.trace.takenSince(mark).includes(mustTake) ? [] : [`the daemon did not take ${mustTake}`]),
       ];
       throw new Error(
         [

@@ -184,8 +184,7 @@ const SELF_LOOPS: Partial<Record<SessionStimulus['type'], string>> = {
   'heartbeat.500': 'session.connected heartbeat.failed#0',
   'heartbeat.reset': 'session.connected heartbeat.failed#0',
   'stream.keepAlive': 'session.connected.streaming.open stream.activity#0',
-  'task.arrives': 'session.connected.streaming stream.task#0',
-  'frame.malformed': 'session.connected.streaming stream.badFrame#0',
+  'frame.malformed': 'supervisor stream.badFrame#0',
 };
 
 /** The two model lists the server alternates between, so every `models.change` is a change. */
@@ -272,6 +271,8 @@ export function sessionScenario(recorder: CoverageRecorder): Scenario<typeof ses
     },
     mustTake: ({ event, before }) => {
       if (event.type === 'signal.term' && before.matches('connected') && before.context.taskInFlight) return 'session.connected session.drain#0';
+      // The frame goes from the stream to the supervisor, which routes it, or answers it as stopping while draining.
+      if (event.type === 'task.arrives') return before.context.draining ? 'supervisor.draining stream.task#0' : 'supervisor.running stream.task#0';
       if (event.type === 'models.change') return before.matches('retrying') ? 'session session.publish#0' : before.matches('registering') ? 'session.registering session.publish#0' : 'session.connected session.publish#0';
       return SELF_LOOPS[event.type];
     },

@@ -84,8 +84,9 @@ export class Trace {
     return this.taken.length;
   }
 
-  takenSince(mark: number, actor: string): string[] {
-    return this.taken.slice(mark).filter((t) => t.actor === actor).map((t) => t.key);
+  /** The transitions taken after `mark` by `actor`, or by every actor. */
+  takenSince(mark: number, actor?: string): string[] {
+    return this.taken.slice(mark).filter((t) => actor === undefined || t.actor === actor).map((t) => t.key);
   }
 
   /** Resolves true as soon as `check` holds (it is tried on every inspection event), false after `timeoutMs`. */
