@@ -1,5 +1,7 @@
-// Run one task on its provider: a completion, or a token stream relayed as chunks as the tokens arrive; for an
-// `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said, payload by payload.
+// Run one task on its provider and deliver what it produced: a completion, or a token stream relayed as chunks as the
+// tokens arrive; for an `openai` frame (SPEC.md §5), the caller's call as sent and the upstream's answer as said,
+// payload by payload. Every result it produces leaves from here (chunks through the poster, the final result through
+// the same upload or `deliverResult`); the task machine posts only what went wrong.
 import { fromPromise } from 'xstate';
 import type { RunTaskInput, RunTaskOutput } from '../machines/task.ts';
 import { HubCallError, TaskGoneError } from '../src/hub-client.ts';
@@ -7,6 +9,7 @@ import { TASK_ERROR, isTaskFailure, type TaskFailure } from '../src/protocol/err
 import { CAPABILITY_RESULT_STREAM, completionEnvelope, DONE, type InferFrame, type OpenAiFrame, type TaskResult, type WorkFrame } from '../src/protocol/index.ts';
 import { UnsupportedField, UpstreamError, type OpenAiCall } from '../src/providers/types.ts';
 import type { ActorDeps, PublishedProvider } from './deps.ts';
+import { deliverResult } from './post-result.ts';
 import { PayloadMerge, ResultPoster, TextMerge } from './result-poster.ts';
 import { ResultUpload } from './result-upload.ts';
 
@@ -43,7 +46,7 @@ function logUpstreamFailure(deps: RunDeps, frame: WorkFrame, error: UpstreamErro
   deps.logger.warn({ provider: frame.llmName, taskId: frame.taskId, err }, 'task failed upstream');
 }
 
-async function complete(deps: RunDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<RunTaskOutput> {
+async function complete(deps: RunDeps, published: PublishedProvider, frame: InferFrame, signal: AbortSignal): Promise<TaskResult> {
   const completion = await published.provider.complete(frame.request, signal).catch((error: unknown) => {
     throw failure(deps, frame, error, true);
   });
@@ -55,7 +58,7 @@ async function complete(deps: RunDeps, published: PublishedProvider, frame: Infe
     finishReason: completion.finishReason,
     usage: completion.usage,
   });
-  return { result: { status: 200, body } };
+  return { status: 200, body };
 }
 
 /**
@@ -81,11 +84,10 @@ function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: Ab
     send,
     /** After a failure: the hub has every line written before it; the error result is posted on its own. */
     abandon: async () => upload?.close(),
-    /** The stream's last result: through the upload, which then ends (delivered), or for the task to post. */
+    /** The stream's last result: through the upload, which then ends, or posted like any final result. */
     finish: async (done: TaskResult): Promise<RunTaskOutput> => {
-      if (!upload) return { result: done };
-      await upload.finish(done);
-      return { result: done, delivered: true };
+      await (upload ? upload.finish(done) : deliverResult(deps, { taskId, result: done, sessionId }, signal));
+      return { result: done };
     },
     done: () => signal.removeEventListener('abort', stopWork),
   };
@@ -117,17 +119,23 @@ async function stream(deps: RunDeps, published: PublishedProvider, frame: InferF
   return work.finish({ chunk: { data: DONE, done: true, seq: poster.nextSeq } });
 }
 
-async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
-  const call: OpenAiCall = { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
-  if (!frame.streaming) {
-    try {
-      return { result: { status: 200, body: await published.provider.openai(call, signal) } };
-    } catch (error) {
-      const refused = refusal(deps, frame, error);
-      if (refused) return refused;
-      throw failure(deps, frame, error, true);
-    }
+function openAiCall(frame: OpenAiFrame): OpenAiCall {
+  return { endpoint: frame.endpoint, streaming: frame.streaming, body: frame.body, model: frame.llmName, taskId: frame.taskId };
+}
+
+/** The upstream's answer, or its refusal as a result that carries the status and the OpenAI error fields. */
+async function openAiAnswer(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, signal: AbortSignal): Promise<TaskResult> {
+  try {
+    return { status: 200, body: await published.provider.openai(openAiCall(frame), signal) };
+  } catch (error) {
+    const refused = refusal(deps, frame, error);
+    if (refused) return refused;
+    throw failure(deps, frame, error, true);
   }
+}
+
+async function openAiStream(deps: RunDeps, published: PublishedProvider, frame: OpenAiFrame, input: RunTaskInput, signal: AbortSignal): Promise<RunTaskOutput> {
+  const call = openAiCall(frame);
   const work = streamWork(deps, frame.taskId, input.sessionId, signal);
   const poster = new ResultPoster(work.send, new PayloadMerge(), deps.timing.chunkCoalesceMs);
   try {
@@ -145,7 +153,11 @@ async function openAi(deps: RunDeps, published: PublishedProvider, frame: OpenAi
     await poster.settle();
     await work.abandon();
     const refused = poster.sends === 0 ? refusal(deps, frame, error) : undefined;
-    if (refused) return refused;
+    // Posted on its own: the upload, if any, ended with the failure.
+    if (refused) {
+      await deliverResult(deps, { taskId: frame.taskId, result: refused, sessionId: input.sessionId }, signal);
+      return { result: refused };
+    }
     throw failure(deps, frame, error, poster.sends === 0);
   } finally {
     work.done();
@@ -167,7 +179,7 @@ function noteUsage(tokens: (taskId: string, count: number) => void, taskId: stri
  * An upstream's refusal (or a field the provider cannot express) before anything was sent, as the result that
  * carries its status and OpenAI error fields to the caller (SPEC.md §5), so a 400 stays a 400.
  */
-function refusal(deps: RunDeps, frame: OpenAiFrame, error: unknown): RunTaskOutput | undefined {
+function refusal(deps: RunDeps, frame: OpenAiFrame, error: unknown): TaskResult | undefined {
   let result: TaskResult | undefined;
   if (error instanceof UnsupportedField) {
     result = { error: forCaller(frame, error), status: 400, type: error.type, code: null, param: error.param };
@@ -176,21 +188,25 @@ function refusal(deps: RunDeps, frame: OpenAiFrame, error: unknown): RunTaskOutp
   }
   if (result === undefined) return undefined;
   logUpstreamFailure(deps, frame, error as UpstreamError | UnsupportedField);
-  return { result };
+  return result;
 }
 
 export function runInferenceActor(deps: RunDeps) {
   return fromPromise<RunTaskOutput, RunTaskInput>(async ({ input, signal }) => {
     const { frame } = input;
-    if (frame.kind === 'wake') {
-      // The provider machine starts a wake task only once the provider is up: the wake is done.
-      return { result: { status: 200, body: { ok: true, ms: Date.now() - input.receivedAt } } };
-    }
+    const deliver = async (result: TaskResult): Promise<RunTaskOutput> => {
+      await deliverResult(deps, { taskId: frame.taskId, result, sessionId: input.sessionId }, signal);
+      return { result };
+    };
+    // The provider machine starts a wake task only once the provider is up: the wake is done.
+    if (frame.kind === 'wake') return deliver({ status: 200, body: { ok: true, ms: Date.now() - input.receivedAt } });
     const published = deps.providers.get(frame.llmName);
     if (!published) throw failure(deps, frame, new Error(`provider '${frame.llmName}' not registered locally`), true);
     try {
-      if (frame.kind === 'openai') return await openAi(deps, published, frame, input, signal);
-      return frame.streaming ? await stream(deps, published, frame, input, signal) : await complete(deps, published, frame, signal);
+      if (frame.kind === 'openai') {
+        return frame.streaming ? await openAiStream(deps, published, frame, input, signal) : await deliver(await openAiAnswer(deps, published, frame, signal));
+      }
+      return frame.streaming ? await stream(deps, published, frame, input, signal) : await deliver(await complete(deps, published, frame, signal));
     } catch (error) {
       // Past the calls above (the last chunk or the final result did not go): some of the result may have.
       throw failure(deps, frame, error, false);

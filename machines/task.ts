@@ -1,6 +1,8 @@
-// One task frame's life: queued → running → reporting → done | failed | cancelled (ARCHITECTURE.md); running goes back
-// to queued once when its first run found the upstream unreachable before anything was sent and its provider can wake.
-// The provider machine spawns one per frame and says when it may start; the actors run it and post its result.
+// One task frame's life: queued → running → done | failed | cancelled, or → reporting → failed (ARCHITECTURE.md);
+// running goes back to queued once when its first run found the upstream unreachable before anything was sent and its
+// provider can wake. The provider machine spawns one per frame and says when it may start. The run delivers what it
+// produced (chunks and the final result, actors/run-inference.ts: every answer leaves there); `reporting` posts what
+// the machine decided instead, always an error (the run's failure, a refusal without running, a shutdown).
 // Its last states are not `final`: the task tells its parent `task.settled` and the parent stops it. A final state
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
@@ -51,10 +53,11 @@ export interface RunTaskInput {
   sessionId: string;
 }
 export interface RunTaskOutput {
-  /** The final result to post: a 200 body, or the `[DONE]` chunk after streamed chunks. */
+  /**
+   * The final result the run delivered: a 200 body, the `[DONE]` chunk after streamed chunks, or an upstream's
+   * refusal as an error result that carries its status (SPEC.md §5).
+   */
   result: TaskResult;
-  /** The run delivered it itself, at the end of the streamed upload that carried its chunks (`result.stream`). */
-  delivered?: boolean;
 }
 export interface PostResultInput {
   taskId: string;
@@ -184,14 +187,13 @@ export const taskMachine = setup({
   },
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
-    delivered: (_, params: { output: RunTaskOutput }) => params.output.delivered === true,
+    refused: (_, params: { output: RunTaskOutput }) => 'error' in params.output.result,
     taskGone: (_, params: { error: unknown }) => failureOf(params.error).code === TASK_ERROR.gone,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
     mayRunAgain: ({ context }, params: { error: unknown }) => {
       const failure = failureOf(params.error);
       return context.mayWake && !context.requeued && failure.code === TASK_ERROR.upstreamUnreachable && failure.nothingSent;
     },
-    resultIsError: ({ context }) => context.result !== undefined && 'error' in context.result,
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
@@ -233,16 +235,17 @@ export const taskMachine = setup({
         src: 'runTask',
         // Only a task with a frame gets here: one refused without a frame leaves `queued` for `reporting` at once.
         input: ({ context }) => ({ frame: context.frame!, receivedAt: context.receivedAt ?? 0, sessionId: context.sessionId! }),
+        // The hub has the result: the run delivered it.
         onDone: [
-          // A streamed upload ends with the final result: the hub has it already.
-          { guard: { type: 'delivered', params: ({ event }) => ({ output: event.output }) }, target: 'done' },
           {
-            target: 'reporting',
+            guard: { type: 'refused', params: ({ event }) => ({ output: event.output }) },
+            target: 'failed',
             actions: assign({
               result: ({ event }) => event.output.result,
               upstreamRefusedKey: ({ event }) => 'error' in event.output.result && refusesKey(event.output.result.status),
             }),
           },
+          { target: 'done', actions: assign({ result: ({ event }) => event.output.result }) },
         ],
         onError: [
           { guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' },
@@ -271,7 +274,8 @@ export const taskMachine = setup({
         id: 'post',
         src: 'postResult',
         input: ({ context }) => ({ taskId: context.taskId, result: context.result!, sessionId: context.sessionId }),
-        onDone: [{ guard: 'resultIsError', target: 'failed' }, { target: 'done' }],
+        // What is reported here is always an error: a task that produced its answer delivered it while running.
+        onDone: 'failed',
         onError: [{ guard: { type: 'taskGone', params: errorParams }, target: 'cancelled' }, { target: 'failed' }],
       },
       on: { 'task.cancel': 'cancelled' },

@@ -18,7 +18,12 @@ function provider(options: { up: boolean; hasWake?: boolean }) {
   let probes = 0;
   const task = taskMachine.provide({
     actors: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input }) => new Promise((resolve) => runs.set(input.frame.taskId, resolve))),
+      // As the real run does, it delivers what it produced.
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(async ({ input }) => {
+        const output = await new Promise<RunTaskOutput>((resolve) => runs.set(input.frame.taskId, resolve));
+        posts.push({ taskId: input.frame.taskId, result: output.result, sessionId: input.sessionId });
+        return output;
+      }),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
     },
   });

@@ -25,9 +25,12 @@ function start(overrides: Partial<SupervisorInput> = {}) {
   const leaves: string[] = [];
   const machine = provideSupervisor({
     task: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(
-        ({ input, signal }) => new Promise((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId })),
-      ),
+      // As the real run does, it delivers what it produced.
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(async ({ input, signal }) => {
+        const output = await new Promise<RunTaskOutput>((resolve, reject) => runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId }));
+        posts.push({ taskId: input.frame.taskId, result: output.result, sessionId: input.sessionId });
+        return output;
+      }),
       postResult: fromPromise<void, PostResultInput>(async ({ input }) => void posts.push(input)),
     },
     supervisor: {

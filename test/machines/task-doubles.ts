@@ -1,5 +1,5 @@
 // What the task and provider machine tests share: frames, the failures the actors report, and a task machine whose
-// runs and result posts the test settles by hand.
+// runs and result posts the test settles by hand (a run delivers its result, as the real one does).
 import { expect } from 'vitest';
 import { fromPromise } from 'xstate';
 import { taskMachine, type PostResultInput, type RunTaskInput, type RunTaskOutput } from '../../machines/task.ts';
@@ -28,21 +28,26 @@ export function controllable() {
   const posts: Omit<PostResultInput, 'sessionId'>[] = [];
   const postedOn: (string | undefined)[] = [];
   let postFails: unknown;
+  const post = (input: PostResultInput) => {
+    posts.push({ taskId: input.taskId, result: input.result });
+    postedOn.push(input.sessionId);
+    if (postFails) throw postFails;
+  };
   const task = taskMachine.provide({
     actors: {
-      runTask: fromPromise<RunTaskOutput, RunTaskInput>(({ input, signal }) =>
-        input.frame.kind === 'wake'
-          ? Promise.resolve({ result: { status: 200, body: { ok: true, ms: 0 } } })
-          : new Promise((resolve, reject) => {
-              started.push(input.frame.taskId);
-              runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId });
-            }),
-      ),
-      postResult: fromPromise<void, PostResultInput>(async ({ input }) => {
-        posts.push({ taskId: input.taskId, result: input.result });
-        postedOn.push(input.sessionId);
-        if (postFails) throw postFails;
+      // As the real run does, it delivers what it produced.
+      runTask: fromPromise<RunTaskOutput, RunTaskInput>(async ({ input, signal }) => {
+        const output: RunTaskOutput =
+          input.frame.kind === 'wake'
+            ? { result: { status: 200, body: { ok: true, ms: 0 } } }
+            : await new Promise((resolve, reject) => {
+                started.push(input.frame.taskId);
+                runs.set(input.frame.taskId, { resolve, reject, signal, sessionId: input.sessionId });
+              });
+        post({ taskId: input.frame.taskId, result: output.result, sessionId: input.sessionId });
+        return output;
       }),
+      postResult: fromPromise<void, PostResultInput>(async ({ input }) => post(input)),
     },
   });
   return { task, runs, started, posts, postedOn, failPosts: (error: unknown) => (postFails = error) };

@@ -34,9 +34,10 @@ const UNREACHABLE_FROM_OUTSIDE: Record<string, string[]> = {
     'waking.polling ─xstate.error.actor.readiness→ waking.waiting',
     'unavailable ─task.received[0]→ (stays)',
   ],
-  // A streamed upload that delivered the final result itself (result.stream): the model's script hub is a base hub.
-  // test/faults/real-hub.test.ts takes it against the real hub.
-  task: ['running ─xstate.done.actor.run[0]→ done'],
+  // An upstream's refusal delivered as the caller's result (an `openai` frame's 400 stays a 400): the model's tasks are
+  // `infer` frames. test/integration/openai-frames.test.ts takes it through the hub, test/machines/run-failure.test.ts
+  // the run's side.
+  task: ['running ─xstate.done.actor.run[0]→ failed'],
   // The owner's pause and resume (issue 14): test/integration/pause.test.ts takes them on the real daemon.
   supervisor: ['(root) ─providers.pause→ (stays)', '(root) ─providers.resume→ (stays)'],
   // A listing that cannot be done resolves undefined (src/model-names.ts) instead of failing, for the same reason.

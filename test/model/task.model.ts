@@ -54,7 +54,11 @@ export const taskModel = setup({
     slotFree: ({ context }) => !context.slotBusy,
     slotBusy: ({ context }) => context.slotBusy && context.daemon !== 'stopped',
     live: ({ context }) => context.daemon !== 'stopped',
-    streaming: ({ context }) => context.arrival === 'streaming' && context.daemon !== 'stopped',
+    /** The model has not answered yet. */
+    unanswered: ({ context }) => context.result === 'none' && context.daemon !== 'stopped',
+    /** The model answered and the run is delivering that answer: the hub holds its post. */
+    delivering: ({ context }) => context.result === 'ok' && context.daemon !== 'stopped',
+    streaming: ({ context }) => context.arrival === 'streaming' && context.result === 'none' && context.daemon !== 'stopped',
     resultIsError: ({ context }) => context.result === 'error' && context.daemon !== 'stopped',
     daemonRunning: ({ context }) => context.daemon === 'running',
     // A draining session keeps its task stream open until it takes leave: cancel frames still arrive.
@@ -91,11 +95,16 @@ export const taskModel = setup({
         'timer.drainDeadline': { guard: 'daemonDraining', target: 'reporting', actions: 'forceWithError' },
       },
     },
+    // The run delivers its own answer: the task stays here until the hub has taken it.
     running: {
       on: {
-        'model.answers': { guard: 'live', target: 'reporting', actions: 'resultOk' },
-        'model.fails': { guard: 'live', target: 'reporting', actions: 'resultError' },
+        'model.answers': { guard: 'unanswered', actions: 'resultOk' },
+        'model.fails': { guard: 'unanswered', target: 'reporting', actions: 'resultError' },
         'chunk.404': { guard: 'streaming', target: 'cancelled' },
+        'result.ok': { guard: 'delivering', target: 'done' },
+        'result.404': { guard: 'delivering', target: 'cancelled' },
+        // The hub refused the answer: the task reports that instead.
+        'result.refused': { guard: 'delivering', target: 'reporting', actions: 'resultError' },
         'task.cancel': { guard: 'takesCancels', target: 'cancelled' },
         'signal.term': [...forceThenReport],
         'timer.drainDeadline': { guard: 'daemonDraining', target: 'reporting', actions: 'forceWithError' },
