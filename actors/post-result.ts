@@ -21,7 +21,7 @@ export async function deliverResult(deps: Pick<ActorDeps, 'hub' | 'logger'>, inp
   }
 }
 
-/** The task machine's report: an error result, or an answer given without running. */
+/** The task machine's report: the error it decided on (a failed run, a refusal without running, a shutdown). */
 export function postResultActor(deps: Pick<ActorDeps, 'hub' | 'logger'>) {
   return fromPromise<void, PostResultInput>(({ input, signal }) => deliverResult(deps, input, signal));
 }

@@ -14,7 +14,6 @@ import { OVERSIZED_EVENT, frameGuard } from './frame-guard.ts';
 /** A response that tells eventsource-client to stop without reconnecting (it closes on 204). */
 const STOP = { status: 204, body: null, url: '', redirected: false } as const;
 
-
 /**
  * Stamped here, at the edge: `receivedAt`, when the frame arrived (no machine reads the clock); `sessionId`, the
  * session of this stream, which the task's result names.
