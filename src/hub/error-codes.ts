@@ -9,6 +9,9 @@ interface Spec<A extends unknown[]> {
 
 const spec = <A extends unknown[]>(status: number, message: (...args: A) => string): Spec<A> => ({ status, message });
 
+/** Words about a model, named once: a registrar's own words (ours say "model 'gpu': …") are not prefixed again. */
+const aboutModel = (model: string, why: string): string => (why.startsWith("model '") ? why : `model '${model}': ${why}`);
+
 export const HUB_ERRORS = {
   // Any route
   invalid_api_key: spec(401, () => 'missing or unknown bearer token (Authorization: Bearer <token>)'),
@@ -40,9 +43,9 @@ export const HUB_ERRORS = {
   row_unpublished: spec(503, (row: string) => `'${row}' is no longer published by its registrar`),
   wake_timeout: spec(504, (row: string, ms: number) => `'${row}' did not wake up within ${ms} ms`),
   wake_failed: spec(503, (row: string, why: string) => `could not wake '${row}': ${why}`),
-  task_failed: spec(503, (model: string, why: string) => `model '${model}': ${why}`),
+  task_failed: spec(503, aboutModel),
   upstream_key_refused: spec(502, (model: string) => `model '${model}': the model server refused the apiKey of its registrar`),
-  upstream_failed: spec(502, (model: string, why: string) => `model '${model}': ${why}`),
+  upstream_failed: spec(502, aboutModel),
   unsupported_endpoint: spec(400, (path: string) => `its registrar speaks the base wire only, which has no ${path}`),
   unsupported_parameter: spec(400, (problem: string) => problem),
   hub_shutting_down: spec(503, (why: string) => why),

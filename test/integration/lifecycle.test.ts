@@ -60,6 +60,8 @@ describe('session lifecycle', () => {
     // The call that finds it down fails with the reason; the registrar re-probes and tells the hub.
     const failed = await chat(cluster.url, { model: 'gpu', messages: hello });
     expect(failed.status).toBe(502);
+    // Named once: the registrar's words name the model already.
+    expect(failed.json.error.message).toBe("model 'gpu': cannot reach the model server (ECONNREFUSED)");
     await eventually(async () => expect(await status()).toBe('unavailable'));
     await model.restart();
     await eventually(async () => expect(await status()).toBe('active'));
