@@ -94,7 +94,22 @@ export class UpstreamCall {
     }
   }
 
-  private send(init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<http.IncomingMessage> {
+  /**
+   * Sends the request; again when a kept-alive connection turns out closed by the server as we reused it (the race
+   * Node's http docs describe: reset before any answer, so the server never took the request). Each stale socket is
+   * tried once and dropped, and a new connection is never stale: this ends.
+   */
+  private async send(init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<http.IncomingMessage> {
+    for (;;) {
+      try {
+        return await this.sendOnce(init);
+      } catch (error) {
+        if (!(error instanceof StaleSocket)) throw error;
+      }
+    }
+  }
+
+  private sendOnce(init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<http.IncomingMessage> {
     const secure = this.url.startsWith('https:');
     const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) };
     return new Promise((resolve, reject) => {
@@ -103,7 +118,10 @@ export class UpstreamCall {
         { method: init.method, headers, agent: secure ? upstreamAgents.https : upstreamAgents.http, signal: this.controller.signal },
         resolve,
       );
-      request.on('error', reject);
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        const stale = request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !this.signal.aborted;
+        reject(stale ? new StaleSocket(error) : error);
+      });
       request.end(init.body);
     });
   }
@@ -195,6 +213,13 @@ export class UpstreamCall {
       {},
       phase === 'connect' ? `cannot reach ${redactUrl(this.url)}: ${phrase}` : `connection to ${redactUrl(this.url)} lost mid-answer: ${phrase}`,
     );
+  }
+}
+
+/** A kept-alive socket was closed by the server before it answered: the request may go again on a new one. */
+class StaleSocket extends Error {
+  constructor(cause: unknown) {
+    super('the kept-alive connection was closed by the model server', { cause });
   }
 }
 
