@@ -1,35 +1,24 @@
 // The real command, as a user runs it: a child process, real signals, the printed curl.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHub, type Hub } from '../../src/hub/index.ts';
+import { killChildren, runCli } from '../support/cli.ts';
 import { chatStream, eventually, fastHub, fastTiming, hubGet, TOKEN } from '../support/cluster.ts';
 import { startOpenAiServer, type ModelServer } from '../support/model-server.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/llm-registrar');
-const children: ChildProcess[] = [];
 let hub: Hub | undefined;
 let model: ModelServer | undefined;
 
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  killChildren();
   await hub?.close();
   await model?.close();
   hub = model = undefined;
 });
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (data) => (output += data));
-  child.stderr!.on('data', (data) => (output += data));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => output };
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -47,7 +36,7 @@ describe('llm-registrar as a process', () => {
     const dir = await mkdtemp(join(tmpdir(), 'llmr-e2e-'));
     const config = join(dir, 'config.json');
     await writeFile(config, JSON.stringify({ hub: { url: hub.url, token: TOKEN }, providers: [{ name: 'gpu', type: 'openai', baseUrl: model.baseUrl, model: 'm' }], timing: fastTiming }));
-    const daemon = run(['start', '--config', config, '--state-dir', join(dir, 'state')]);
+    const daemon = runCli(['start', '--config', config, '--state-dir', join(dir, 'state')]);
     await eventually(async () => expect((await hubGet(hub!.url, '/api/v1/llms/gpu')).json?.status).toBe('active'), 15_000);
 
     let signalled = false;
@@ -65,7 +54,7 @@ describe('llm-registrar as a process', () => {
   it('`up` publishes the demo model and prints a curl that works; SIGTERM stops it', async () => {
     const port = await freePort();
     const home = await mkdtemp(join(tmpdir(), 'llmr-up-'));
-    const up = run(['up', '--port', String(port), '--state-dir', join(home, 'state')], { HOME: home, XDG_CONFIG_HOME: home, XDG_STATE_HOME: home });
+    const up = runCli(['up', '--port', String(port), '--state-dir', join(home, 'state')], { HOME: home, XDG_CONFIG_HOME: home, XDG_STATE_HOME: home });
     const printed = await eventually(() => {
       const match = /curl -N (\S+) \\\n\s+-H 'Authorization: Bearer (\S+)'[\s\S]*?-d '(.+)'/.exec(up.output());
       expect(match).not.toBeNull();

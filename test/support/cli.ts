@@ -9,6 +9,7 @@ const children: ChildProcess[] = [];
 
 export interface Running {
   child: ChildProcess;
+  /** Its exit code, once it exited and all it wrote has been read. */
   exited: Promise<number | null>;
   /** stdout and stderr together, as a person would see them. */
   output(): string;
@@ -24,7 +25,8 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   let stderr = '';
   child.stdout!.on('data', (data) => ((output += data), (stdout += data)));
   child.stderr!.on('data', (data) => ((output += data), (stderr += data)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // On 'close', not 'exit': the process may exit before its last output is read from the pipes.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, exited, output: () => output, stdout: () => stdout, stderr: () => stderr };
 }
 
