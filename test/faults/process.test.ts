@@ -38,7 +38,8 @@ function run(config: string, stateDir: string) {
   let output = '';
   child.stdout!.on('data', (data) => (output += data));
   child.stderr!.on('data', (data) => (output += data));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the output read after it is all there.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   return { child, exited, output: () => output };
 }
 
