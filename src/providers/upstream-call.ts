@@ -95,9 +95,10 @@ export class UpstreamCall {
   }
 
   /**
-   * Sends the request; again when a kept-alive connection turns out closed by the server as we reused it (the race
-   * Node's http docs describe: reset before any answer, so the server never took the request). Each stale socket is
-   * tried once and dropped, and a new connection is never stale: this ends.
+   * Sends the request; again when a kept-alive connection we reused is reset before any answer: the race Node's http
+   * docs describe, a server closing an idle connection as we send on it. (A server that took the call and died before
+   * answering would be asked twice; the call would have failed otherwise.) Each stale socket is tried once and
+   * dropped, and a new connection is never stale: this ends.
    */
   private async send(init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<http.IncomingMessage> {
     for (;;) {
