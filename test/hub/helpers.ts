@@ -22,8 +22,9 @@ export function provider(name: string, extra: Partial<ProviderInput> = {}): Prov
   return { name, type: 'openai', model: `model-of-${name}`, visibility: 'public', initialStatus: 'active', ...extra };
 }
 
+/** A chat.completion as an upstream answers; `created` fixed, so two of them compare equal across a second's turn. */
 export function completion(content: string, model = 'm'): Record<string, unknown> {
-  return completionEnvelope({ id: 'chatcmpl-1', model, content, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+  return completionEnvelope({ id: 'chatcmpl-1', model, content, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, created: 1 });
 }
 
 export function chunkData(content: string, finishReason: string | null = null, model = 'm'): string {
