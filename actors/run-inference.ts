@@ -79,14 +79,21 @@ function streamWork(deps: RunDeps, taskId: string, sessionId: string, signal: Ab
       work.abort(error);
       throw error;
     });
+  /** A final result posted on its own, like a plain call's (after `abandon`, or to a hub without result.stream). */
+  const post = async (result: TaskResult): Promise<RunTaskOutput> => {
+    await deliverResult(deps, { taskId, result, sessionId }, signal);
+    return { result };
+  };
   return {
     signal: work.signal,
     send,
     /** After a failure: the hub has every line written before it; the error result is posted on its own. */
     abandon: async () => upload?.close(),
-    /** The stream's last result: through the upload, which then ends, or posted like any final result. */
+    post,
+    /** The stream's last result: through the upload, which then ends, or posted on its own. */
     finish: async (done: TaskResult): Promise<RunTaskOutput> => {
-      await (upload ? upload.finish(done) : deliverResult(deps, { taskId, result: done, sessionId }, signal));
+      if (!upload) return post(done);
+      await upload.finish(done);
       return { result: done };
     },
     done: () => signal.removeEventListener('abort', stopWork),
@@ -154,10 +161,7 @@ async function openAiStream(deps: RunDeps, published: PublishedProvider, frame: 
     await work.abandon();
     const refused = poster.sends === 0 ? refusal(deps, frame, error) : undefined;
     // Posted on its own: the upload, if any, ended with the failure.
-    if (refused) {
-      await deliverResult(deps, { taskId: frame.taskId, result: refused, sessionId: input.sessionId }, signal);
-      return { result: refused };
-    }
+    if (refused) return work.post(refused);
     throw failure(deps, frame, error, poster.sends === 0);
   } finally {
     work.done();

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { CAPABILITY_OPENAI, limits, type ChatCompletionRequest, type ChatMessage, type InferFrame, type InferRequest, type OpenAiEndpoint, type OpenAiFrame, type UpstreamErrorFields } from '../protocol/index.ts';
 import { CallMeter } from './call-meter.ts';
 import { wallClock, type HubClock } from './clock.ts';
-import { hubError, type HubError } from './error-codes.ts';
+import { aboutModel, hubError, type HubError } from './error-codes.ts';
 import type { ErrorDetail } from './errors.ts';
 import { legacyCall } from './front/legacy.ts';
 import type { Agent, LlmRow, Registry, Viewer } from './registry.ts';
@@ -122,7 +122,7 @@ export class Dispatcher {
     const carriers = healthy.filter((row) => speaks(row) || legacy?.ok === true);
     if (carriers.length === 0) {
       const refusal = legacy as CallFailure;
-      return { ...refusal, message: `model '${body.model}': ${refusal.message}` };
+      return { ...refusal, message: aboutModel(body.model, refusal.message) };
     }
     const row = this.#pick(carriers);
     const streaming = endpoint !== 'embeddings' && body.stream === true;

@@ -10,7 +10,7 @@ interface Spec<A extends unknown[]> {
 const spec = <A extends unknown[]>(status: number, message: (...args: A) => string): Spec<A> => ({ status, message });
 
 /** Words about a model, named once: a registrar's own words (ours say "model 'gpu': …") are not prefixed again. */
-const aboutModel = (model: string, why: string): string => (why.startsWith("model '") ? why : `model '${model}': ${why}`);
+export const aboutModel = (model: string, why: string): string => (why.startsWith("model '") ? why : `model '${model}': ${why}`);
 
 export const HUB_ERRORS = {
   // Any route
