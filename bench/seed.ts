@@ -1,6 +1,7 @@
 // Tasks/s through one registrar, ours against the seed's (../shared/peers/seed-registrar/, the mcpd registrar as the
 // seed wrote it: a bare class, no machines), on the same hub and the same model server, non-streaming calls at
 // concurrency 32; each measured twice, alternating, with the CPU each registrar spent per task.
+// And a bare registrar (bench/bare-registrar.ts: node:http, nothing but the happy path), the floor any registrar meets here.
 import { join } from 'node:path';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,8 +42,12 @@ export interface SeedResult {
   seconds: number;
   ours: SeedSide;
   seed: SeedSide;
+  /** bench/bare-registrar.ts: the least a registrar can do per call, what the hub and model server leave for any. */
+  bare: SeedSide;
   /** Ours over the seed's tasks/s. */
   ratio: number;
+  /** The bare registrar's over the seed's: as far as any registrar could go past the seed on this machine. */
+  bareRatio: number;
 }
 
 /** The seed's files are read-only and carry no package.json: a copy beside one that makes them ES modules. */
@@ -53,7 +58,7 @@ function startSeedRegistrar(dir: string, env: Record<string, string>): Proc {
   return spawnNode('seed-registrar', ['--import', 'tsx', join(dir, 'seed-registrar', 'run.ts')]);
 }
 
-async function measure(hubUrl: string, model: string, registrar: Proc, concurrency: number, seconds: number): Promise<SeedSide & { completed: number; cpu: number }> {
+async function measure(hubUrl: string, model: string, registrar: Proc, concurrency: number, seconds: number): Promise<Measured> {
   await closedLoop(concurrency, 500, () => timedChat(hubUrl, model, concurrency));
   const before = cpuSeconds(registrar.pid);
   const run = await closedLoop(concurrency, seconds * 1000, () => timedChat(hubUrl, model, concurrency));
@@ -68,7 +73,9 @@ async function measure(hubUrl: string, model: string, registrar: Proc, concurren
   };
 }
 
-function combine(runs: (SeedSide & { completed: number; cpu: number })[]): SeedSide {
+type Measured = SeedSide & { completed: number; cpu: number };
+
+function combine(runs: Measured[]): SeedSide {
   return {
     tasksPerSecond: round(runs.reduce((s, r) => s + r.tasksPerSecond, 0) / runs.length, 0),
     p50Ms: round(runs.reduce((s, r) => s + r.p50Ms, 0) / runs.length, 2),
@@ -91,18 +98,23 @@ export async function runSeed(options: { concurrency?: number; seconds?: number 
       const { status, body } = await request(`${hub.url}/api/v1/llms`, { headers: authHeaders });
       return status === 200 && body.includes('"seed-llm"') && (await timedChat(hub.url, 'seed-llm').then(() => true, () => false));
     }, 30_000, 'the seed registrar to register');
-    const runs = { ours: [] as Awaited<ReturnType<typeof measure>>[], seed: [] as Awaited<ReturnType<typeof measure>>[] };
+    Object.assign(process.env, { ...seedEnv, NAME: 'bare-llm' });
+    const bare = track(spawnNode('bare-registrar', ['--import', 'tsx', 'bench/bare-registrar.ts']));
+    await waitFor(() => timedChat(hub.url, 'bare-llm').then(() => true, () => false), 30_000, 'the bare registrar to register');
+    const runs = { ours: [] as Measured[], seed: [] as Measured[], bare: [] as Measured[] };
     for (let round = 0; round < 2; round++) {
       runs.ours.push(await measure(hub.url, 'ours', ours, concurrency, seconds));
       runs.seed.push(await measure(hub.url, 'seed-llm', seed, concurrency, seconds));
+      runs.bare.push(await measure(hub.url, 'bare-llm', bare, concurrency, seconds));
     }
-    const result: SeedResult = { concurrency, seconds, ours: combine(runs.ours), seed: combine(runs.seed), ratio: 0 };
-    result.ratio = round(result.ours.tasksPerSecond / result.seed.tasksPerSecond, 2);
+    const sides = { ours: combine(runs.ours), seed: combine(runs.seed), bare: combine(runs.bare) };
+    const result: SeedResult = { concurrency, seconds, ...sides, ratio: round(sides.ours.tasksPerSecond / sides.seed.tasksPerSecond, 2), bareRatio: round(sides.bare.tasksPerSecond / sides.seed.tasksPerSecond, 2) };
     printTable(`ours against the seed's registrar: non-streaming tasks/s, concurrency ${concurrency}, same hub and model server, 2 × ${seconds} s each`, [
       { registrar: 'llm-registrar', 'tasks/s': result.ours.tasksPerSecond, 'p50 ms': result.ours.p50Ms, errors: result.ours.errors, 'registrar µs/task': result.ours.registrarCpuUsPerTask },
       { registrar: "seed's", 'tasks/s': result.seed.tasksPerSecond, 'p50 ms': result.seed.p50Ms, errors: result.seed.errors, 'registrar µs/task': result.seed.registrarCpuUsPerTask },
+      { registrar: 'bare (floor)', 'tasks/s': result.bare.tasksPerSecond, 'p50 ms': result.bare.p50Ms, errors: result.bare.errors, 'registrar µs/task': result.bare.registrarCpuUsPerTask },
     ]);
-    process.stdout.write(`ours / seed's: ${result.ratio}×\n`);
+    process.stdout.write(`ours / seed's: ${result.ratio}×; bare / seed's: ${result.bareRatio}× (the most any registrar gets here)\n`);
     writeResult('seed', result);
     return result;
   });

@@ -17,8 +17,8 @@ import {
   type Proc,
 } from './support.ts';
 
-const TOKENS = 200;
-const TOKEN_DELAY_MS = 5;
+export const TOKENS = 200;
+export const TOKEN_DELAY_MS = 5;
 
 export interface StreamLoadSide {
   tokensPerSecond: number;
@@ -43,7 +43,8 @@ export interface StreamLoadResult {
   relayCpuUsPerToken: number;
 }
 
-async function load(url: string, concurrency: number, seconds: number, procs: Record<string, Proc>): Promise<StreamLoadSide> {
+/** `concurrency` streams in a closed loop for `seconds`; the CPU each of `procs` spent per token meanwhile. */
+export async function load(url: string, concurrency: number, seconds: number, procs: Record<string, Proc>): Promise<StreamLoadSide> {
   let tokens = 0;
   let events = 0;
   const before = Object.fromEntries(Object.entries(procs).map(([name, proc]) => [name, cpuSeconds(proc.pid)]));
