@@ -2,7 +2,8 @@
 // 200 tokens 5 ms apart) straight to the model server, through one and two bare proxy hops (bench/bare-proxy.ts:
 // bytes piped, no parsing, nothing else), two bare hops that write at most once per 10 ms window (what our relay's
 // coalescing does), and through hub + registrar. Then a plain call's added latency, one call at a time, through two
-// bare hops and through hub + registrar, each relayed call right after the same call made straight. A bare hop's CPU is what any Node relay pays for its reads and
+// bare hops and through hub + registrar, each relayed call right after the same call made straight; and the same for
+// the first token of a short stream (20 tokens 2 ms apart). A bare hop's CPU is what any Node relay pays for its reads and
 // writes alone; hub + registrar are two hops. `node --import tsx bench/relay-floor.ts [seconds]`.
 import { interleaved, isMain, percentile, printTable, round, spawnNode, timedChat, startHubProcess, startModelServer, startRegistrarProcess, openAiProvider, closedLoop, timedStream, withProcesses, writeResult, type Proc } from './support.ts';
 import { load, TOKEN_DELAY_MS, TOKENS, type StreamLoadSide } from './stream-load.ts';
@@ -27,6 +28,8 @@ export interface LatencyFloor {
   /** Added p50 of a plain call, one at a time: through two bare hops, and through hub + registrar. */
   bareHopsAddedP50Ms: number;
   oursAddedP50Ms: number;
+  /** Added time to the first token of a stream (20 tokens 2 ms apart), the same way. */
+  firstToken: { directP50Ms: number; bareHopsAddedP50Ms: number; oursAddedP50Ms: number };
 }
 
 export interface RelayFloorResult {
@@ -38,16 +41,29 @@ export interface RelayFloorResult {
  * A plain call one at a time, each relayed call right after the same call made straight (bench/relay-overhead.ts's
  * way): through two bare hops, then through hub + registrar.
  */
-async function latencyFloor(direct: string, bareHops: string, ours: string, calls: number): Promise<LatencyFloor> {
-  const call = (url: string) => () => timedChat(url, 'instant', 1);
-  const added = async (relayed: string) => {
-    await interleaved(20, call(direct), call(relayed));
-    const times = await interleaved(calls, call(direct), call(relayed));
+async function latencyFloor(direct: Urls, bareHops: Urls, ours: string, calls: number): Promise<LatencyFloor> {
+  const added = async (timed: (url: string) => Promise<number>, straight: string, relayed: string) => {
+    await interleaved(10, () => timed(straight), () => timed(relayed));
+    const times = await interleaved(calls, () => timed(straight), () => timed(relayed));
     return { direct: percentile(times.direct, 50), added: percentile(times.relayed, 50) - percentile(times.direct, 50) };
   };
-  const bare = await added(bareHops);
-  const relayed = await added(ours);
-  return { calls, directP50Ms: round((bare.direct + relayed.direct) / 2, 2), bareHopsAddedP50Ms: round(bare.added, 2), oursAddedP50Ms: round(relayed.added, 2) };
+  const plain = (url: string) => timedChat(url, 'instant', 1);
+  const firstToken = (url: string) => timedStream(url, 'short', 1).then((call) => call.tokenArrivals[0]);
+  const [bare, relayed] = [await added(plain, direct.instant, bareHops.instant), await added(plain, direct.instant, ours)];
+  const [bareStream, relayedStream] = [await added(firstToken, direct.short, bareHops.short), await added(firstToken, direct.short, ours)];
+  return {
+    calls,
+    directP50Ms: round((bare.direct + relayed.direct) / 2, 2),
+    bareHopsAddedP50Ms: round(bare.added, 2),
+    oursAddedP50Ms: round(relayed.added, 2),
+    firstToken: { directP50Ms: round((bareStream.direct + relayedStream.direct) / 2, 2), bareHopsAddedP50Ms: round(bareStream.added, 2), oursAddedP50Ms: round(relayedStream.added, 2) },
+  };
+}
+
+/** Where a plain call and a short stream go, straight or through two bare hops. */
+interface Urls {
+  instant: string;
+  short: string;
 }
 
 export async function runRelayFloor(options: { seconds?: number; calls?: number } = {}): Promise<RelayFloorResult> {
@@ -62,9 +78,12 @@ export async function runRelayFloor(options: { seconds?: number; calls?: number 
     const instant = track(await startModelServer('floor-model-instant', { tokens: 8, tokenDelayMs: 0 }));
     const instantBack = track(await startBareProxy('floor-back-instant', instant.url, 0));
     const instantFront = track(await startBareProxy('floor-front-instant', instantBack.url, 0));
+    const short = track(await startModelServer('floor-model-short', { tokens: 20, tokenDelayMs: 2 }));
+    const shortBack = track(await startBareProxy('floor-back-short', short.url, 0));
+    const shortFront = track(await startBareProxy('floor-front-short', shortBack.url, 0));
     const hub = track(await startHubProcess('floor-hub'));
     const registrar = track(
-      await startRegistrarProcess('floor-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`, CONCURRENCY), openAiProvider('instant', `${instant.url}/v1`)]),
+      await startRegistrarProcess('floor-registrar', hub.url, [openAiProvider('bench', `${model.url}/v1`, CONCURRENCY), openAiProvider('instant', `${instant.url}/v1`), openAiProvider('short', `${short.url}/v1`)]),
     );
     const paths: { path: string; url: string; relay: Record<string, Proc> }[] = [
       { path: 'direct', url: model.url, relay: {} },
@@ -102,11 +121,14 @@ export async function runRelayFloor(options: { seconds?: number; calls?: number 
       'µs/token back': row.cpuUsPerToken.registrar ?? '-',
       'µs/token relay': row.path === 'direct' ? '-' : row.relayUsPerToken,
     })));
-    const latency = await latencyFloor(instant.url, instantFront.url, hub.url, options.calls ?? 200);
-    printTable(`a plain call's added p50, one call at a time, each after the same call straight, ${latency.calls} calls (direct p50 ${latency.directP50Ms} ms)`, [
-      { path: 'two bare hops', 'added p50 ms': latency.bareHopsAddedP50Ms },
-      { path: 'hub + registrar', 'added p50 ms': latency.oursAddedP50Ms },
-    ]);
+    const latency = await latencyFloor({ instant: instant.url, short: short.url }, { instant: instantFront.url, short: shortFront.url }, hub.url, options.calls ?? 100);
+    printTable(
+      `added p50, one call at a time, each after the same call straight, ${latency.calls} calls (direct: plain ${latency.directP50Ms} ms, first token ${latency.firstToken.directP50Ms} ms)`,
+      [
+        { path: 'two bare hops', 'plain call ms': latency.bareHopsAddedP50Ms, 'first token ms': latency.firstToken.bareHopsAddedP50Ms },
+        { path: 'hub + registrar', 'plain call ms': latency.oursAddedP50Ms, 'first token ms': latency.firstToken.oursAddedP50Ms },
+      ],
+    );
     const result = { rows, latency };
     writeResult('relay-floor', result);
     return result;
