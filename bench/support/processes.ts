@@ -67,11 +67,16 @@ export function spawnNode(name: string, args: string[], options: { readFirstLine
   };
 }
 
-/** The scriptable OpenAI-compatible model server, as a process. */
-export async function startModelServer(name: string, script: { tokens: number; tokenDelayMs: number }): Promise<Proc & { url: string }> {
-  const proc = spawnNode(name, ['--import', 'tsx', 'bench/model-server.ts', '--tokens', String(script.tokens), '--token-delay-ms', String(script.tokenDelayMs)], { readFirstLine: true });
+/** A process that prints `{"url": …}` as its first line once it listens. */
+export async function spawnListening(name: string, args: string[]): Promise<Proc & { url: string }> {
+  const proc = spawnNode(name, args, { readFirstLine: true });
   const { url } = JSON.parse(await proc.firstLine!) as { url: string };
   return { ...proc, url };
+}
+
+/** The scriptable OpenAI-compatible model server, as a process. */
+export function startModelServer(name: string, script: { tokens: number; tokenDelayMs: number }): Promise<Proc & { url: string }> {
+  return spawnListening(name, ['--import', 'tsx', 'bench/model-server.ts', '--tokens', String(script.tokens), '--token-delay-ms', String(script.tokenDelayMs)]);
 }
 
 /** `llm-registrar hub` as a process, on a given port (0: a free one). */
