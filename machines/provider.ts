@@ -9,7 +9,7 @@
 import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
-import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
+import { taskMachine, type RunnableTaskInput, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -112,6 +112,31 @@ function taskChild(self: AnyActorRef, taskId: string): AnyActorRef | undefined {
   return child?.src === 'task' ? child : undefined;
 }
 
+/** Why a task cannot be taken here, if it cannot: paused, a wake without a recipe, a full queue. */
+function refusalOf(context: ProviderContext, frame: WorkFrame): string | undefined {
+  if (context.paused) return `provider '${context.name}' is paused by its owner`;
+  if (frame.kind === 'wake' && !context.hasWake) return `provider '${context.name}' has no wake recipe`;
+  if (context.queue.length >= context.maxQueue) return `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`;
+  return undefined;
+}
+
+/** The actions of `accept`: one spawn and one assign per task. */
+function enqueueAccept(
+  context: ProviderContext,
+  event: Extract<ProviderEvent, { type: 'task.received' }>,
+  mayRun: boolean,
+  enqueue: { spawnChild: (src: 'task', options: { id: string; input: RunnableTaskInput }) => void; assign: (values: Partial<ProviderContext>) => void },
+): void {
+  const { frame, receivedAt, sessionId } = event;
+  const error = refusalOf(context, frame);
+  const errorStatus = context.paused ? 503 : undefined;
+  const start = mayRun && error === undefined && context.queue.length === 0 && context.running.length < context.maxConcurrency;
+  const seq = context.accepted;
+  enqueue.spawnChild('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq, start } });
+  if (start) enqueue.assign({ running: [...context.running, frame.taskId], accepted: seq + 1 });
+  else enqueue.assign({ queue: error === undefined ? [...context.queue, { id: frame.taskId, seq }] : context.queue, accepted: seq + 1 });
+}
+
 const failUnreachable = [
   { type: 'recordError', params: ({ context }: { context: ProviderContext }) => ({ error: unreachable(context) }) },
   { type: 'failQueued', params: ({ context }: { context: ProviderContext }) => ({ error: unreachableForCallers(context) }) },
@@ -170,21 +195,15 @@ export const providerMachine = setup({
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
     accept: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'task.received');
-      const { frame, receivedAt, sessionId } = event;
-      const error =
-        context.paused
-          ? `provider '${context.name}' is paused by its owner`
-          : frame.kind === 'wake' && !context.hasWake
-          ? `provider '${context.name}' has no wake recipe`
-          : context.queue.length >= context.maxQueue
-            ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
-            : undefined;
-      const errorStatus = context.paused ? 503 : undefined;
-      enqueue.spawnChild('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
-      enqueue.assign({
-        queue: error === undefined ? [...context.queue, { id: frame.taskId, seq: context.accepted }] : context.queue,
-        accepted: context.accepted + 1,
-      });
+      enqueueAccept(context, event, false, enqueue);
+    }),
+    /**
+     * Active: the same, but a task that finds a free slot and nobody waiting runs at once (spawned running: no
+     * `task.start` for it, one event fewer per task).
+     */
+    acceptToRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'task.received');
+      enqueueAccept(context, event, true, enqueue);
     }),
     /**
      * A running task lost its upstream before it sent anything: it takes its turn again, ahead of every task that has
@@ -282,7 +301,7 @@ export const providerMachine = setup({
     active: {
       entry: ['recordUp', { type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
       on: {
-        'task.received': { actions: ['accept', 'startQueued'] },
+        'task.received': { actions: ['acceptToRun', 'startQueued'] },
         // Probed down with a wake recipe, it is woken (hibernating → waking) before the task runs again.
         'task.upstreamLost': { target: 'probing', actions: 'requeue' },
         'task.settled': [
