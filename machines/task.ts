@@ -7,7 +7,7 @@
 // Its last states are not `final`: the task tells its parent `task.settled` and the parent stops it. A final state
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
-import { assign, enqueueActions, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
+import { assign, enqueueActions, sendParent, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
 import { isTaskFailure, TASK_ERROR, type TaskFailure } from '../src/protocol/errors.ts';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
@@ -153,7 +153,6 @@ export interface TaskContext {
   requeued: boolean;
   /** Given a slot when it was spawned (`RunnableTaskInput.start`). */
   startedAtOnce: boolean;
-  outcome?: TaskOutcome;
 }
 
 /** An error answered without running, with the status it carries to the hub when it has one. */
@@ -218,16 +217,15 @@ export const taskMachine = setup({
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
-    settle: enqueueActions(({ context, enqueue }, params: { outcome: TaskOutcome }) => {
-      enqueue.assign({ outcome: params.outcome });
-      enqueue.sendParent({
-        type: 'task.settled',
-        taskId: context.taskId,
-        outcome: params.outcome,
-        upstreamUnreachable: context.upstreamUnreachable,
-        upstreamRefusedKey: context.upstreamRefusedKey,
-      } satisfies TaskSettled);
-    }),
+    // The outcome travels in the event (and in `task.ended`), not in the context: an assign would copy the context once
+    // more per task for nobody.
+    settle: sendParent(({ context }, params: { outcome: TaskOutcome }) => ({
+      type: 'task.settled',
+      taskId: context.taskId,
+      outcome: params.outcome,
+      upstreamUnreachable: context.upstreamUnreachable,
+      upstreamRefusedKey: context.upstreamRefusedKey,
+    }) satisfies TaskSettled),
     /** Back to the queue, once: tell the provider, which puts it back in its turn and looks at the upstream. */
     requeue: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ requeued: true });
