@@ -40,10 +40,13 @@ interface MachineSnapshotLike {
   children?: Record<string, (ActorLike & { src?: unknown }) | undefined>;
 }
 
-/** A provider's live tasks: its children spawned as tasks (its probe, say, is a child too). */
+/** A provider's live tasks by task id: its children spawned as tasks (its probe, say, is a child too). */
 function taskChildren(snapshot: MachineSnapshotLike): Map<string, ActorLike> {
   const tasks = new Map<string, ActorLike>();
-  for (const [id, ref] of Object.entries(snapshot.children ?? {})) if (ref?.src === 'task') tasks.set(id, ref);
+  for (const ref of Object.values(snapshot.children ?? {})) {
+    // Named by a reused actor id (machines/records.ts TaskSlots): the task id is in its context.
+    if (ref?.src === 'task') tasks.set((ref.getSnapshot() as MachineSnapshotLike).context.taskId as string, ref);
+  }
   return tasks;
 }
 
