@@ -2,7 +2,8 @@
 // actors (no network, no logging), N tasks kept 32 at a time, as the status tracker and the state file follow them
 // in the daemon. Prints CPU µs per task and, with `--count`, what XState did per task (inspection events by type:
 // events delivered, snapshots, actors created, microsteps).
-// `node --import tsx bench/machine-cost.ts [TASKS] [--count]`
+// `node --import tsx bench/machine-cost.ts [TASKS] [--count]`; single runs move by ±15 % on this VM: compare builds in
+// alternating runs.
 import { createActor, fromCallback, fromPromise, type AnyEventObject, type InspectionEvent } from 'xstate';
 import type { ListModelsInput } from '../machines/catalog.ts';
 import type { ProbeInput, Readiness } from '../machines/provider.ts';
@@ -63,6 +64,7 @@ export async function runMachineCost(tasks = 20_000, count = false): Promise<Mac
     },
     inspect,
   });
+  // NO_TRACKER=1: the machines alone, without the status tracker that `start` always runs beside them.
   if (!process.env.NO_TRACKER) new StatusTracker().follow(actor);
   // What the daemon's persistFacts does per snapshot.
   actor.subscribe(({ context }) => void context.inFlight.version);
