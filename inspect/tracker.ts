@@ -40,10 +40,13 @@ interface MachineSnapshotLike {
   children?: Record<string, (ActorLike & { src?: unknown }) | undefined>;
 }
 
-/** A provider's live tasks: its children spawned as tasks (its probe, say, is a child too). */
+/** A provider's live tasks by task id: its children spawned as tasks (its probe, say, is a child too). */
 function taskChildren(snapshot: MachineSnapshotLike): Map<string, ActorLike> {
   const tasks = new Map<string, ActorLike>();
-  for (const [id, ref] of Object.entries(snapshot.children ?? {})) if (ref?.src === 'task') tasks.set(id, ref);
+  for (const ref of Object.values(snapshot.children ?? {})) {
+    // Named by a reused actor id (machines/records.ts TaskSlots): the task id is in its context.
+    if (ref?.src === 'task') tasks.set((ref.getSnapshot() as MachineSnapshotLike).context.taskId as string, ref);
+  }
   return tasks;
 }
 
@@ -287,7 +290,12 @@ export class StatusTracker {
     const at = Date.now();
     const record: TransitionRecord = { at: new Date(at).toISOString(), kind: 'task', actor: task.taskId, from: '', to: outcome, event: END_CAUSES[outcome] };
     this.#remember(record);
-    for (const listener of this.#transitionListeners) listener({ ...record, context: task as unknown as Record<string, unknown>, status: 'stopped' });
+    // One notice for every listener, built field by field: a spread of the record per listener was most of this
+    // method's time.
+    if (this.#transitionListeners.size > 0) {
+      const notice: TransitionNotice = { at: record.at, kind: 'task', actor: record.actor, from: '', to: outcome, event: record.event, context: task as unknown as Record<string, unknown>, status: 'stopped' };
+      for (const listener of this.#transitionListeners) listener(notice);
+    }
     this.#recordCall(task as unknown as Record<string, unknown>, outcome, at);
     this.#finished++;
     this.#changed();
@@ -309,7 +317,10 @@ export class StatusTracker {
       tracked.state = state;
       tracked.since = at;
       this.#remember(record);
-      for (const listener of this.#transitionListeners) listener({ ...record, context: snapshot.context, status: snapshot.status });
+      if (this.#transitionListeners.size > 0) {
+        const notice: TransitionNotice = { ...record, context: snapshot.context, status: snapshot.status };
+        for (const listener of this.#transitionListeners) listener(notice);
+      }
     }
     if (snapshot.status !== 'active') {
       this.#forget(tracked);

@@ -9,7 +9,8 @@
 import { assertEvent, assign, enqueueActions, sendParent, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import type { ProviderStatus, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
-import { taskMachine, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
+import { TaskSlots } from './records.ts';
+import { taskMachine, type RunnableTaskInput, type TaskContext, type TaskEnded, type TaskSettled, type TaskUpstreamLost } from './task.ts';
 
 export interface ProviderInput {
   /** The wire name: what frames and the hub call this provider. */
@@ -77,6 +78,8 @@ export interface ProviderContext extends ProviderInput {
   /** Tasks waiting for a slot, in arrival order (a task sent back to the queue keeps its turn). */
   queue: QueuedTask[];
   running: string[];
+  /** The actor id of each live task (its child), from a few reused names rather than the hub's task ids. */
+  slots: TaskSlots;
   /** Tasks taken so far: the next one's place in the arrival order. */
   accepted: number;
   lastError?: string;
@@ -104,12 +107,40 @@ const wakeFailedForCallers = (name: string, error: unknown) => {
 const REFUSED_KEY = 'the model server refused the apiKey: check apiKey in the config';
 
 /**
- * Its live tasks are its children, named by task id (XState keeps that record): a record of our own beside it cost a
- * copy of every live task's entry per task started and ended. Invoked actors (the probe) are children too.
+ * Its live tasks are its children (XState keeps that record), each under the actor id `slots` gave it: a record of
+ * our own beside it cost a copy of every live task's entry per task started and ended. Invoked actors (the probe) are
+ * children too.
  */
-function taskChild(self: AnyActorRef, taskId: string): AnyActorRef | undefined {
-  const child = (self.getSnapshot().children as Record<string, AnyActorRef | undefined>)[taskId];
+function taskChild(self: AnyActorRef, context: ProviderContext, taskId: string): AnyActorRef | undefined {
+  const id = context.slots.idOf(taskId);
+  if (id === undefined) return undefined;
+  const child = (self.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
   return child?.src === 'task' ? child : undefined;
+}
+
+/** Why a task cannot be taken here, if it cannot: paused, a wake without a recipe, a full queue. */
+function refusalOf(context: ProviderContext, frame: WorkFrame): string | undefined {
+  if (context.paused) return `provider '${context.name}' is paused by its owner`;
+  if (frame.kind === 'wake' && !context.hasWake) return `provider '${context.name}' has no wake recipe`;
+  if (context.queue.length >= context.maxQueue) return `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`;
+  return undefined;
+}
+
+/** The actions of `accept`: one spawn and one assign per task. */
+function enqueueAccept(
+  context: ProviderContext,
+  event: Extract<ProviderEvent, { type: 'task.received' }>,
+  mayRun: boolean,
+  enqueue: { spawnChild: (src: 'task', options: { id: string; input: RunnableTaskInput }) => void; assign: (values: Partial<ProviderContext>) => void },
+): void {
+  const { frame, receivedAt, sessionId } = event;
+  const error = refusalOf(context, frame);
+  const errorStatus = context.paused ? 503 : undefined;
+  const start = mayRun && error === undefined && context.queue.length === 0 && context.running.length < context.maxConcurrency;
+  const seq = context.accepted;
+  enqueue.spawnChild('task', { id: context.slots.take(frame.taskId), input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq, start } });
+  if (start) enqueue.assign({ running: [...context.running, frame.taskId], accepted: seq + 1 });
+  else enqueue.assign({ queue: error === undefined ? [...context.queue, { id: frame.taskId, seq }] : context.queue, accepted: seq + 1 });
 }
 
 const failUnreachable = [
@@ -170,21 +201,15 @@ export const providerMachine = setup({
     /** Spawn the task actor, queued; refuse it at once if the queue is full or it cannot run here. */
     accept: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'task.received');
-      const { frame, receivedAt, sessionId } = event;
-      const error =
-        context.paused
-          ? `provider '${context.name}' is paused by its owner`
-          : frame.kind === 'wake' && !context.hasWake
-          ? `provider '${context.name}' has no wake recipe`
-          : context.queue.length >= context.maxQueue
-            ? `provider '${context.name}' has ${context.maxQueue} tasks waiting; try again later`
-            : undefined;
-      const errorStatus = context.paused ? 503 : undefined;
-      enqueue.spawnChild('task', { id: frame.taskId, input: { frame, receivedAt, sessionId, error, errorStatus, mayWake: context.hasWake, seq: context.accepted } });
-      enqueue.assign({
-        queue: error === undefined ? [...context.queue, { id: frame.taskId, seq: context.accepted }] : context.queue,
-        accepted: context.accepted + 1,
-      });
+      enqueueAccept(context, event, false, enqueue);
+    }),
+    /**
+     * Active: the same, but a task that finds a free slot and nobody waiting runs at once (spawned running: no
+     * `task.start` for it, one event fewer per task).
+     */
+    acceptToRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'task.received');
+      enqueueAccept(context, event, true, enqueue);
     }),
     /**
      * A running task lost its upstream before it sent anything: it takes its turn again, ahead of every task that has
@@ -207,11 +232,11 @@ export const providerMachine = setup({
       const free = context.maxConcurrency - context.running.length;
       if (free <= 0 || context.queue.length === 0) return;
       const starting = context.queue.slice(0, free);
-      for (const { id } of starting) enqueue.sendTo(id, { type: 'task.start' });
+      for (const { id } of starting) enqueue.sendTo(context.slots.idOf(id)!, { type: 'task.start' });
       enqueue.assign({ queue: context.queue.slice(starting.length), running: [...context.running, ...starting.map(({ id }) => id)] });
     }),
     failQueued: enqueueActions(({ context, enqueue }, params: { error: string }) => {
-      for (const { id } of context.queue) enqueue.sendTo(id, { type: 'task.fail', error: params.error });
+      for (const { id } of context.queue) enqueue.sendTo(context.slots.idOf(id)!, { type: 'task.fail', error: params.error });
       enqueue.assign({ queue: [] });
     }),
     abortAll: enqueueActions(({ enqueue, event, self }) => {
@@ -221,21 +246,22 @@ export const providerMachine = setup({
       }
       enqueue.assign({ queue: [] });
     }),
-    forwardCancel: enqueueActions(({ enqueue, event, self }) => {
+    forwardCancel: enqueueActions(({ context, enqueue, event, self }) => {
       assertEvent(event, 'task.cancel');
-      const ref = taskChild(self, event.taskId);
+      const ref = taskChild(self, context, event.taskId);
       if (ref) enqueue.sendTo(ref, { type: 'task.cancel' });
     }),
     /** A task ended: free its slot, drop its actor, tell the supervisor (and whoever listens, how it ended). */
     release: enqueueActions(({ context, enqueue, event, self }) => {
       assertEvent(event, 'task.settled');
       const { type: _, ...end } = event;
-      const task = taskChild(self, end.taskId);
+      const task = taskChild(self, context, end.taskId);
       if (!task) return;
+      context.slots.release(end.taskId);
       // Most tasks end running: the queue (up to maxQueue long) is only looked through for one that ended in it.
       if (context.running.includes(end.taskId)) enqueue.assign({ running: context.running.filter((id) => id !== end.taskId) });
       else enqueue.assign({ queue: context.queue.filter(({ id }) => id !== end.taskId) });
-      enqueue(stopChild(end.taskId));
+      enqueue(stopChild(task));
       enqueue.emit({ type: 'task.ended', outcome: end.outcome, task: task.getSnapshot().context as TaskContext });
       enqueue.sendParent({ type: 'task.settled', ...end } satisfies TaskSettled);
     }),
@@ -252,7 +278,7 @@ export const providerMachine = setup({
   },
 }).createMachine({
   id: 'provider',
-  context: ({ input }) => ({ ...input, queue: [], running: [], accepted: 0, reprobes: 0, wakePolls: 0, paused: false, phase: 'probing' as ProviderPhase }),
+  context: ({ input }) => ({ ...input, queue: [], running: [], slots: new TaskSlots(), accepted: 0, reprobes: 0, wakePolls: 0, paused: false, phase: 'probing' as ProviderPhase }),
   initial: 'probing',
   on: {
     'task.received': { actions: 'accept' },
@@ -282,7 +308,7 @@ export const providerMachine = setup({
     active: {
       entry: ['recordUp', { type: 'reportStatus', params: { status: 'active' } }, 'startQueued'],
       on: {
-        'task.received': { actions: ['accept', 'startQueued'] },
+        'task.received': { actions: ['acceptToRun', 'startQueued'] },
         // Probed down with a wake recipe, it is woken (hibernating → waking) before the task runs again.
         'task.upstreamLost': { target: 'probing', actions: 'requeue' },
         'task.settled': [

@@ -1,12 +1,13 @@
 // One task frame's life: queued → running → done | failed | cancelled, or → reporting → failed (ARCHITECTURE.md);
 // running goes back to queued once when its first run found the upstream unreachable before anything was sent and its
-// provider can wake. The provider machine spawns one per frame and says when it may start. The run delivers what it
-// produced (chunks and the final result, actors/run-inference.ts: every answer leaves there); `reporting` posts what
-// the machine decided instead, always an error (the run's failure, a refusal without running, a shutdown).
+// provider can wake. The provider machine spawns one per frame and says when it may start (or spawns it with a free
+// slot, and it runs at once). The run delivers what it produced (chunks and the final result, actors/run-inference.ts:
+// every answer leaves there); `reporting` posts what the machine decided instead, always an error (the run's failure,
+// a refusal without running, a shutdown).
 // Its last states are not `final`: the task tells its parent `task.settled` and the parent stops it. A final state
 // would send the parent `xstate.done.actor.<task id>`, an event type per task, and XState memoizes transitions per
 // event type on every state node that sees one, for ever (bench/memo-growth.ts).
-import { assign, enqueueActions, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
+import { assign, enqueueActions, sendParent, setup, type ActorRefFrom, type ErrorActorEvent } from 'xstate';
 import { isTaskFailure, TASK_ERROR, type TaskFailure } from '../src/protocol/errors.ts';
 import type { TaskResult, WorkFrame } from '../src/protocol/index.ts';
 import { promisePlaceholder } from './placeholder.ts';
@@ -29,6 +30,8 @@ export interface RunnableTaskInput {
   mayWake?: boolean;
   /** Its place in its provider's arrival order, so a task sent back to the queue keeps its turn. */
   seq?: number;
+  /** Its provider gave it a slot as it took it: it runs at once, without waiting for `task.start`. */
+  start?: boolean;
 }
 
 /** A task answered with an error without a frame to run (unknown provider, malformed frame, model gone). */
@@ -148,7 +151,8 @@ export interface TaskContext {
   seq: number;
   /** It was sent back to the queue once already: the next unreachable upstream is its error. */
   requeued: boolean;
-  outcome?: TaskOutcome;
+  /** Given a slot when it was spawned (`RunnableTaskInput.start`). */
+  startedAtOnce: boolean;
 }
 
 /** An error answered without running, with the status it carries to the hub when it has one. */
@@ -157,21 +161,35 @@ function refusal(error: string, status: number | undefined): TaskResult {
 }
 
 function contextOf(input: TaskInput): TaskContext {
-  const common = { upstreamUnreachable: false, upstreamRefusedKey: false, requeued: false };
   if (!('frame' in input)) {
     const { taskId, llmName, receivedAt, sessionId } = input;
-    return { ...common, taskId, llmName, receivedAt, sessionId, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0 };
+    return {
+      taskId,
+      llmName,
+      receivedAt,
+      sessionId,
+      result: refusal(input.error, input.errorStatus),
+      upstreamUnreachable: false,
+      upstreamRefusedKey: false,
+      mayWake: false,
+      seq: 0,
+      requeued: false,
+      startedAtOnce: false,
+    };
   }
   return {
-    ...common,
     taskId: input.frame.taskId,
     llmName: input.frame.llmName,
     frame: input.frame,
     receivedAt: input.receivedAt,
     sessionId: input.sessionId,
     result: input.error === undefined ? undefined : refusal(input.error, input.errorStatus),
+    upstreamUnreachable: false,
+    upstreamRefusedKey: false,
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
+    requeued: false,
+    startedAtOnce: input.start === true && input.error === undefined,
   };
 }
 
@@ -187,6 +205,8 @@ export const taskMachine = setup({
   },
   guards: {
     answeredWithoutRunning: ({ context }) => context.result !== undefined,
+    /** Spawned with a slot: only its first time in `queued` (a task sent back waits for `task.start`). */
+    startsAtOnce: ({ context }) => context.startedAtOnce && !context.requeued,
     refused: (_, params: { output: RunTaskOutput }) => 'error' in params.output.result,
     taskGone: (_, params: { error: unknown }) => failureOf(params.error).code === TASK_ERROR.gone,
     /** The first run found the upstream unreachable before anything was posted, and its provider can wake it. */
@@ -197,16 +217,15 @@ export const taskMachine = setup({
   },
   actions: {
     failWith: assign((_, params: { error: string }) => ({ result: { error: params.error } })),
-    settle: enqueueActions(({ context, enqueue }, params: { outcome: TaskOutcome }) => {
-      enqueue.assign({ outcome: params.outcome });
-      enqueue.sendParent({
-        type: 'task.settled',
-        taskId: context.taskId,
-        outcome: params.outcome,
-        upstreamUnreachable: context.upstreamUnreachable,
-        upstreamRefusedKey: context.upstreamRefusedKey,
-      } satisfies TaskSettled);
-    }),
+    // The outcome travels in the event (and in `task.ended`), not in the context: an assign would copy the context once
+    // more per task for nobody.
+    settle: sendParent(({ context }, params: { outcome: TaskOutcome }) => ({
+      type: 'task.settled',
+      taskId: context.taskId,
+      outcome: params.outcome,
+      upstreamUnreachable: context.upstreamUnreachable,
+      upstreamRefusedKey: context.upstreamRefusedKey,
+    }) satisfies TaskSettled),
     /** Back to the queue, once: tell the provider, which puts it back in its turn and looks at the upstream. */
     requeue: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ requeued: true });
@@ -219,7 +238,10 @@ export const taskMachine = setup({
   initial: 'queued',
   states: {
     queued: {
-      always: { guard: 'answeredWithoutRunning', target: 'reporting' },
+      always: [
+        { guard: 'answeredWithoutRunning', target: 'reporting' },
+        { guard: 'startsAtOnce', target: 'running' },
+      ],
       on: {
         'task.start': 'running',
         'task.cancel': 'cancelled',

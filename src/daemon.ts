@@ -181,14 +181,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
   // The machines replace these objects when they change them (the tasks in flight count their changes): comparing
   // references costs nothing per snapshot, where serializing the facts to compare them cost O(tasks in flight) twice
-  // per task.
+  // per task. The facts themselves are read when the store writes, at most once per its debounce however busy.
   let last: (Pick<SupervisorContext, 'sessionId' | 'providerStatus' | 'restarted'> & { inFlight: number }) | undefined;
-  let latest: SupervisorContext | undefined;
-  const saveLatest = () => {
-    if (latest === undefined) return;
-    store.save(factsOf(latest));
-    latest = undefined;
-  };
+  const latestFacts = () => factsOf(actor.getSnapshot().context);
   actor.subscribe({
     next: ({ context }) => {
       if (
@@ -201,13 +196,8 @@ function persistFacts(actor: SupervisorActorRef, store: SnapshotStore): void {
         return;
       }
       last = { sessionId: context.sessionId, providerStatus: context.providerStatus, inFlight: context.inFlight.version, restarted: context.restarted };
-      // The changes of one turn of the event loop (a busy stream brings many) make one save; the store debounces
-      // its writes anyway. The last facts are saved before the daemon's own `complete` flushes the store.
-      if (latest === undefined) setImmediate(saveLatest);
-      latest = context;
+      store.save(latestFacts);
     },
-    complete: saveLatest,
-    error: saveLatest,
   });
 }
 

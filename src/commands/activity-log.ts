@@ -38,6 +38,9 @@ export interface ActivityLog {
 /** The live line names what `tracker.published()` says when the stream opens: the models a `model: "*"` provider lists. */
 export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransition' | 'published'>; logger: Logger; hubUrl: string }): ActivityLog {
   const { logger } = options;
+  // The line per finished call carries only fields written here (ids, names, a duration, our own error text), where
+  // no secret can hide: it skips the redaction of every path, which cost three times the line itself (16 µs a call).
+  const callLogger = logger.child({}, { redact: { paths: [] } });
   const hubUrl = redactUrl(options.hubUrl);
   // One entry per streamed task still running: deleted when the task ends.
   const firstTokens = new Map<string, number>();
@@ -70,8 +73,8 @@ export function logActivity(options: { tracker: Pick<StatusTracker, 'onTransitio
     const what = kind === 'wake' ? 'wake' : 'call';
     const firstText = first !== undefined ? `, first token after ${duration(first)}` : '';
     const message = `${what} ${shortId(task.taskId)} on '${task.llmName}': ${notice.to} in ${duration(ms)}${firstText}${notice.to === 'failed' && error ? `: ${error}` : ''}`;
-    if (notice.to === 'failed') logger.warn(fields, message);
-    else logger.info(fields, message);
+    if (notice.to === 'failed') callLogger.warn(fields, message);
+    else callLogger.info(fields, message);
   };
 
   const stop = options.tracker.onTransition((notice) => {

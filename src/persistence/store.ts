@@ -30,23 +30,29 @@ export interface SnapshotStore {
   readonly path: string;
   /** The facts saved by the last run; `undefined` on a first start or when the file could not be trusted. Never throws. */
   load(): Promise<PersistedFacts | undefined>;
-  /** Queues the facts for writing; saves close together become one write and the latest facts win. Never throws. */
-  save(facts: PersistedFacts): void;
+  /**
+   * Queues the facts for writing; saves close together become one write and the latest facts win. Never throws.
+   * Given a function, the facts are read from it when the write starts (a change is cheap to note, however often).
+   */
+  save(facts: PersistedFacts | (() => PersistedFacts)): void;
   /** Resolves once everything saved so far has been written (or its write has failed and been logged). */
   flush(): Promise<void>;
 }
 
 export interface SnapshotStoreOptions {
-  /** How long a save waits for more saves to join it before writing. Default 50 ms. */
+  /** How long a save waits for more saves to join it before writing, and the least time between two writes. Default 50 ms. */
   debounceMs?: number;
 }
+
+/** A save not written yet: facts as JSON, or the function that reads them. */
+type Pending = string | (() => PersistedFacts);
 
 export function createSnapshotStore(dir: string, logger: Logger, options: SnapshotStoreOptions = {}): SnapshotStore {
   const debounceMs = options.debounceMs ?? 50;
   const path = join(dir, FILE_NAME);
   const tempPath = `${path}.tmp-${process.pid}`;
-  /** The facts, as JSON, of the latest save not yet handed to a write. */
-  let pending: string | undefined;
+  /** The latest save not yet handed to a write: its facts as JSON, or how to read them when the write starts. */
+  let pending: Pending | undefined;
   let timer: NodeJS.Timeout | undefined;
   let writer: Promise<void> | undefined;
   /**
@@ -133,43 +139,65 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
     }
   }
 
-  function startWriting(): void {
-    // Checked here too: a writer that never awaits would end before it is assigned, and stay assigned for ever.
-    if (pending === written) pending = undefined;
-    if (writer !== undefined || pending === undefined) return;
-    writer = (async () => {
-      while (pending !== undefined) {
-        const next = pending;
-        pending = undefined;
-        if (next !== written) await write(next);
-      }
-      // Same tick as the loop's last check: a save after this point starts a new writer.
-      writer = undefined;
-    })();
-  }
-
-  function save(facts: PersistedFacts): void {
+  /** The facts of the latest save, as JSON, or `undefined` when they cannot be serialized (logged). */
+  function serialize(facts: Pending): string | undefined {
+    if (typeof facts === 'string') return facts;
     try {
-      pending = JSON.stringify(facts);
+      return JSON.stringify(facts());
     } catch (error) {
       logger.error({ path, err: error }, 'state facts cannot be serialized; not saved');
-      return;
+      return undefined;
     }
-    // A write in flight picks the latest facts up when it ends; otherwise wait a moment for more to join.
-    if (writer !== undefined || timer !== undefined) return;
+  }
+
+  /** The next write, `debounceMs` from now: after a save with nothing being written, and after every write. */
+  function schedule(): void {
+    if (writer !== undefined || timer !== undefined || pending === undefined) return;
     timer = setTimeout(() => {
       timer = undefined;
       startWriting();
     }, debounceMs);
   }
 
+  function startWriting(): void {
+    if (writer !== undefined || pending === undefined) return;
+    const next = serialize(pending);
+    pending = undefined;
+    if (next === undefined || next === written) return;
+    // A busy daemon saves again during every write: what it saved meanwhile waits out the debounce after the write,
+    // so the file is rewritten at most once per `debounceMs` (five file operations each), not back to back for ever.
+    writer = write(next).then(() => {
+      writer = undefined;
+      schedule();
+    });
+  }
+
+  function save(facts: PersistedFacts | (() => PersistedFacts)): void {
+    if (typeof facts === 'function') pending = facts;
+    else {
+      try {
+        pending = JSON.stringify(facts);
+      } catch (error) {
+        logger.error({ path, err: error }, 'state facts cannot be serialized; not saved');
+        return;
+      }
+    }
+    schedule();
+  }
+
   async function flush(): Promise<void> {
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
+    for (;;) {
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
+      if (writer !== undefined) {
+        await writer;
+        continue;
+      }
+      if (pending === undefined) return;
       startWriting();
     }
-    while (writer !== undefined) await writer;
   }
 
   return { path, load, save, flush };

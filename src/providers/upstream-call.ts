@@ -23,13 +23,48 @@ const MAX_UNREAD_CHARS = 64 * 1024;
  */
 const upstreamAgents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
+interface Target {
+  secure: boolean;
+  options: http.RequestOptions;
+}
+/** Each upstream URL parsed once (a provider calls a handful of them), not once per call. */
+const targets = new Map<string, Target>();
+const TARGETS_KEPT = 256;
+
+function targetOf(url: string): Target {
+  let target = targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    const secure = parsed.protocol === 'https:';
+    target = {
+      secure,
+      options: {
+        protocol: parsed.protocol,
+        hostname: parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname,
+        port: parsed.port === '' ? undefined : Number(parsed.port),
+        path: `${parsed.pathname}${parsed.search}`,
+        ...(parsed.username || parsed.password ? { auth: `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}` } : {}),
+        agent: secure ? upstreamAgents.https : upstreamAgents.http,
+      },
+    };
+    if (targets.size >= TARGETS_KEPT) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+}
+
 /**
  * One HTTP call to an upstream. `open()` sends it and refuses non-2xx answers, `read()` hands out the body as text,
  * `release(clean)` frees it: after a clean end the rest of the body is drained in the background so the keep-alive
  * connection goes back to the pool, otherwise the request is aborted (the upstream stops generating).
  */
 export class UpstreamCall {
-  private readonly controller = new AbortController();
+  /**
+   * The request under way, destroyed on abort (the caller's, our silence watchdog's, a release): no AbortController
+   * and abort listener of our own per call beside the caller's signal.
+   */
+  private request: http.ClientRequest | undefined;
+  private abortReason: Error | undefined;
   private readonly idleTimer: NodeJS.Timeout;
   private response: http.IncomingMessage | undefined;
   /** Body text received and not read yet; the response is paused while it holds more than MAX_UNREAD_CHARS. */
@@ -111,14 +146,12 @@ export class UpstreamCall {
   }
 
   private sendOnce(init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<http.IncomingMessage> {
-    const secure = this.url.startsWith('https:');
+    const { secure, options } = targetOf(this.url);
     const headers = init.body === undefined ? init.headers : { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) };
     return new Promise((resolve, reject) => {
-      const request = (secure ? https : http).request(
-        this.url,
-        { method: init.method, headers, agent: secure ? upstreamAgents.https : upstreamAgents.http, signal: this.controller.signal },
-        resolve,
-      );
+      const request = (secure ? https : http).request({ ...options, method: init.method, headers }, resolve);
+      this.request = request;
+      if (this.abortReason) request.destroy(this.abortReason);
       request.on('error', (error: NodeJS.ErrnoException) => {
         const stale = request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && !this.signal.aborted;
         reject(stale ? new StaleSocket(error) : error);
@@ -170,9 +203,9 @@ export class UpstreamCall {
     this.signal.removeEventListener('abort', this.onCallerAbort);
     if (this.bodyEnded || this.response === undefined) return;
     if (clean) {
-      drain(this.response, this.controller);
+      drain(this.response, this.abort);
     } else {
-      this.controller.abort(new Error('upstream call released before the end of its answer'));
+      this.abort(new Error('upstream call released before the end of its answer'));
     }
   }
 
@@ -186,14 +219,21 @@ export class UpstreamCall {
     return text;
   }
 
+  /** Ends the request, once; errors it causes are read through `failure`, which knows why. */
+  private readonly abort = (reason: unknown): void => {
+    if (this.abortReason) return;
+    this.abortReason = reason instanceof Error ? reason : new Error(String(reason));
+    this.request?.destroy(this.abortReason);
+  };
+
   private readonly onCallerAbort = (): void => {
-    this.controller.abort(this.signal.reason);
+    this.abort(this.signal.reason);
   };
 
   private readonly onIdle = (): void => {
     if (!this.waiting) return; // the consumer holds us: silence is not the upstream's
     this.wentSilent = true;
-    this.controller.abort(this.silenceError());
+    this.abort(this.silenceError());
   };
 
   private silenceError(): UpstreamError {
@@ -224,9 +264,9 @@ class StaleSocket extends Error {
   }
 }
 
-function drain(response: http.IncomingMessage, controller: AbortController): void {
+function drain(response: http.IncomingMessage, abort: (reason: Error) => void): void {
   if (response.complete) return;
-  const deadline = setTimeout(() => controller.abort(new Error('upstream kept the answer open after its end')), DRAIN_GRACE_MS);
+  const deadline = setTimeout(() => abort(new Error('upstream kept the answer open after its end')), DRAIN_GRACE_MS);
   deadline.unref();
   // Nothing depends on the rest of a finished answer: its text is dropped, its end frees the socket.
   response.removeAllListeners('data');

@@ -52,7 +52,8 @@ describe('the Stately inspector (--inspect)', () => {
       const actors = seen.filter((event) => event.type === '@xstate.actor');
       const names = actors.map((event) => (event as { name: string }).name);
       expect(names).toEqual(expect.arrayContaining(['session', 'provider:gpu']));
-      const task = actors.find((event) => /^[0-9a-f-]{36}$/.test((event as { name: string }).name));
+      // A provider's task actors are named by reused slot ids (machines/records.ts TaskSlots); the task id is in the context.
+      const task = actors.find((event) => /^task:\d+$/.test((event as { name: string }).name));
       expect(task, 'a task actor was announced').toBeDefined();
       // Each actor's state changes reach the inspector as snapshots of that actor.
       for (const actor of [...actors.filter((a) => ['session', 'provider:gpu'].includes((a as { name: string }).name)), task!]) {

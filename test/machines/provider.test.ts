@@ -1,12 +1,19 @@
 // The provider machine over task machines settled by hand: probing, the queue and its limit, wakes and their polls,
 // reprobes, a refused apiKey, and tasks sent back when the upstream was gone before they sent anything.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fromPromise } from 'xstate';
+import { fromPromise, type AnyActorRef } from 'xstate';
 import { providerMachine, type ProbeInput, type QueuedTask, type Readiness, type WakeInput, type WakeStarted } from '../../machines/provider.ts';
 import { TASK_ERROR } from '../../src/protocol/errors.ts';
 import type { InferFrame, TaskResult, WakeFrame } from '../../src/protocol/index.ts';
 import { underParent } from './harness.ts';
 import { controllable, failure, infer, ok, settled, upstreamLost, wake } from './task-doubles.ts';
+
+/** The task ids of a provider's live task actors (their actor ids are reused names). */
+function liveTaskIds(provider: AnyActorRef): string[] {
+  return Object.values(provider.getSnapshot().children as Record<string, AnyActorRef>)
+    .filter((ref) => ref.src === 'task')
+    .map((ref) => (ref.getSnapshot() as { context: { taskId: string } }).context.taskId);
+}
 
 describe('provider machine', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -52,7 +59,25 @@ describe('provider machine', () => {
     expect([...p.runs.keys()]).toEqual(['a', 'b', 'c', 'd']);
     expect(p.received('task.settled').map((e) => e.taskId)).toEqual(['b', 'a']);
     // Finished task actors are let go: a provider that ran 100,000 tasks holds no more of them than one that ran 4.
-    expect(Object.keys(p.child.getSnapshot().children).filter((id) => ['a', 'b', 'c', 'd'].includes(id))).toEqual(['c', 'd']);
+    expect(liveTaskIds(p.child)).toEqual(['c', 'd']);
+  });
+
+  it('names its task actors from a few reused actor ids, not the hub task ids', async () => {
+    const p = provider({ up: () => true });
+    await vi.advanceTimersByTimeAsync(0);
+    const actorIds = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      p.receive(`t${i}`);
+      p.receive(`u${i}`);
+      for (const [id, ref] of Object.entries(p.child.getSnapshot().children as Record<string, AnyActorRef>)) if (ref.src === 'task') actorIds.add(id);
+      p.runs.get(`t${i}`)!.resolve(ok);
+      p.runs.get(`u${i}`)!.resolve(ok);
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(p.received('task.settled')).toHaveLength(40);
+    // Two tasks alive at a time: two names, whatever the hub called the forty tasks.
+    expect([...actorIds].sort()).toEqual(['task:0', 'task:1']);
+    expect(liveTaskIds(p.child)).toEqual([]);
   });
 
   it('refuses a task beyond the queue limit with an error result, losing none of the others', async () => {

@@ -23,6 +23,26 @@ describe('task machine', () => {
     expect(settled(t)).toEqual({ taskId: 't1', outcome: 'done', upstreamUnreachable: false, upstreamRefusedKey: false });
   });
 
+  it('runs at once when its provider spawned it with a slot, and waits for task.start once sent back to the queue', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', mayWake: true, start: true });
+    expect(t.state()).toBe('running');
+    c.runs.get('t1')!.reject(upstreamLost());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.state()).toBe('queued');
+    t.send({ type: 'task.start' });
+    expect(t.state()).toBe('running');
+    expect(c.started).toEqual(['t1', 't1']);
+  });
+
+  it('is answered without running when spawned with a slot and a refusal', async () => {
+    const c = controllable();
+    const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 's1', start: true, error: 'no' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.started).toEqual([]);
+    expect(t.state()).toBe('failed');
+  });
+
   it('runs and posts on the session its frame was sent to', async () => {
     const c = controllable();
     const t = underParent(c.task, { frame: infer('t1'), receivedAt: 0, sessionId: 'sent-on' });

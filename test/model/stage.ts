@@ -55,6 +55,14 @@ interface Taken {
   key: string;
 }
 
+/** An actor as the trace names it: its id, or a task's id for a task (its actor id is a reused slot name). */
+function actorName(event: InspectionEvent): string {
+  const ref = event.actorRef as AnyActorRef;
+  if (ref.src !== 'task') return ref.id;
+  const snapshot = ('snapshot' in event ? event.snapshot : ref.getSnapshot()) as { context?: { taskId?: unknown } };
+  return typeof snapshot.context?.taskId === 'string' ? snapshot.context.taskId : ref.id;
+}
+
 /** What the daemon's actors did, from its inspection events: each actor's latest state value, and every transition. */
 export class Trace {
   readonly values = new Map<string, unknown>();
@@ -66,14 +74,14 @@ export class Trace {
     if (event.type === '@xstate.snapshot') {
       const snapshot = event.snapshot as { value?: unknown; context?: Record<string, unknown>; machine?: unknown };
       if (snapshot.machine === undefined) return;
-      const actor = (event.actorRef as AnyActorRef).id;
+      const actor = actorName(event);
       this.values.set(actor, snapshot.value);
       this.contexts.set(actor, snapshot.context ?? {});
       this.notify();
     } else if (event.type === '@xstate.microstep') {
       for (const transition of event._transitions) {
         const key = transitionKey(transition as never);
-        if (key) this.taken.push({ actor: (event.actorRef as AnyActorRef).id, key });
+        if (key) this.taken.push({ actor: actorName(event), key });
       }
       this.notify();
     }

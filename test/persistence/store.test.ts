@@ -209,6 +209,38 @@ describe('SnapshotStore', () => {
     expect(renames.count).toBe(2);
   });
 
+  it('writes at most once per debounce while saves never stop, and the last save still reaches the file', async () => {
+    const store = createSnapshotStore(root, capturingLogger().logger, { debounceMs: 40 });
+    const started = Date.now();
+    let i = 0;
+    while (Date.now() - started < 400) {
+      store.save({ ...facts, sessionId: `busy-${i++}` });
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const elapsed = Date.now() - started;
+    // Written back to back, the file was rewritten after every write's end (dozens of times here).
+    expect(renames.count).toBeLessThanOrEqual(Math.ceil(elapsed / 40) + 1);
+    expect(renames.count).toBeGreaterThanOrEqual(2);
+    // No flush: the debounce after the last write takes the last save to disk on its own.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await store.load())?.sessionId).toBe(`busy-${i - 1}`);
+  });
+
+  it('reads facts given as a function when it writes them, once per write', async () => {
+    const store = createSnapshotStore(root, capturingLogger().logger, { debounceMs: 5 });
+    let reads = 0;
+    let sessionId = 'early';
+    const read = () => {
+      reads++;
+      return { ...facts, sessionId };
+    };
+    for (let i = 0; i < 100; i++) store.save(read);
+    sessionId = 'late';
+    await store.flush();
+    expect(reads).toBe(1);
+    expect((await store.load())?.sessionId).toBe('late');
+  });
+
   it('keeps the facts as they were when saved, not as the caller changes them later', async () => {
     const store = createSnapshotStore(root, capturingLogger().logger);
     const mutable: PersistedFacts = { providers: { qwen: 'active' }, inFlight: [] };
