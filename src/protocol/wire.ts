@@ -1,6 +1,6 @@
 // The registrar ⇄ hub wire of SPEC.md: every request, answer and frame, as valibot schemas.
 import * as v from 'valibot';
-import { ChatCompletion, InferRequest } from './openai.ts';
+import { InferRequest, type ChatCompletion } from './openai.ts';
 
 export const Visibility = v.picklist(['public', 'private']);
 export type Visibility = v.InferOutput<typeof Visibility>;
@@ -131,6 +131,15 @@ export type InferFrame = v.InferOutput<typeof InferFrame>;
 export const OpenAiEndpoint = v.picklist(['chat.completions', 'completions', 'embeddings']);
 export type OpenAiEndpoint = v.InferOutput<typeof OpenAiEndpoint>;
 
+/**
+ * A JSON object that travels as it came (a caller's body, an upstream's answer): checked to be an object and handed on
+ * as it is, never copied key by key — valibot's `record` and `looseObject` leave out keys named `constructor` and
+ * `prototype`, which a caller's JSON may hold like any other.
+ */
+function asSent<T extends Record<string, unknown> = Record<string, unknown>>() {
+  return v.custom<T>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), 'Invalid type: expected an object');
+}
+
 /** A call as the caller sent it (SPEC.md §5): `body` is the caller's JSON, untouched. */
 export const OpenAiFrame = v.object({
   kind: v.literal('openai'),
@@ -138,7 +147,7 @@ export const OpenAiFrame = v.object({
   llmName: WireName,
   endpoint: OpenAiEndpoint,
   streaming: v.boolean(),
-  body: v.record(v.string(), v.unknown()),
+  body: asSent(),
 });
 export type OpenAiFrame = v.InferOutput<typeof OpenAiFrame>;
 
@@ -167,7 +176,7 @@ export type ResultChunk = v.InferOutput<typeof ResultChunk>;
 
 export const TaskResult = v.union(
   [
-    v.strictObject({ status: v.literal(200), body: v.union([ChatCompletion, WakeResultBody, v.record(v.string(), v.unknown())]) }),
+    v.strictObject({ status: v.literal(200), body: asSent<ChatCompletion | v.InferOutput<typeof WakeResultBody> | Record<string, unknown>>() }),
     v.strictObject({
       error: v.pipe(v.string(), v.maxLength(10_000)),
       // Extension (SPEC.md §5): the upstream's HTTP error, so the hub answers the caller with the same status.
