@@ -44,12 +44,12 @@ export class CallWindow {
   }
 
   stats(provider: string, now: number): CallStats {
-    const all = this.#byProvider.get(provider) ?? [];
+    const list = this.#byProvider.get(provider) ?? [];
     const from = now - this.#windowMs;
-    let first = Math.max(0, all.length - MAX_KEPT);
-    while (first < all.length && all[first]!.at < from) first++;
-    if (first > 0) all.splice(0, first);
-    const list = all;
+    // The last MAX_KEPT calls within the window; what is before them goes.
+    let first = Math.max(0, list.length - MAX_KEPT);
+    while (first < list.length && list[first]!.at < from) first++;
+    if (first > 0) list.splice(0, first);
     const durations = list.map((call) => call.ms).sort((a, b) => a - b);
     const told = list.filter((call) => call.tokens !== undefined && call.ms > 0);
     const busyMs = told.reduce((sum, call) => sum + call.ms, 0);
