@@ -222,8 +222,7 @@ describe('SnapshotStore', () => {
     expect(renames.count).toBeLessThanOrEqual(Math.ceil(elapsed / 40) + 1);
     expect(renames.count).toBeGreaterThanOrEqual(2);
     // No flush: the debounce after the last write takes the last save to disk on its own.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await store.load())?.sessionId).toBe(`busy-${i - 1}`);
+    await vi.waitFor(async () => expect((await store.load())?.sessionId).toBe(`busy-${i - 1}`), { timeout: 5_000, interval: 10 });
   });
 
   it('reads facts given as a function when it writes them, once per write', async () => {
