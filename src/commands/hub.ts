@@ -8,7 +8,7 @@ import { defaultStateDir } from '../hub/session-ids.ts';
 import { watchTokensFile } from '../hub/tokens-reload.ts';
 import { loadTokensFile, recordsOf, type TokenRecord } from '../hub/tokens.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { onShutdownSignals, parseMs, parsePort } from './signals.ts';
+import { parseMs, parsePort, shutdownSignalsFromNow } from './signals.ts';
 import { UsageError } from './usage.ts';
 
 const ENV_ADMIN_TOKEN = 'LLM_REGISTRAR_HUB_ADMIN_TOKEN';
@@ -128,6 +128,9 @@ export async function hubCommand(values: Record<string, string | undefined>, cor
   // Watched from here on, and read once more: a change made while the hub was starting is not missed.
   const reloader = file ? watchTokensFile({ file, table, fixed, initial: fromFile?.records ?? [], logger }) : undefined;
   void reloader?.reload('started');
+  // Taken from before the hub listens: a SIGTERM that comes as soon as the listening line is out (a supervisor, a test)
+  // would otherwise meet Node's default action and kill the hub before its handler is installed.
+  const signals = shutdownSignalsFromNow();
   const hub = await startHub({
     host,
     port,
@@ -160,7 +163,7 @@ export async function hubCommand(values: Record<string, string | undefined>, cor
     if (reloader) void reloader.reload('SIGHUP');
     else logger.info('SIGHUP: no --tokens-file to reload; the hub goes on');
   });
-  await new Promise<void>((resolve) => onShutdownSignals(resolve));
+  await new Promise<void>((resolve) => signals.attach(resolve));
   reloader?.close();
   await hub.close();
   logger.info('hub stopped');

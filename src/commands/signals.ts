@@ -2,10 +2,6 @@
 // checks of the port and duration flags, whose mistakes are usage errors (exit 2).
 import { UsageError } from './usage.ts';
 
-export function onShutdownSignals(drain: () => void): void {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, drain);
-}
-
 /**
  * Takes the signals from the start, before there is anything to drain: one that comes while the daemon starts is
  * kept and handed to it once it runs (else Node's default action would kill the process mid-start).
@@ -13,10 +9,12 @@ export function onShutdownSignals(drain: () => void): void {
 export function shutdownSignalsFromNow(): { attach(drain: () => void): void } {
   let received = 0;
   let target: (() => void) | undefined;
-  onShutdownSignals(() => {
-    received += 1;
-    target?.();
-  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      received += 1;
+      target?.();
+    });
+  }
   return {
     attach(drain) {
       target = drain;
