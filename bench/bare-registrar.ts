@@ -4,45 +4,35 @@
 // product: it ignores everything but the happy path. bench/seed.ts runs it beside ours and the seed's.
 // env: HUB_URL, HUB_TOKEN, UPSTREAM (OpenAI base URL without /v1), NAME, MODEL.
 import http from 'node:http';
+import { request } from './support/caller.ts';
 
-const hub = new URL(process.env.HUB_URL ?? 'http://127.0.0.1:4848');
-const upstream = new URL(process.env.UPSTREAM ?? 'http://127.0.0.1:9901');
+const hubUrl = process.env.HUB_URL ?? 'http://127.0.0.1:4848';
+const upstream = process.env.UPSTREAM ?? 'http://127.0.0.1:9901';
 const name = process.env.NAME ?? 'bare-llm';
 const model = process.env.MODEL ?? 'bench-model';
 const auth = `Bearer ${process.env.HUB_TOKEN ?? 'dev'}`;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const SESSION_HEADER = 'x-mcpctl-provider-session';
 
-function call(base: URL, method: string, path: string, headers: http.OutgoingHttpHeaders, body?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: base.hostname, port: base.port, method, path, headers, agent }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (piece: string) => (text += piece));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
-}
+/** A POST on keep-alive sockets, as many at once as calls are in flight. */
+const post = (url: string, headers: Record<string, string>, body: string) => request(url, { method: 'POST', headers, body, sockets: 256 });
 
-const registered = await call(hub, 'POST', '/api/v1/llms/_provider-register', { authorization: auth, 'content-type': 'application/json' }, JSON.stringify({
+const registered = await post(`${hubUrl}/api/v1/llms/_provider-register`, { authorization: auth, 'content-type': 'application/json' }, JSON.stringify({
   providers: [{ name, type: 'openai', model, visibility: 'public', initialStatus: 'active' }],
   capabilities: ['openai.v1'],
 }));
-if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${registered.text}`);
-const sessionId = (JSON.parse(registered.text) as { providerSessionId: string }).providerSessionId;
+if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${registered.body}`);
+const sessionId = (JSON.parse(registered.body) as { providerSessionId: string }).providerSessionId;
 const hubHeaders = { authorization: auth, 'content-type': 'application/json', [SESSION_HEADER]: sessionId };
-setInterval(() => void call(hub, 'POST', '/api/v1/llms/_provider-heartbeat', hubHeaders, JSON.stringify({ providerSessionId: sessionId })).catch(() => undefined), 10_000);
+setInterval(() => void post(`${hubUrl}/api/v1/llms/_provider-heartbeat`, hubHeaders, JSON.stringify({ providerSessionId: sessionId })).catch(() => undefined), 10_000);
 
 async function run(frame: { taskId: string; kind: string; body?: Record<string, unknown> }): Promise<void> {
-  const result = (text: string) => call(hub, 'POST', `/api/v1/llms/_provider-task/${encodeURIComponent(frame.taskId)}/result`, hubHeaders, text);
+  const result = (text: string) => post(`${hubUrl}/api/v1/llms/_provider-task/${encodeURIComponent(frame.taskId)}/result`, hubHeaders, text);
   if (frame.kind !== 'openai' || !frame.body) return void (await result(JSON.stringify({ error: `the bare registrar answers openai frames only, not ${frame.kind}` })));
-  const answer = await call(upstream, 'POST', '/v1/chat/completions', { 'content-type': 'application/json' }, JSON.stringify({ ...frame.body, model }));
-  await result(answer.status === 200 ? `{"status":200,"body":${answer.text}}` : JSON.stringify({ error: `upstream answered ${answer.status}`, status: answer.status }));
+  const answer = await post(`${upstream}/v1/chat/completions`, { 'content-type': 'application/json' }, JSON.stringify({ ...frame.body, model }));
+  await result(answer.status === 200 ? `{"status":200,"body":${answer.body}}` : JSON.stringify({ error: `upstream answered ${answer.status}`, status: answer.status }));
 }
 
-http.get({ host: hub.hostname, port: hub.port, path: '/api/v1/llms/_provider-stream', headers: { ...hubHeaders, accept: 'text/event-stream' }, agent: false }, (stream) => {
+http.get(`${hubUrl}/api/v1/llms/_provider-stream`, { headers: { ...hubHeaders, accept: 'text/event-stream' }, agent: false }, (stream) => {
   if (stream.statusCode !== 200) throw new Error(`task stream answered ${stream.statusCode}`);
   let buffer = '';
   stream.setEncoding('utf8');

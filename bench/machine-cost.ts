@@ -4,15 +4,13 @@
 // events delivered, snapshots, actors created, microsteps).
 // `node --import tsx bench/machine-cost.ts [TASKS] [--count]`; single runs move by ±15 % on this VM: compare builds in
 // alternating runs.
-import { createActor, fromCallback, fromPromise, type AnyEventObject, type InspectionEvent } from 'xstate';
-import type { ListModelsInput } from '../machines/catalog.ts';
-import type { ProbeInput, Readiness } from '../machines/provider.ts';
-import type { TaskStreamInput } from '../machines/session.ts';
+import { createActor, fromPromise, type AnyEventObject, type InspectionEvent } from 'xstate';
 import type { AnswerRestartedInput } from '../machines/supervisor.ts';
 import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../machines/task.ts';
 import { provideSupervisor } from '../machines/wiring.ts';
 import { StatusTracker } from '../inspect/tracker.ts';
-import type { InferFrame } from '../src/protocol/index.ts';
+import { emptyCatalog, streamingSession, upProvider } from '../test/machines/instant-actors.ts';
+import { infer } from '../test/machines/task-doubles.ts';
 import { isMain } from './support.ts';
 
 export interface MachineCost {
@@ -32,18 +30,9 @@ export async function runMachineCost(tasks = 20_000, count = false): Promise<Mac
       postResult: fromPromise<void, PostResultInput>(async () => undefined),
     },
     supervisor: { answerRestarted: fromPromise<void, AnswerRestartedInput>(async () => undefined) },
-    provider: {
-      probe: fromPromise<boolean, ProbeInput>(async () => true),
-      readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: true, at: 0 })),
-      wakeRecipe: fromPromise(async () => ({ startedAt: 0 })),
-    },
-    session: {
-      register: fromPromise(async () => ({ sessionId: 's1' })),
-      heartbeat: fromCallback(() => undefined),
-      taskStream: fromCallback<AnyEventObject, TaskStreamInput>(({ input }) => void (stream = (event) => input.frames.send(event))),
-      leave: fromPromise<void, { sessionId: string }>(async () => undefined),
-    },
-    catalog: { listModels: fromPromise<string[] | undefined, ListModelsInput>(async () => undefined) },
+    provider: upProvider,
+    session: streamingSession((send) => (stream = send)),
+    catalog: emptyCatalog,
   });
   const counts: Record<string, number> = {};
   let counting = false;
@@ -70,13 +59,12 @@ export async function runMachineCost(tasks = 20_000, count = false): Promise<Mac
   actor.subscribe(({ context }) => void context.inFlight.version);
   actor.start();
   while (!stream) await new Promise((resolve) => setTimeout(resolve, 1));
-  const frame = (taskId: string): InferFrame => ({ kind: 'infer', taskId, llmName: 'local', streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] } });
   let sent = 0;
   const drive = async (n: number) => {
     const target = sent + n;
     const inFlight = () => actor.getSnapshot().context.inFlight.size;
     while (sent < target || inFlight() > 0) {
-      while (sent < target && inFlight() < 32) stream!({ type: 'stream.task', frame: frame(`task-${sent++}`), receivedAt: Date.now(), sessionId: 's1' });
+      while (sent < target && inFlight() < 32) stream!({ type: 'stream.task', frame: infer(`task-${sent++}`), receivedAt: Date.now(), sessionId: 's1' });
       // Let the runs end and their ends reach the machines.
       await new Promise((resolve) => setImmediate(resolve));
     }

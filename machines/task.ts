@@ -161,34 +161,21 @@ function refusal(error: string, status: number | undefined): TaskResult {
 }
 
 function contextOf(input: TaskInput): TaskContext {
+  const common = { upstreamUnreachable: false, upstreamRefusedKey: false, requeued: false };
   if (!('frame' in input)) {
     const { taskId, llmName, receivedAt, sessionId } = input;
-    return {
-      taskId,
-      llmName,
-      receivedAt,
-      sessionId,
-      result: refusal(input.error, input.errorStatus),
-      upstreamUnreachable: false,
-      upstreamRefusedKey: false,
-      mayWake: false,
-      seq: 0,
-      requeued: false,
-      startedAtOnce: false,
-    };
+    return { ...common, taskId, llmName, receivedAt, sessionId, result: refusal(input.error, input.errorStatus), mayWake: false, seq: 0, startedAtOnce: false };
   }
   return {
+    ...common,
     taskId: input.frame.taskId,
     llmName: input.frame.llmName,
     frame: input.frame,
     receivedAt: input.receivedAt,
     sessionId: input.sessionId,
     result: input.error === undefined ? undefined : refusal(input.error, input.errorStatus),
-    upstreamUnreachable: false,
-    upstreamRefusedKey: false,
     mayWake: input.mayWake ?? false,
     seq: input.seq ?? 0,
-    requeued: false,
     startedAtOnce: input.start === true && input.error === undefined,
   };
 }

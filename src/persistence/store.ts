@@ -139,11 +139,10 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
     }
   }
 
-  /** The facts of the latest save, as JSON, or `undefined` when they cannot be serialized (logged). */
-  function serialize(facts: Pending): string | undefined {
-    if (typeof facts === 'string') return facts;
+  /** Facts as JSON, or `undefined` when they cannot be serialized (logged). */
+  function serialize(facts: PersistedFacts | (() => PersistedFacts)): string | undefined {
     try {
-      return JSON.stringify(facts());
+      return JSON.stringify(typeof facts === 'function' ? facts() : facts);
     } catch (error) {
       logger.error({ path, err: error }, 'state facts cannot be serialized; not saved');
       return undefined;
@@ -161,7 +160,7 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
 
   function startWriting(): void {
     if (writer !== undefined || pending === undefined) return;
-    const next = serialize(pending);
+    const next = typeof pending === 'string' ? pending : serialize(pending);
     pending = undefined;
     if (next === undefined || next === written) return;
     // A busy daemon saves again during every write: what it saved meanwhile waits out the debounce after the write,
@@ -173,15 +172,10 @@ export function createSnapshotStore(dir: string, logger: Logger, options: Snapsh
   }
 
   function save(facts: PersistedFacts | (() => PersistedFacts)): void {
-    if (typeof facts === 'function') pending = facts;
-    else {
-      try {
-        pending = JSON.stringify(facts);
-      } catch (error) {
-        logger.error({ path, err: error }, 'state facts cannot be serialized; not saved');
-        return;
-      }
-    }
+    // Facts given whole are serialized now (the caller may change them later); a reader of them, when the write starts.
+    const next = typeof facts === 'function' ? facts : serialize(facts);
+    if (next === undefined) return;
+    pending = next;
     schedule();
   }
 

@@ -1,18 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createActor, fromCallback, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
-import type { ListModelsInput } from '../../machines/catalog.ts';
-import type { ProbeInput, Readiness } from '../../machines/provider.ts';
-import type { TaskStreamInput } from '../../machines/session.ts';
+import { createActor, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
 import { publishedNames } from '../../machines/selectors.ts';
 import type { AnswerRestartedInput, SupervisorInput } from '../../machines/supervisor.ts';
 import type { PostResultInput, RunTaskInput, RunTaskOutput } from '../../machines/task.ts';
 import { provideSupervisor } from '../../machines/wiring.ts';
 import { TASK_ERROR, type TaskFailure } from '../../src/protocol/errors.ts';
-import type { InferFrame } from '../../src/protocol/index.ts';
+import { emptyCatalog, streamingSession, upProvider } from './instant-actors.ts';
+import { infer } from './task-doubles.ts';
 
-const infer = (taskId: string, llmName = 'local'): InferFrame => ({
-  kind: 'infer', taskId, llmName, streaming: false, request: { messages: [{ role: 'user', content: 'hi' }] },
-});
 
 const TIMING = { heartbeatMs: 100, backoffBaseMs: 100, backoffCapMs: 1_000, streamIdleMs: 1_000 };
 
@@ -40,19 +35,13 @@ function start(overrides: Partial<SupervisorInput> = {}) {
         for (const { taskId } of input.tasks) posts.push({ taskId, result: { error: 'registrar restarted' }, sessionId: input.sessionId });
       }),
     },
-    provider: {
-      probe: fromPromise(async () => true),
-      readiness: fromPromise<Readiness, ProbeInput>(async () => ({ ready: true, at: 0 })),
-      wakeRecipe: fromPromise(async () => ({ startedAt: 0 })),
-    },
-    session: {
-      register: fromPromise(async () => ({ sessionId: 's1' })),
-      heartbeat: fromCallback(() => undefined),
-      // Frames go where the session says, as the real stream sends them: to the supervisor.
-      taskStream: fromCallback<AnyEventObject, TaskStreamInput>(({ input }) => void (stream = (event) => input.frames.send(event))),
-      leave: fromPromise<void, { sessionId: string }>(async ({ input }) => void leaves.push(input.sessionId)),
-    },
-    catalog: { listModels: fromPromise<string[] | undefined, ListModelsInput>(async () => undefined) },
+    provider: upProvider,
+    // Frames go where the session says, as the real stream sends them: to the supervisor.
+    session: streamingSession(
+      (send) => (stream = send),
+      (sessionId) => leaves.push(sessionId),
+    ),
+    catalog: emptyCatalog,
   });
   const actor = createActor(machine, {
     input: {
